@@ -1,0 +1,1 @@
+"""Content-compliance and takedown service."""

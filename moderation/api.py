@@ -1,0 +1,21 @@
+"""Mounts every feature's router and lifecycle hooks on the application."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from moderation import health
+from moderation.audit import endpoints as audit_endpoints
+from moderation.banks import endpoints as banks_endpoints
+from moderation.checks import endpoints as checks_endpoints
+from moderation.matching import endpoints as matching_endpoints
+from moderation.takedown import endpoints as takedown_endpoints
+
+
+def install_features(app: FastAPI) -> None:
+    app.include_router(health.router)
+    app.include_router(audit_endpoints.router, prefix="/v1", tags=["audit"])
+    app.include_router(banks_endpoints.router, prefix="/v1", tags=["banks"])
+    app.include_router(matching_endpoints.router, prefix="/v1", tags=["match"])
+    app.include_router(checks_endpoints.router, prefix="/v1", tags=["checks"])
+    app.include_router(takedown_endpoints.router, prefix="/v1", tags=["takedown"])

@@ -1,0 +1,126 @@
+"""The FastAPI application factory: settings, database, policy, error handling, routers, lifecycle."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from moderation.config import Settings, get_settings
+from moderation.db import make_engine
+from moderation.exceptions import ModerationError, SchemaOutOfDate
+from moderation.kit import migrations
+from moderation.kit.time import set_clock
+from moderation.policy import load_policy
+
+log = logging.getLogger("moderation")
+
+Readiness = Callable[[], dict[str, Any]]
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    413: "request_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "too_many_requests",
+}
+
+
+def prepare_database(settings: Settings) -> None:
+    """Migrate the embedded SQLite database on first start; refuse an out-of-date PostgreSQL schema."""
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        if migrations.schema_is_current(engine):
+            return
+        if settings.is_sqlite:
+            log.info("migrating embedded SQLite database at %s", engine.url.database)
+            migrations.upgrade(settings.resolved_database_url)
+            return
+        raise SchemaOutOfDate(
+            "the database schema is not at the current migration; run `moderation db upgrade` first"
+        )
+    finally:
+        engine.dispose()
+
+
+def _error(status: int, code: str, message: str, details: Any = None) -> JSONResponse:
+    body: dict[str, Any] = {"code": code, "message": message}
+    if details:
+        body["details"] = details
+    return JSONResponse(status_code=status, content=body)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ModerationError)
+    async def _moderation_error(_: Request, exc: ModerationError) -> JSONResponse:
+        return _error(exc.status, exc.code, exc.message, exc.details)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"loc": [str(p) for p in err.get("loc", ())], "msg": str(err.get("msg", "")), "type": err.get("type")}
+            for err in exc.errors()
+        ]
+        return _error(422, "validation_error", "the request is not valid", {"errors": errors})
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _HTTP_CODES.get(exc.status_code, "http_error")
+        message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
+        return _error(exc.status_code, code, message)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error", exc_info=exc)
+        return _error(500, "internal_error", "internal error; the incident was logged")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the application. Start-up validates the policy and checks (or migrates) the schema."""
+    settings = settings or get_settings()
+    if settings.fake_now is not None:
+        set_clock(settings.fake_now)
+    policy = load_policy(settings.policies_dir)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        prepare_database(settings)
+        for start in app.state.on_start:
+            await start(app)
+        try:
+            yield
+        finally:
+            for stop in reversed(app.state.on_stop):
+                await stop(app)
+            app.state.engine.dispose()
+
+    app = FastAPI(
+        title="moderation",
+        version="0.1.0",
+        description="Pre-publish checks, hash banks, statutory takedown queue and a tamper-evident audit log.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.policy = policy
+    app.state.engine = make_engine(settings.resolved_database_url)
+    app.state.readiness = {}
+    app.state.on_start = []
+    app.state.on_stop = []
+    install_error_handlers(app)
+
+    from moderation.api import install_features
+
+    install_features(app)
+    return app

@@ -1,0 +1,1 @@
+"""banks feature."""

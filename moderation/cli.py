@@ -1,0 +1,193 @@
+"""The `moderation` command line. Each feature adds its commands in its own `commands.py`."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import logging
+import sys
+from typing import Annotated
+
+import typer
+
+from moderation.config import get_settings
+
+app = typer.Typer(
+    help="moderation: pre-publish checks, hash banks, takedown clocks and a tamper-evident audit log.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Database schema: migrate and inspect.", no_args_is_help=True)
+apikey_app = typer.Typer(help="API keys: create, list and revoke.", no_args_is_help=True)
+audit_app = typer.Typer(help="Audit log: verify the hash chain.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(apikey_app, name="apikey")
+app.add_typer(audit_app, name="audit")
+
+
+def cli_actor() -> str:
+    """Audit actor for commands run by an operator."""
+    try:
+        user = getpass.getuser()
+    except Exception:  # noqa: BLE001 - no user name in some containers
+        user = "unknown"
+    return f"cli:{user}"
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    typer.secho(message, err=True, fg=typer.colors.RED)
+    return typer.Exit(code)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes (uvicorn).")] = 1,
+    with_worker: Annotated[bool, typer.Option("--with-worker", help="Also run the job scheduler in this process.")] = False,
+) -> None:
+    """Run the HTTP service (migrates the embedded SQLite database on first start)."""
+    import os
+
+    import uvicorn
+
+    from moderation.app import prepare_database
+    from moderation.exceptions import ConfigurationError, PolicyError, SchemaOutOfDate
+
+    logging.basicConfig(level=get_settings().log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        prepare_database(get_settings())
+    except (SchemaOutOfDate, ConfigurationError, PolicyError) as exc:
+        raise fail(str(exc)) from exc
+    if with_worker:
+        os.environ["MODERATION_RUN_WORKER_IN_PROCESS"] = "1"
+    uvicorn.run(
+        "moderation.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=get_settings().log_level.lower(),
+    )
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")] = "heads") -> None:
+    """Apply database migrations up to the latest (or REVISION)."""
+    from moderation.kit import migrations
+
+    url = get_settings().resolved_database_url
+    migrations.upgrade(url, revision)
+    typer.echo(f"database at {migrations.current_revisions_for(url) or 'base'}")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Show the schema revision of the database and whether it is current."""
+    from moderation.db import make_engine
+    from moderation.kit import migrations
+
+    engine = make_engine(get_settings().resolved_database_url)
+    current = migrations.current_revisions(engine)
+    ok = current == migrations.head_revisions()
+    typer.echo(f"current: {', '.join(sorted(current)) or 'none'}; expected: {', '.join(sorted(migrations.head_revisions()))}")
+    if not ok:
+        raise fail("schema is out of date: run `moderation db upgrade`")
+
+
+@apikey_app.command("create")
+def apikey_create(
+    name: Annotated[str, typer.Argument(help="A unique name for the key (the audit actor).")],
+    role: Annotated[str, typer.Option(help="checker | intake | admin")] = "checker",
+) -> None:
+    """Create an API key and print it once (only its hash is stored)."""
+    from moderation.auth.service import api_keys
+    from moderation.db import transaction
+    from moderation.exceptions import ModerationError
+
+    try:
+        with transaction() as session:
+            key, plain = api_keys.create(session, name=name, role=role, actor=cli_actor())
+    except ModerationError as exc:
+        raise fail(f"error [{exc.code}]: {exc.message}") from exc
+    typer.echo(plain)
+    typer.secho(f"created key '{key.name}' with role {key.role}; it will not be shown again", err=True)
+
+
+@apikey_app.command("revoke")
+def apikey_revoke(name: Annotated[str, typer.Argument(help="Name of the key to revoke.")]) -> None:
+    """Revoke an API key; it stops working at once."""
+    from moderation.auth.service import api_keys
+    from moderation.db import transaction
+    from moderation.exceptions import ModerationError
+
+    try:
+        with transaction() as session:
+            api_keys.revoke(session, name=name, actor=cli_actor())
+    except ModerationError as exc:
+        raise fail(f"error [{exc.code}]: {exc.message}") from exc
+    typer.echo(f"revoked '{name}'")
+
+
+@apikey_app.command("list")
+def apikey_list(as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False) -> None:
+    """List API keys (names, roles, prefixes, state; never the keys)."""
+    from moderation.auth.service import api_keys
+    from moderation.db import transaction
+
+    with transaction() as session:
+        for key in api_keys.list(session):
+            row = {
+                "name": key.name,
+                "role": key.role,
+                "prefix": key.prefix,
+                "created_at": key.created_at.isoformat(),
+                "revoked_at": key.revoked_at.isoformat() if key.revoked_at else None,
+            }
+            typer.echo(json.dumps(row) if as_json else f"{key.name:30} {key.role:8} mod_{key.prefix}_…  {'REVOKED' if key.revoked_at else 'active'}")
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Walk the audit hash chain; exit 0 when intact, 1 naming the first broken event."""
+    from moderation.audit.service import audit
+    from moderation.db import transaction
+
+    with transaction() as session:
+        result = audit.verify(session)
+    if result.ok:
+        typer.echo(f"audit log intact: {result.events} events, head {result.head_hash or '-'}")
+        return
+    raise fail(f"audit log BROKEN at event {result.first_broken_id}: {result.reason} ({result.events} events verified before it)")
+
+
+def _register_features() -> None:
+    from moderation.admin import commands as admin_commands
+    from moderation.banks import commands as banks_commands
+    from moderation.checks import commands as checks_commands
+    from moderation.classifier import commands as classifier_commands
+    from moderation.hashing import commands as hashing_commands
+    from moderation.takedown import commands as takedown_commands
+    from moderation.worker import commands as worker_commands
+
+    for module in (
+        hashing_commands,
+        banks_commands,
+        checks_commands,
+        classifier_commands,
+        takedown_commands,
+        worker_commands,
+        admin_commands,
+    ):
+        module.register(app)
+
+
+_register_features()
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

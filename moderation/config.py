@@ -1,0 +1,114 @@
+"""Service settings: one typed class read from `MODERATION_*` environment variables (and `.env`)."""
+
+from __future__ import annotations
+
+import functools
+from datetime import datetime
+from pathlib import Path
+from typing import Literal
+
+from pydantic import model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from moderation.exceptions import ConfigurationError
+
+PLACEHOLDER_SECRET = "change-me"  # noqa: S105 - the placeholder that production refuses
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """Every setting the service reads. Documented in docs/configuration.md."""
+
+    model_config = SettingsConfigDict(env_prefix="MODERATION_", env_file=".env", extra="ignore")
+
+    # --- core -------------------------------------------------------------------------------
+    env: Literal["development", "test", "production"] = "development"
+    data_dir: Path = Path("./var")
+    database_url: str | None = None
+    policies_dir: Path = PROJECT_ROOT / "policies"
+    secret_key: str = PLACEHOLDER_SECRET
+    log_level: str = "INFO"
+    # Freeze the service clock (ISO 8601, development/test only): used by end-to-end tests.
+    fake_now: datetime | None = None
+
+    # --- image intake -----------------------------------------------------------------------
+    max_image_bytes: int = 20 * 1024 * 1024
+    max_image_pixels: int = 50_000_000
+    max_batch_images: int = 16
+
+    # --- matching ---------------------------------------------------------------------------
+    match_refresh_seconds: float = 2.0
+
+    # --- classifier -------------------------------------------------------------------------
+    classifier_enabled: bool = True
+    clip_model: str = "ViT-B-32"
+    clip_pretrained: str = "laion2b_s34b_b79k"
+    clip_weights: Path | None = None
+    clip_threads: int | None = None
+    classifier_batch_size: int = 16
+    classifier_max_wait_ms: float = 5.0
+    store_embeddings: bool = False
+
+    # --- takedown ---------------------------------------------------------------------------
+    action_webhook_url: str | None = None
+    action_webhook_secret: str = PLACEHOLDER_SECRET
+    action_webhook_timeout_seconds: float = 10.0
+    evidence_key: str | None = None  # urlsafe base64 32-byte key (Fernet); derived from secret_key if unset
+
+    # --- email ------------------------------------------------------------------------------
+    smtp_host: str = "localhost"
+    smtp_port: int = 25
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
+    smtp_timeout_seconds: float = 10.0
+    alert_from: str = "moderation@localhost"
+    alert_to: str = ""
+    public_url: str = "http://127.0.0.1:8000"
+    team_timezone: str = "UTC"
+
+    # --- admin dashboard --------------------------------------------------------------------
+    session_max_age_seconds: int = 8 * 3600
+    cookie_secure: bool = False
+    login_max_failures: int = 5
+    login_lockout_seconds: int = 900
+
+    # --- worker -----------------------------------------------------------------------------
+    worker_interval_seconds: float = 30.0
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secrets(self) -> Settings:
+        if self.env == "production":
+            weak = [
+                name
+                for name in ("secret_key", "action_webhook_secret")
+                if getattr(self, name) == PLACEHOLDER_SECRET or len(getattr(self, name)) < 16
+            ]
+            if weak:
+                names = ", ".join(f"MODERATION_{n.upper()}" for n in weak)
+                raise ConfigurationError(
+                    f"refusing to start in production with placeholder or short secrets: {names}"
+                )
+            if self.fake_now is not None:
+                raise ConfigurationError("MODERATION_FAKE_NOW is only allowed outside production")
+        return self
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'moderation.db').resolve()}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.resolved_database_url.startswith("sqlite")
+
+    @property
+    def alert_recipients(self) -> list[str]:
+        return [a.strip() for a in self.alert_to.split(",") if a.strip()]
+
+
+@functools.lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (tests clear the cache with `get_settings.cache_clear()`)."""
+    return Settings()

@@ -1,0 +1,53 @@
+"""FastAPI dependencies shared by every feature: the request transaction and the caller's role."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+from sqlalchemy.orm import Session
+
+from moderation.auth.service import Principal, api_keys
+from moderation.db import session_factory
+
+
+def _session(request: Request) -> Iterator[Session]:
+    """The request's unit of work: committed when the endpoint returns, rolled back on any error.
+    Runs before the response is sent (scope="function"), so a failed commit is never reported as success."""
+    session = session_factory(request.app.state.engine)()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+DBSession = Annotated[Session, Depends(_session, scope="function")]
+
+
+def _authorization(authorization: Annotated[str | None, Header(include_in_schema=False)] = None) -> str | None:
+    return authorization
+
+
+def require_role(*roles: str) -> Callable[..., Principal]:
+    """A dependency that authenticates the bearer key and requires one of `roles` (admin always passes)."""
+
+    def dependency(
+        request: Request,
+        authorization: Annotated[str | None, Depends(_authorization)],
+    ) -> Principal:
+        with session_factory(request.app.state.engine)() as session:
+            principal = api_keys.authenticate(session, authorization)
+        principal.require(*roles)
+        return principal
+
+    return dependency
+
+
+Admin = Annotated[Principal, Depends(require_role("admin"))]
+Checker = Annotated[Principal, Depends(require_role("checker"))]
+Intake = Annotated[Principal, Depends(require_role("intake"))]

@@ -1,0 +1,15 @@
+"""Policy part `regimes` (stub: filled in by its feature's issue)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from moderation.policy.loader import register_part
+
+
+def load_regimes(policies_dir: Path) -> Any:
+    return None
+
+
+register_part("regimes", load_regimes)
