@@ -29,8 +29,15 @@ def _sqlite_begin_immediate(connection: Any) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine with the per-backend settings the service relies on."""
+def _sqlite_begin_deferred(connection: Any) -> None:
+    connection.exec_driver_sql("BEGIN")
+
+
+def make_engine(url: str, *, sqlite_immediate: bool = True, **kwargs: Any) -> Engine:
+    """An engine with the per-backend settings the service relies on.
+
+    `sqlite_immediate=False` gives plain deferred transactions on SQLite: only for readers that
+    may sit in an open transaction (tests inspecting the database) and must not block writers."""
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
@@ -42,7 +49,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         def _no_pysqlite_transactions(dbapi_connection: Any, _record: Any) -> None:
             dbapi_connection.isolation_level = None
 
-        event.listen(engine, "begin", _sqlite_begin_immediate)
+        event.listen(engine, "begin", _sqlite_begin_immediate if sqlite_immediate else _sqlite_begin_deferred)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("pool_size", 10)

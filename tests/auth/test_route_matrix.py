@@ -1,0 +1,64 @@
+"""Every /v1 route: 401 without a key, 401 with a revoked key, 403 for each role it does not admit.
+
+A new route must be added to ROUTE_ROLES or this test fails: auth coverage cannot silently lag."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+import pytest
+from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from moderation.cli import app as cli
+
+ALL_ROLES = {"checker", "intake", "admin"}
+
+# (method, path) -> roles admitted. `admin` is always admitted.
+ROUTE_ROLES: dict[tuple[str, str], set[str]] = {
+    ("GET", "/v1/audit"): {"admin"},
+}
+
+
+def _v1_routes(client: TestClient) -> list[tuple[str, str]]:
+    routes = []
+    for route in client.app.routes:  # type: ignore[attr-defined]
+        if isinstance(route, APIRoute) and route.path.startswith("/v1/"):
+            routes.extend((method, route.path) for method in sorted(route.methods))
+    return routes
+
+
+def _concrete(path: str) -> str:
+    return re.sub(r"\{[^}]+\}", "1", path)
+
+
+def test_every_v1_route_is_in_the_matrix(app_client: TestClient) -> None:
+    missing = sorted(set(_v1_routes(app_client)) - set(ROUTE_ROLES))
+    assert not missing, f"add these routes to ROUTE_ROLES with their roles: {missing}"
+
+
+@pytest.mark.parametrize(("method", "path"), sorted(ROUTE_ROLES))
+def test_route_rejects_missing_revoked_and_wrong_role(
+    app_client: TestClient, make_key: Callable[..., str], method: str, path: str
+) -> None:
+    url = _concrete(path)
+    response = app_client.request(method, url)
+    assert response.status_code == 401, response.text
+    assert response.json()["code"] == "unauthenticated"
+
+    revoked = make_key("admin", name="revoked-admin")
+    assert CliRunner().invoke(cli, ["apikey", "revoke", "revoked-admin"]).exit_code == 0
+    response = app_client.request(method, url, headers={"Authorization": f"Bearer {revoked}"})
+    assert response.status_code == 401
+    assert response.json()["code"] == "revoked_api_key"
+
+    admitted = ROUTE_ROLES[(method, path)] | {"admin"}
+    for role in sorted(ALL_ROLES - admitted):
+        response = app_client.request(method, url, headers={"Authorization": f"Bearer {make_key(role)}"})
+        assert response.status_code == 403, (role, response.text)
+        assert response.json()["code"] == "forbidden"
+    for role in sorted(admitted):
+        response = app_client.request(method, url, headers={"Authorization": f"Bearer {make_key(role)}"})
+        assert response.status_code not in (401, 403), (role, response.text)
