@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import sqlalchemy as sa
 from alembic import context
 
 from moderation.config import get_settings
 from moderation.db import make_engine
-from typing import Any
-
-import sqlalchemy as sa
-
 from moderation.models import Base
 from moderation.models.base import UTCDateTime
 

@@ -70,7 +70,11 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [
-            {"loc": [str(p) for p in err.get("loc", ())], "msg": str(err.get("msg", "")), "type": err.get("type")}
+            {
+                "loc": [str(p) for p in err.get("loc", ())],
+                "msg": str(err.get("msg", "")),
+                "type": err.get("type"),
+            }
             for err in exc.errors()
         ]
         return _error(422, "validation_error", "the request is not valid", {"errors": errors})
@@ -109,7 +113,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(
         title="moderation",
         version="0.1.0",
-        description="Pre-publish checks, hash banks, statutory takedown queue and a tamper-evident audit log.",
+        description=(
+            "Pre-publish checks, hash banks, statutory takedown queue and a tamper-evident audit log."
+        ),
         lifespan=lifespan,
     )
     app.state.settings = settings

@@ -45,7 +45,9 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     workers: Annotated[int, typer.Option(help="Worker processes (uvicorn).")] = 1,
-    with_worker: Annotated[bool, typer.Option("--with-worker", help="Also run the job scheduler in this process.")] = False,
+    with_worker: Annotated[
+        bool, typer.Option("--with-worker", help="Also run the job scheduler in this process.")
+    ] = False,
 ) -> None:
     """Run the HTTP service (migrates the embedded SQLite database on first start)."""
     import os
@@ -55,7 +57,9 @@ def serve(
     from moderation.app import prepare_database
     from moderation.exceptions import ConfigurationError, PolicyError, SchemaOutOfDate
 
-    logging.basicConfig(level=get_settings().log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=get_settings().log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     try:
         prepare_database(get_settings())
     except (SchemaOutOfDate, ConfigurationError, PolicyError) as exc:
@@ -91,7 +95,10 @@ def db_current() -> None:
     engine = make_engine(get_settings().resolved_database_url)
     current = migrations.current_revisions(engine)
     ok = current == migrations.head_revisions()
-    typer.echo(f"current: {', '.join(sorted(current)) or 'none'}; expected: {', '.join(sorted(migrations.head_revisions()))}")
+    typer.echo(
+        f"current: {', '.join(sorted(current)) or 'none'}; "
+        f"expected: {', '.join(sorted(migrations.head_revisions()))}"
+    )
     if not ok:
         raise fail("schema is out of date: run `moderation db upgrade`")
 
@@ -131,7 +138,9 @@ def apikey_revoke(name: Annotated[str, typer.Argument(help="Name of the key to r
 
 
 @apikey_app.command("list")
-def apikey_list(as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False) -> None:
+def apikey_list(
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+) -> None:
     """List API keys (names, roles, prefixes, state; never the keys)."""
     from moderation.auth.service import api_keys
     from moderation.db import transaction
@@ -145,7 +154,11 @@ def apikey_list(as_json: Annotated[bool, typer.Option("--json", help="One JSON o
                 "created_at": key.created_at.isoformat(),
                 "revoked_at": key.revoked_at.isoformat() if key.revoked_at else None,
             }
-            typer.echo(json.dumps(row) if as_json else f"{key.name:30} {key.role:8} mod_{key.prefix}_…  {'REVOKED' if key.revoked_at else 'active'}")
+            typer.echo(
+                json.dumps(row)
+                if as_json
+                else f"{key.name:30} {key.role:8} mod_{key.prefix}_…  {'REVOKED' if key.revoked_at else 'ok'}"
+            )
 
 
 @audit_app.command("verify")
@@ -159,7 +172,10 @@ def audit_verify() -> None:
     if result.ok:
         typer.echo(f"audit log intact: {result.events} events, head {result.head_hash or '-'}")
         return
-    raise fail(f"audit log BROKEN at event {result.first_broken_id}: {result.reason} ({result.events} events verified before it)")
+    raise fail(
+        f"audit log BROKEN at event {result.first_broken_id}: {result.reason} "
+        f"({result.events} events verified before it)"
+    )
 
 
 def _register_features() -> None:

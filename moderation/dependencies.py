@@ -29,7 +29,9 @@ def _session(request: Request) -> Iterator[Session]:
 DBSession = Annotated[Session, Depends(_session, scope="function")]
 
 
-def _authorization(authorization: Annotated[str | None, Header(include_in_schema=False)] = None) -> str | None:
+def _authorization(
+    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> str | None:
     return authorization
 
 

@@ -24,7 +24,10 @@ def test_production_refuses_placeholder_secrets() -> None:
 
 def test_production_accepts_real_secrets() -> None:
     settings = Settings(
-        env="production", secret_key="s" * 32, action_webhook_secret="w" * 32, _env_file=None  # type: ignore[call-arg]
+        env="production",
+        secret_key="s" * 32,
+        action_webhook_secret="w" * 32,
+        _env_file=None,  # type: ignore[call-arg]
     )
     assert settings.env == "production"
 

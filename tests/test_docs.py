@@ -7,7 +7,11 @@ from moderation.config import PROJECT_ROOT, Settings
 
 def test_every_setting_is_documented() -> None:
     text = (PROJECT_ROOT / "docs" / "configuration.md").read_text()
-    missing = [f"MODERATION_{name.upper()}" for name in Settings.model_fields if f"`MODERATION_{name.upper()}`" not in text]
+    missing = [
+        f"MODERATION_{name.upper()}"
+        for name in Settings.model_fields
+        if f"`MODERATION_{name.upper()}`" not in text
+    ]
     assert not missing, f"document these settings in docs/configuration.md: {missing}"
 
 

@@ -4,7 +4,7 @@ The audit table gets triggers that reject UPDATE and DELETE (and TRUNCATE on Pos
 so the log is append-only in the database, not only by convention.
 
 Revision ID: 0001_foundation
-Revises: 
+Revises:
 Create Date: 2026-11-23 14:04:17.232714+00:00
 """
 
@@ -14,48 +14,49 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision: str = '0001_foundation'
+revision: str = "0001_foundation"
 down_revision: str | Sequence[str] | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    op.create_table('api_keys',
-    sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('name', sa.String(length=100), nullable=False),
-    sa.Column('role', sa.String(length=20), nullable=False),
-    sa.Column('prefix', sa.String(length=16), nullable=False),
-    sa.Column('key_hash', sa.String(length=64), nullable=False),
-    sa.Column('created_by', sa.String(length=200), nullable=False),
-    sa.Column('revoked_at', sa.DateTime(timezone=True), nullable=True),
-    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_api_keys')),
-    sa.UniqueConstraint('key_hash', name=op.f('uq_api_keys_key_hash')),
-    sa.UniqueConstraint('name', name=op.f('uq_api_keys_name'))
+    op.create_table(
+        "api_keys",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("name", sa.String(length=100), nullable=False),
+        sa.Column("role", sa.String(length=20), nullable=False),
+        sa.Column("prefix", sa.String(length=16), nullable=False),
+        sa.Column("key_hash", sa.String(length=64), nullable=False),
+        sa.Column("created_by", sa.String(length=200), nullable=False),
+        sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_api_keys")),
+        sa.UniqueConstraint("key_hash", name=op.f("uq_api_keys_key_hash")),
+        sa.UniqueConstraint("name", name=op.f("uq_api_keys_name")),
     )
-    op.create_table('audit_events',
-    sa.Column('id', sa.Integer(), autoincrement=False, nullable=False),
-    sa.Column('occurred_at', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('actor', sa.String(length=200), nullable=False),
-    sa.Column('action', sa.String(length=100), nullable=False),
-    sa.Column('subject_type', sa.String(length=50), nullable=False),
-    sa.Column('subject_id', sa.String(length=100), nullable=False),
-    sa.Column('policy_version', sa.String(length=64), nullable=True),
-    sa.Column('details', sa.JSON().with_variant(postgresql.JSONB(), "postgresql"), nullable=False),
-    sa.Column('prev_hash', sa.String(length=64), nullable=False),
-    sa.Column('hash', sa.String(length=64), nullable=False),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_audit_events')),
-    sa.UniqueConstraint('hash', name=op.f('uq_audit_events_hash'))
+    op.create_table(
+        "audit_events",
+        sa.Column("id", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("actor", sa.String(length=200), nullable=False),
+        sa.Column("action", sa.String(length=100), nullable=False),
+        sa.Column("subject_type", sa.String(length=50), nullable=False),
+        sa.Column("subject_id", sa.String(length=100), nullable=False),
+        sa.Column("policy_version", sa.String(length=64), nullable=True),
+        sa.Column("details", sa.JSON().with_variant(postgresql.JSONB(), "postgresql"), nullable=False),
+        sa.Column("prev_hash", sa.String(length=64), nullable=False),
+        sa.Column("hash", sa.String(length=64), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_events")),
+        sa.UniqueConstraint("hash", name=op.f("uq_audit_events_hash")),
     )
-    with op.batch_alter_table('audit_events', schema=None) as batch_op:
-        batch_op.create_index('ix_audit_events_action', ['action'], unique=False)
-        batch_op.create_index('ix_audit_events_actor', ['actor'], unique=False)
-        batch_op.create_index('ix_audit_events_occurred_at', ['occurred_at'], unique=False)
-        batch_op.create_index('ix_audit_events_subject', ['subject_type', 'subject_id'], unique=False)
+    with op.batch_alter_table("audit_events", schema=None) as batch_op:
+        batch_op.create_index("ix_audit_events_action", ["action"], unique=False)
+        batch_op.create_index("ix_audit_events_actor", ["actor"], unique=False)
+        batch_op.create_index("ix_audit_events_occurred_at", ["occurred_at"], unique=False)
+        batch_op.create_index("ix_audit_events_subject", ["subject_type", "subject_id"], unique=False)
 
     create_append_only_triggers("audit_events")
-
 
 
 def create_append_only_triggers(table: str) -> None:
@@ -92,11 +93,11 @@ def downgrade() -> None:
         op.execute("DROP TRIGGER IF EXISTS audit_events_append_only ON audit_events")
         op.execute("DROP TRIGGER IF EXISTS audit_events_no_truncate ON audit_events")
         op.execute("DROP FUNCTION IF EXISTS moderation_reject_change()")
-    with op.batch_alter_table('audit_events', schema=None) as batch_op:
-        batch_op.drop_index('ix_audit_events_subject')
-        batch_op.drop_index('ix_audit_events_occurred_at')
-        batch_op.drop_index('ix_audit_events_actor')
-        batch_op.drop_index('ix_audit_events_action')
+    with op.batch_alter_table("audit_events", schema=None) as batch_op:
+        batch_op.drop_index("ix_audit_events_subject")
+        batch_op.drop_index("ix_audit_events_occurred_at")
+        batch_op.drop_index("ix_audit_events_actor")
+        batch_op.drop_index("ix_audit_events_action")
 
-    op.drop_table('audit_events')
-    op.drop_table('api_keys')
+    op.drop_table("audit_events")
+    op.drop_table("api_keys")

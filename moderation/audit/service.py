@@ -141,7 +141,9 @@ class AuditService:
 
     def for_subject(self, session: Session, subject_type: str, subject_id: str | int) -> list[AuditEvent]:
         """A subject's timeline, oldest first."""
-        events = audit_repository.page(session, subject_type=subject_type, subject_id=str(subject_id), limit=1000)
+        events = audit_repository.page(
+            session, subject_type=subject_type, subject_id=str(subject_id), limit=1000
+        )
         return list(reversed(events))
 
 

@@ -9,4 +9,4 @@ from moderation.policy.loader import Policy, get_policy, load_policy, policy_ver
 __all__ = ["Policy", "get_policy", "load_policy", "policy_version"]
 
 # Importing the parts registers their loaders with `load_policy`.
-from moderation.policy import categories, decisions, regimes  # noqa: E402,F401
+from moderation.policy import categories, decisions, regimes  # noqa: F401

@@ -23,7 +23,7 @@ def test_concurrent_appends_form_one_chain(engine: Engine) -> None:
                 with session_factory(engine)() as session:
                     audit.record(session, actor=f"w{n}", action="race", subject_type="t", subject_id=i)
                     session.commit()
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=write, args=(n,)) for n in range(writers)]

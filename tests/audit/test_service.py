@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
 import pytest
@@ -30,13 +31,28 @@ def _append(session: Session, n: int) -> None:
     session.commit()
 
 
-def _drop_triggers(engine: Engine) -> None:
-    with engine.begin() as connection:
-        if engine.dialect.name == "postgresql":
-            connection.execute(text("DROP TRIGGER audit_events_append_only ON audit_events"))
-        else:
-            connection.execute(text("DROP TRIGGER audit_events_no_update"))
-            connection.execute(text("DROP TRIGGER audit_events_no_delete"))
+@pytest.fixture
+def drop_triggers(engine: Engine) -> Iterator[Callable[[], None]]:
+    """Drop the append-only triggers as an attacker with database access would; restore afterwards
+    (the PostgreSQL test database is shared by the session)."""
+
+    def drop() -> None:
+        with engine.begin() as connection:
+            if engine.dialect.name == "postgresql":
+                connection.execute(text("DROP TRIGGER audit_events_append_only ON audit_events"))
+            else:
+                connection.execute(text("DROP TRIGGER audit_events_no_update"))
+                connection.execute(text("DROP TRIGGER audit_events_no_delete"))
+
+    yield drop
+    if engine.dialect.name == "postgresql":
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "CREATE TRIGGER audit_events_append_only BEFORE UPDATE OR DELETE ON audit_events "
+                    "FOR EACH ROW EXECUTE FUNCTION moderation_reject_change()"
+                )
+            )
 
 
 def test_chain_links_each_event_to_the_previous(session: Session) -> None:
@@ -57,15 +73,20 @@ def test_untouched_log_verifies(session: Session) -> None:
 
 def test_database_rejects_update_and_delete(session: Session, engine: Engine) -> None:
     _append(session, 2)
-    for statement in ("UPDATE audit_events SET actor = 'mallory' WHERE id = 1", "DELETE FROM audit_events WHERE id = 2"):
+    for statement in (
+        "UPDATE audit_events SET actor = 'mallory' WHERE id = 1",
+        "DELETE FROM audit_events WHERE id = 2",
+    ):
         with pytest.raises(DatabaseError), engine.begin() as connection:
             connection.execute(text(statement))
     assert audit.verify(session).ok
 
 
-def test_edited_row_breaks_verification_and_is_named(session: Session, engine: Engine, settings: Settings) -> None:
+def test_edited_row_breaks_verification_and_is_named(
+    session: Session, engine: Engine, settings: Settings, drop_triggers: Callable[[], None]
+) -> None:
     _append(session, 4)
-    _drop_triggers(engine)
+    drop_triggers()
     with engine.begin() as connection:
         connection.execute(text("UPDATE audit_events SET actor = 'mallory' WHERE id = 3"))
     session.expire_all()
@@ -78,18 +99,22 @@ def test_edited_row_breaks_verification_and_is_named(session: Session, engine: E
     assert "event 3" in outcome.output
 
 
-def test_deleted_row_breaks_verification(session: Session, engine: Engine) -> None:
+def test_deleted_row_breaks_verification(
+    session: Session, engine: Engine, drop_triggers: Callable[[], None]
+) -> None:
     _append(session, 4)
-    _drop_triggers(engine)
+    drop_triggers()
     with engine.begin() as connection:
         connection.execute(text("DELETE FROM audit_events WHERE id = 2"))
     result = audit.verify(session)
     assert not result.ok and result.first_broken_id == 3
 
 
-def test_reordered_rows_break_verification(session: Session, engine: Engine) -> None:
+def test_reordered_rows_break_verification(
+    session: Session, engine: Engine, drop_triggers: Callable[[], None]
+) -> None:
     _append(session, 3)
-    _drop_triggers(engine)
+    drop_triggers()
     with engine.begin() as connection:
         # Swap the contents of events 1 and 2 (ids stay, so the chain order changes).
         connection.execute(text("UPDATE audit_events SET id = 100 WHERE id = 1"))

@@ -35,7 +35,9 @@ def test_cli_rejects_unknown_role_and_duplicate_name(settings: Settings) -> None
     assert again.exit_code == 1 and "api_key_exists" in again.output
 
 
-def test_revoked_key_stops_working_at_once(app_client: TestClient, make_key: Callable[..., str], settings: Settings) -> None:
+def test_revoked_key_stops_working_at_once(
+    app_client: TestClient, make_key: Callable[..., str], settings: Settings
+) -> None:
     key = make_key("admin", name="soon-revoked")
     headers = {"Authorization": f"Bearer {key}"}
     assert app_client.get("/v1/audit", headers=headers).status_code == 200
