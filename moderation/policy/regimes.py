@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from moderation.exceptions import NotFound, PolicyError
 from moderation.policy.loader import read_yaml, register_part
@@ -89,7 +89,8 @@ class ClockSpec(_Frozen):
         if self.length is None:
             return self.wording or "no fixed length"
         amount = int(self.length) if float(self.length).is_integer() else self.length
-        return f"{amount} {(self.unit or '').replace('_', ' ')}"
+        unit = (self.unit or "").replace("_", " ")
+        return f"{amount} {unit[:-1] if amount == 1 else unit}"
 
 
 class Period(_Frozen):
@@ -128,6 +129,19 @@ class Alerts(_Frozen):
     escalation: tuple[str, ...] = ()
 
 
+def _effective_date(value: Any) -> Any:
+    # A quoted "2026-02-20" is a calendar day, not a naive midnight: keep plain dates as dates.
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value) if len(value) == 10 else datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError("must be a date (YYYY-MM-DD) or an ISO 8601 date-time with an offset") from None
+    return value
+
+
+EffectiveDate = Annotated[datetime | date, BeforeValidator(_effective_date)]
+
+
 class RegimeVersion(_Frozen):
     """The rules of a regime over one period of time. The version in force at receipt applies.
 
@@ -137,8 +151,8 @@ class RegimeVersion(_Frozen):
     """
 
     version: str = Field(min_length=1)
-    effective_from: datetime | date
-    effective_until: datetime | date | None = None
+    effective_from: EffectiveDate
+    effective_until: EffectiveDate | None = None
     confidence: Confidence
     clocks: tuple[ClockSpec, ...] = Field(min_length=1)
     required_fields: tuple[str, ...]
@@ -267,6 +281,8 @@ def _format_error(error: Any) -> str:
         return "unknown field"
     if kind == "literal_error":
         return f"must be one of {ctx.get('expected')}"
+    if kind == "value_error":
+        return str(ctx.get("error", error["msg"]))
     if kind in {"too_short", "string_too_short"}:
         return "must not be empty"
     return str(error["msg"])

@@ -77,9 +77,7 @@ def version_in_force(regime: Regime, received_at: datetime) -> RegimeVersion:
     received = require_aware(received_at, "received_at")
     version = regime.version_at(received)
     if version is None:
-        starts = ", ".join(
-            f"{v.version} from {v.starts_at(regime.zone).isoformat()}" for v in regime.versions
-        )
+        starts = ", ".join(f"{v.version} from {iso_utc(v.starts_at(regime.zone))}" for v in regime.versions)
         raise RegimeNotInForce(
             f"regime '{regime.id}' was not in force at {iso_utc(received)} (versions: {starts})",
             details={"regime": regime.id, "received_at": iso_utc(received)},

@@ -2,8 +2,170 @@
 
 from __future__ import annotations
 
+import json
+from datetime import datetime
+from typing import Annotated, Any
+
 import typer
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    typer.secho(message, err=True, fg=typer.colors.RED)
+    return typer.Exit(code)
+
+
+def _parse_instant(value: str | None, option: str) -> datetime | None:
+    """ISO 8601 with an offset or Z; naive times are refused rather than guessed."""
+    from moderation.takedown.clocks import NaiveDatetime, require_aware
+
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise _fail(f"{option}: '{value}' is not an ISO 8601 date-time", 2) from exc
+    try:
+        return require_aware(parsed, option)
+    except NaiveDatetime as exc:
+        raise _fail(f"{option}: '{value}' has no UTC offset; add Z or an offset such as +05:30", 2) from exc
+
+
+def clocks(
+    regime_id: Annotated[str | None, typer.Argument(metavar="REGIME", help="Regime id (see --list).")] = None,
+    received_at: Annotated[
+        str | None, typer.Option("--received-at", help="First receipt, ISO 8601 with Z or an offset.")
+    ] = None,
+    completed_at: Annotated[
+        str | None,
+        typer.Option(
+            "--completed-at",
+            help="When the request became complete (last required field). Default: --received-at.",
+        ),
+    ] = None,
+    served_at: Annotated[
+        str | None,
+        typer.Option("--served-at", help="Order's receipt at the contact point. Default: --received-at."),
+    ] = None,
+    counter_notice_at: Annotated[
+        str | None,
+        typer.Option("--counter-notice-at", help="Also print the restore window after a counter-notice."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    list_regimes: Annotated[
+        bool, typer.Option("--list", help="List regime ids and their current version.")
+    ] = False,
+) -> None:
+    """Print every clock of REGIME and its due time in UTC, so a policy can be checked by hand."""
+    from moderation.config import get_settings
+    from moderation.exceptions import ModerationError, PolicyError
+    from moderation.policy.loader import get_policy
+    from moderation.policy.regimes import RegimeSet, load_regimes
+
+    try:
+        regimes: RegimeSet = get_policy(get_settings().policies_dir).part("regimes", load_regimes)
+    except PolicyError as exc:
+        raise _fail(f"policy error: {exc}") from exc
+
+    if list_regimes:
+        _print_list(regimes, as_json)
+        return
+    if regime_id is None:
+        raise _fail("give a REGIME (or --list to see them)", 2)
+    try:
+        regime = regimes.get(regime_id)
+    except ModerationError as exc:
+        raise _fail(f"error [{exc.code}]: {exc.message}") from exc
+    if received_at is None:
+        raise _fail("--received-at is required", 2)
+    received = _parse_instant(received_at, "--received-at")
+    assert received is not None
+    completed = _parse_instant(completed_at, "--completed-at") or received
+    served = _parse_instant(served_at, "--served-at")
+    counter_notice = _parse_instant(counter_notice_at, "--counter-notice-at")
+
+    from moderation.takedown.clocks import compute_clocks, due_at, iso_utc, restore_window, version_in_force
+
+    try:
+        version = version_in_force(regime, received)
+        computed = compute_clocks(regime, received, completed_at=completed, served_at=served)
+        window = restore_window(version, counter_notice) if counter_notice is not None else None
+    except ModerationError as exc:
+        raise _fail(f"error [{exc.code}]: {exc.message}") from exc
+    earliest = due_at(computed)
+
+    def iso(value: datetime | None) -> str | None:
+        return iso_utc(value) if value is not None else None
+
+    if as_json:
+        body: dict[str, Any] = {
+            "regime": regime.id,
+            "version": version.version,
+            "received_at": iso(received),
+            "clocks": [
+                {
+                    "id": c.id,
+                    "kind": c.kind,
+                    "trigger": c.trigger,
+                    "starts_at": iso(c.starts_at),
+                    "due_at": iso(c.due_at),
+                    "reason": c.reason,
+                }
+                for c in computed
+            ],
+            "due_at": iso(earliest),
+        }
+        if window is not None:
+            body["restore_window"] = {"earliest": iso(window[0]), "latest": iso(window[1])}
+        typer.echo(json.dumps(body))
+        return
+
+    zone = regime.zone
+    typer.echo(f"regime    {regime.id}: {regime.title}")
+    typer.echo(f"version   {version.version} (in force at receipt)")
+    typer.echo(f"received  {iso(received)}")
+    if completed_at is None and any(c.trigger == "completed" for c in computed):
+        typer.echo("          (request taken as complete on receipt; pass --completed-at otherwise)")
+    typer.echo(f"{'CLOCK':18} {'KIND':10} {'TRIGGER':10} {'LENGTH':22} {'DUE (UTC)':22} LOCAL ({zone.key})")
+    for c in computed:
+        local = c.due_at.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z") if c.due_at else "-"
+        typer.echo(
+            f"{c.id:18} {c.kind:10} {c.trigger:10} {c.spec.describe_length()[:22]:22} "
+            f"{iso(c.due_at) or '-':22} {local}"
+        )
+    typer.echo(f"due_at    {iso(earliest) or 'none (no clock with a fixed length)'}")
+    if window is not None:
+        typer.echo(f"restore   between {iso(window[0])} and {iso(window[1])}")
+
+
+def _print_list(regimes: Any, as_json: bool) -> None:
+    from moderation.kit.time import utc_now
+    from moderation.takedown.clocks import iso_utc
+
+    now = utc_now()
+    rows = []
+    for regime in regimes:
+        current = regime.version_at(now)
+        upcoming = [v for v in regime.versions if v.starts_at(regime.zone) > now]
+        rows.append(
+            {
+                "id": regime.id,
+                "title": regime.title,
+                "version": current.version if current else None,
+                "next_version": upcoming[0].version if upcoming else None,
+                "next_from": iso_utc(upcoming[0].starts_at(regime.zone)) if upcoming else None,
+            }
+        )
+    if as_json:
+        typer.echo(json.dumps(rows))
+        return
+    for row in rows:
+        version = row["version"] or "not in force"
+        upcoming_note = (
+            f" (next: {row['next_version']} from {row['next_from']})" if row["next_version"] else ""
+        )
+        typer.echo(f"{row['id']:24} {version:14} {row['title']}{upcoming_note}")
 
 
 def register(app: typer.Typer) -> None:
     """Attach this feature's commands to the top-level `moderation` CLI."""
+    app.command("clocks")(clocks)
