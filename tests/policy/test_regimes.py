@@ -13,7 +13,8 @@ import yaml
 
 from moderation.config import PROJECT_ROOT
 from moderation.exceptions import PolicyError
-from moderation.policy.loader import get_policy, load_policy
+from moderation.policy import loader
+from moderation.policy.loader import Policy, load_policy
 from moderation.policy.regimes import RegimeSet, UnknownRegime, load_regimes
 
 POLICIES = PROJECT_ROOT / "policies"
@@ -80,7 +81,12 @@ def test_shipped_facts(regimes: RegimeSet) -> None:
     dmca = regimes.get("us-dmca").versions[0]
     window = dmca.appeal.restore_window
     assert dmca.appeal.route == "counter_notice" and window is not None
-    assert (window.min, window.max, str(window.calendar), window.timezone) == (10, 14, "US", "America/New_York")
+    assert (window.min, window.max, str(window.calendar), window.timezone) == (
+        10,
+        14,
+        "US",
+        "America/New_York",
+    )
     dsa = regimes.get("eu-dsa-16").versions[0]
     assert {(c.kind, c.length) for c in dsa.clocks} == {("statutory", None), ("internal", 24)}
 
@@ -103,7 +109,7 @@ def test_future_version_is_not_in_force_yet(regimes: RegimeSet) -> None:
 
 def test_version_at_refuses_naive_instants(regimes: RegimeSet) -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
-        regimes.get("eu-tco").version_at(datetime(2026, 1, 1))  # noqa: DTZ001
+        regimes.get("eu-tco").version_at(datetime(2026, 1, 1))
 
 
 def test_unknown_regime_lists_valid_ids(regimes: RegimeSet) -> None:
@@ -113,11 +119,10 @@ def test_unknown_regime_lists_valid_ids(regimes: RegimeSet) -> None:
     assert "eu-tco" in caught.value.message and "us-dmca" in caught.value.message
 
 
-def test_policy_loader_validates_and_serves_regimes() -> None:
-    policy = load_policy(POLICIES)
-    part = policy.part("regimes", load_regimes)
+def test_regimes_are_a_registered_policy_part() -> None:
+    assert ("regimes", load_regimes) in loader._validators
+    part = Policy(POLICIES).part("regimes", load_regimes)
     assert isinstance(part, RegimeSet) and "eu-tco" in part
-    assert isinstance(get_policy(POLICIES).part("regimes", load_regimes), RegimeSet)
 
 
 # --- broken copies -------------------------------------------------------------------------------
@@ -162,33 +167,97 @@ CASES = [
     ("eu-tco", _set("versions.0.clocks.0.length", -1), "versions[0].clocks[0].length: must be > 0"),
     ("eu-tco", _set("versions.0.clocks.0.unit", "minutes"), "versions[0].clocks[0].unit: must be one of"),
     ("eu-tco", _set("versions.0.clocks.0.kind", "advisory"), "versions[0].clocks[0].kind: must be one of"),
-    ("eu-tco", _set("versions.0.clocks.0.trigger", "noticed"), "versions[0].clocks[0].trigger: must be one of"),
-    ("eu-tco", _set("versions.0.alerts.thresholds", [0.5, 1.5]), "versions[0].alerts.thresholds[1]: must be <= 1"),
-    ("eu-tco", _set("versions.0.alerts.thresholds", [0, 0.5]), "versions[0].alerts.thresholds[0]: must be > 0"),
-    ("eu-tco", _set("versions.0.alerts.thresholds", [0.9, 0.5]), "versions[0].alerts.thresholds: must be strictly"),
-    ("eu-tco", _set("versions.0.clocks.0.pause_reasons", []), "versions[0].clocks[0].pause_reasons: a pausable"),
-    ("eu-tco", _set("versions.0.clocks.0.unit", None), "versions[0].clocks[0].unit: required when length is set"),
-    ("eu-tco", _set("versions.0.removal_scope", ["identical_copies"]), "versions[0].removal_scope: must include"),
-    ("eu-tco", _set("versions.0.effective_from", "2022-06-07T00:00:00"), "versions[0].effective_from: a date-time"),
-    ("eu-tco", _set("versions.0.effective_until", "2020-01-01"), "versions[0].effective_until: must not be before"),
+    (
+        "eu-tco",
+        _set("versions.0.clocks.0.trigger", "noticed"),
+        "versions[0].clocks[0].trigger: must be one of",
+    ),
+    (
+        "eu-tco",
+        _set("versions.0.alerts.thresholds", [0.5, 1.5]),
+        "versions[0].alerts.thresholds[1]: must be <= 1",
+    ),
+    (
+        "eu-tco",
+        _set("versions.0.alerts.thresholds", [0, 0.5]),
+        "versions[0].alerts.thresholds[0]: must be > 0",
+    ),
+    (
+        "eu-tco",
+        _set("versions.0.alerts.thresholds", [0.9, 0.5]),
+        "versions[0].alerts.thresholds: must be strictly",
+    ),
+    (
+        "eu-tco",
+        _set("versions.0.clocks.0.pause_reasons", []),
+        "versions[0].clocks[0].pause_reasons: a pausable",
+    ),
+    (
+        "eu-tco",
+        _set("versions.0.clocks.0.unit", None),
+        "versions[0].clocks[0].unit: required when length is set",
+    ),
+    (
+        "eu-tco",
+        _set("versions.0.removal_scope", ["identical_copies"]),
+        "versions[0].removal_scope: must include",
+    ),
+    (
+        "eu-tco",
+        _set("versions.0.effective_from", "2022-06-07T00:00:00"),
+        "versions[0].effective_from: a date-time",
+    ),
+    (
+        "eu-tco",
+        _set("versions.0.effective_until", "2020-01-01"),
+        "versions[0].effective_until: must not be before",
+    ),
     ("eu-tco", _set("versions.0.effective_from", "2026-13-01"), "versions[0].effective_from: must be a date"),
     ("eu-tco", _set("id", "eu-tco-2"), "id: 'eu-tco-2' must match the file name"),
     ("eu-tco", _set("timezone", "Europe/Atlantis"), "timezone: unknown time zone 'Europe/Atlantis'"),
     ("eu-tco", _set("title", _DELETE), "eu-tco.yaml: title: required field is missing"),
     ("eu-tco", _set("versions.0.colour", "red"), "versions[0].colour: unknown field"),
-    ("eu-tco", _set("versions.0.required_fields", ["Bad Field"]), "versions[0].required_fields[0]: 'Bad Field'"),
-    ("us-dmca", _set("versions.0.clocks.1.calendar", None), "versions[0].clocks[1].calendar: required for business"),
+    (
+        "eu-tco",
+        _set("versions.0.required_fields", ["Bad Field"]),
+        "versions[0].required_fields[0]: 'Bad Field'",
+    ),
+    (
+        "us-dmca",
+        _set("versions.0.clocks.1.calendar", None),
+        "versions[0].clocks[1].calendar: required for business",
+    ),
     (
         "us-dmca",
         _set("versions.0.clocks.1.calendar", {"country": "XX"}),
         "versions[0].clocks[1].calendar: no holiday calendar for 'XX'",
     ),
-    ("us-dmca", _set("versions.0.clocks.0.wording", None), "versions[0].clocks[0].wording: required when length"),
+    (
+        "us-dmca",
+        _set("versions.0.clocks.0.wording", None),
+        "versions[0].clocks[0].wording: required when length",
+    ),
     ("us-dmca", _set("versions.0.clocks.1.id", "removal"), "versions[0].clocks[1].id: duplicate clock id"),
-    ("us-dmca", _set("versions.0.clocks.1.length", 1.5), "versions[0].clocks[1].length: must be a whole number"),
-    ("us-dmca", _set("versions.0.appeal.restore_window.min", 15), "versions[0].appeal.restore_window.min: must be"),
-    ("in-it-rules-3-1-d", _set("versions.1.effective_until", _DELETE), "versions[2].effective_from: overlaps"),
-    ("in-it-rules-3-1-d", _set("versions.2.effective_from", "2025-12-01"), "versions[2].effective_from: overlaps"),
+    (
+        "us-dmca",
+        _set("versions.0.clocks.1.length", 1.5),
+        "versions[0].clocks[1].length: must be a whole number",
+    ),
+    (
+        "us-dmca",
+        _set("versions.0.appeal.restore_window.min", 15),
+        "versions[0].appeal.restore_window.min: must be",
+    ),
+    (
+        "in-it-rules-3-1-d",
+        _set("versions.1.effective_until", _DELETE),
+        "versions[2].effective_from: overlaps",
+    ),
+    (
+        "in-it-rules-3-1-d",
+        _set("versions.2.effective_from", "2025-12-01"),
+        "versions[2].effective_from: overlaps",
+    ),
     ("in-it-rules-3-1-d", _set("versions.2.version", "2021"), "versions[2].version: duplicate version label"),
     (
         "in-it-rules-3-1-d",
@@ -234,8 +303,13 @@ def test_missing_or_empty_regime_directory(tmp_path: Path) -> None:
         load_regimes(tmp_path / "policies")
 
 
-def test_load_policy_fails_at_start_up_on_a_broken_regime(tmp_path: Path) -> None:
-    shutil.copytree(POLICIES, tmp_path / "policies")
+def test_load_policy_fails_at_start_up_on_a_broken_regime(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Only this part: the other parts' files are not this test's business.
+    monkeypatch.setattr(loader, "_validators", [("regimes", load_regimes)])
+    shutil.copytree(POLICIES / "regimes", tmp_path / "policies" / "regimes")
+    assert isinstance(load_policy(tmp_path / "policies").part("regimes", load_regimes), RegimeSet)
     path = tmp_path / "policies" / "regimes" / "eu-tco.yaml"
     path.write_text(path.read_text().replace("length: 1\n", "length: 0\n"))
     with pytest.raises(PolicyError, match=r"eu-tco.yaml: versions\[0\].clocks\[0\].length: must be > 0"):

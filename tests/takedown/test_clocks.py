@@ -114,7 +114,7 @@ def test_completion_before_receipt_is_refused(regimes: RegimeSet) -> None:
 
 def test_naive_times_are_refused(regimes: RegimeSet) -> None:
     with pytest.raises(NaiveDatetime) as caught:
-        compute_clocks(regimes.get("eu-tco"), datetime(2026, 6, 1, 12))  # noqa: DTZ001
+        compute_clocks(regimes.get("eu-tco"), datetime(2026, 6, 1, 12))
     assert caught.value.code == "naive_datetime"
 
 
