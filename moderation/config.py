@@ -66,6 +66,12 @@ class Settings(BaseSettings):
     alert_to: str = ""
     public_url: str = "http://127.0.0.1:8000"
     team_timezone: str = "UTC"
+    # Recipients by regime id, team or escalation name (JSON object of lists); MODERATION_ALERT_TO otherwise.
+    alert_routes: dict[str, list[str]] = {}
+    alert_digest_hour: int = 8  # local hour (MODERATION_TEAM_TIMEZONE) from which each team's digest goes out
+    email_retry_base_seconds: float = 30.0
+    email_retry_max_seconds: float = 3600.0
+    email_lease_seconds: float = 300.0  # a claimed message whose worker went silent this long is retried
 
     # --- admin dashboard --------------------------------------------------------------------
     session_max_age_seconds: int = 8 * 3600
@@ -75,6 +81,7 @@ class Settings(BaseSettings):
 
     # --- worker -----------------------------------------------------------------------------
     worker_interval_seconds: float = 30.0
+    run_worker_in_process: bool = False  # set by `moderation serve --with-worker`
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:
