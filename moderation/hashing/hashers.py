@@ -1,0 +1,116 @@
+"""Compute every hash of an image from one decode: SHA-256, MD5, PDQ (+ quality), pHash, dHash."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import imagehash
+import numpy as np
+import pdqhash
+from PIL import Image
+
+from moderation.hashing.intake import DecodedImage, ImageLimits, decode_image
+from moderation.hashing.types import bits_to_hex
+
+# The order pdqhash.compute_dihedral returns its eight hashes in (Meta's reference order).
+DIHEDRAL_NAMES: tuple[str, ...] = (
+    "original",
+    "rotate90",
+    "rotate180",
+    "rotate270",
+    "flip_x",
+    "flip_y",
+    "flip_plus1",
+    "flip_minus1",
+)
+
+# The same seven non-identity variants as Pillow transposes, for hashing the transformed pixels.
+DIHEDRAL_TRANSPOSES: dict[str, Image.Transpose] = {
+    "rotate90": Image.Transpose.ROTATE_90,
+    "rotate180": Image.Transpose.ROTATE_180,
+    "rotate270": Image.Transpose.ROTATE_270,
+    "flip_x": Image.Transpose.FLIP_TOP_BOTTOM,
+    "flip_y": Image.Transpose.FLIP_LEFT_RIGHT,
+    "flip_plus1": Image.Transpose.TRANSPOSE,
+    "flip_minus1": Image.Transpose.TRANSVERSE,
+}
+
+
+@dataclass(frozen=True)
+class ImageHashes:
+    """All hashes of one image. Perceptual values are lowercase hex; `pdq_quality` is 0-100
+    (Meta suggests ignoring PDQ hashes of quality below 50: flat images hash unreliably)."""
+
+    sha256: str
+    md5: str
+    pdq: str
+    pdq_quality: int
+    phash: str
+    dhash: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def typed(self) -> list[tuple[str, str]]:
+        """(hash type name, value) pairs, the shape banks and the match API use."""
+        return [
+            ("sha256", self.sha256),
+            ("md5", self.md5),
+            ("pdq", self.pdq),
+            ("phash", self.phash),
+            ("dhash", self.dhash),
+        ]
+
+
+def exact_hashes(data: bytes) -> tuple[str, str]:
+    """SHA-256 and MD5 of the raw bytes."""
+    return hashlib.sha256(data).hexdigest(), hashlib.md5(data, usedforsecurity=False).hexdigest()
+
+
+def pdq_of_array(pixels: np.ndarray) -> tuple[str, int]:
+    """PDQ hex and quality of an (H, W, 3) uint8 RGB array."""
+    bits, quality = pdqhash.compute(np.ascontiguousarray(pixels, dtype=np.uint8))
+    return bits_to_hex(bits), int(quality)
+
+
+def pdq_of(image: Image.Image) -> tuple[str, int]:
+    """PDQ hex and quality of an RGB Pillow image."""
+    return pdq_of_array(np.asarray(image, dtype=np.uint8))
+
+
+def pdq_dihedral(image: Image.Image) -> dict[str, str]:
+    """The PDQ hashes of the image's eight rotations/flips, keyed by `DIHEDRAL_NAMES` (one pass)."""
+    vectors, _quality = pdqhash.compute_dihedral(np.ascontiguousarray(np.asarray(image, dtype=np.uint8)))
+    return {name: bits_to_hex(bits) for name, bits in zip(DIHEDRAL_NAMES, vectors, strict=True)}
+
+
+def phash_of(image: Image.Image) -> str:
+    return str(imagehash.phash(image))
+
+
+def dhash_of(image: Image.Image) -> str:
+    return str(imagehash.dhash(image))
+
+
+def hash_decoded(data: bytes, decoded: DecodedImage) -> ImageHashes:
+    """Hashes of an already decoded image (`data` are its raw bytes, for the exact hashes)."""
+    sha256, md5 = exact_hashes(data)
+    pdq, quality = pdq_of_array(decoded.array())
+    return ImageHashes(
+        sha256=sha256,
+        md5=md5,
+        pdq=pdq,
+        pdq_quality=quality,
+        phash=phash_of(decoded.image),
+        dhash=dhash_of(decoded.image),
+    )
+
+
+def hash_image_bytes(data: bytes, limits: ImageLimits) -> ImageHashes:
+    """Decode once (safely, within `limits`) and compute every hash.
+
+    Raises an `ImageRejected` subclass (stable code) for anything that is not an acceptable image.
+    """
+    return hash_decoded(data, decode_image(data, limits))
