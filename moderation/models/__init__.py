@@ -3,25 +3,43 @@
 from moderation.models.base import Base
 from moderation.models.api_key import APIKey
 from moderation.models.audit_event import AuditEvent
+from moderation.models.bank import Bank
+from moderation.models.bank_change import BankChange
+from moderation.models.bank_counter import BankCounter
+from moderation.models.bank_entry import BankEntry
+from moderation.models.check import Check
+from moderation.models.content_item import ContentItem
+from moderation.models.content_pdq_key import ContentPDQKey
 from moderation.models.evidence_hold import EvidenceHold
 from moderation.models.evidence_item import EvidenceItem
 from moderation.models.notice import Notice
 from moderation.models.notice_clock import NoticeClock
 from moderation.models.notice_content import NoticeContent
 from moderation.models.notice_pause import NoticePause
+from moderation.models.review_item import ReviewItem
+from moderation.models.user import User
 from moderation.models.webhook_attempt import WebhookAttempt
 from moderation.models.webhook_delivery import WebhookDelivery
 
 __all__ = [
     "APIKey",
     "AuditEvent",
+    "Bank",
+    "BankChange",
+    "BankCounter",
+    "BankEntry",
     "Base",
+    "Check",
+    "ContentItem",
+    "ContentPDQKey",
     "EvidenceHold",
     "EvidenceItem",
     "Notice",
     "NoticeClock",
     "NoticeContent",
     "NoticePause",
+    "ReviewItem",
+    "User",
     "WebhookAttempt",
     "WebhookDelivery",
 ]
