@@ -3,20 +3,23 @@ pauses."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from moderation.config import PROJECT_ROOT
-from moderation.policy.regimes import Regime, RegimeSet, load_regimes
+from moderation.policy.regimes import BusinessCalendar, Regime, RegimeSet, load_regimes
 from moderation.takedown.clocks import (
     ClockDue,
     InvalidClockInput,
     NaiveDatetime,
     Pause,
     RegimeNotInForce,
+    add_business_days,
     compute_clocks,
     due_at,
     iso_utc,
@@ -354,3 +357,41 @@ def test_alert_instants_are_fractions_of_the_clock(regimes: RegimeSet) -> None:
         (0.75, at("2026-06-02T12:00Z")),
         (0.9, at("2026-06-02T19:12Z")),
     ]
+
+
+# --- properties ------------------------------------------------------------------------------------
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    received=st.datetimes(
+        min_value=datetime(2026, 1, 1), max_value=datetime(2028, 12, 31), timezones=st.just(UTC)
+    ),
+    days=st.integers(min_value=1, max_value=20),
+)
+def test_business_day_due_is_the_end_of_the_nth_business_day(received: datetime, days: int) -> None:
+    zone, calendar = ZoneInfo("America/New_York"), BusinessCalendar(country="US")
+    due = add_business_days(received, days, zone, calendar)
+    local = due.astimezone(zone)
+    assert (local.hour, local.minute) == (0, 0)
+    last_day = local.date() - timedelta(days=1)
+    assert last_day.weekday() < 5 and last_day not in calendar.holidays()
+    day, counted = received.astimezone(zone).date(), 0
+    while day < last_day:
+        day += timedelta(days=1)
+        counted += day.weekday() < 5 and day not in calendar.holidays()
+    assert counted == days
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    received=st.datetimes(
+        min_value=datetime(2026, 6, 1), max_value=datetime(2028, 12, 31), timezones=st.just(UTC)
+    )
+)
+def test_hour_clocks_are_exact_elapsed_hours(received: datetime) -> None:
+    regimes = load_regimes(PROJECT_ROOT / "policies")
+    for regime_id in ("us-take-it-down", "uk-osa-intimate-image", "eu-tco", "us-nc-66-507"):
+        clock = compute_clocks(regimes.get(regime_id), received, completed_at=received)[0]
+        assert clock.due_at is not None and clock.spec.length is not None
+        assert clock.due_at - received == timedelta(hours=clock.spec.length)
