@@ -13,6 +13,9 @@ from moderation.takedown import endpoints as takedown_endpoints
 
 
 def install_features(app: FastAPI) -> None:
+    from moderation.admin import lifecycle as admin_lifecycle
+
+    admin_lifecycle.install(app)
     app.include_router(health.router)
     app.include_router(audit_endpoints.router, prefix="/v1", tags=["audit"])
     app.include_router(banks_endpoints.router, prefix="/v1", tags=["banks"])

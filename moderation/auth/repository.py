@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from datetime import datetime
+
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from moderation.models.api_key import APIKey
+from moderation.models.user import User
 
 
 class APIKeyRepository:
@@ -25,3 +28,29 @@ class APIKeyRepository:
 
 
 api_key_repository = APIKeyRepository()
+
+
+class UserRepository:
+    def by_username(self, session: Session, username: str) -> User | None:
+        return session.scalars(select(User).where(User.username == username)).first()
+
+    def get(self, session: Session, user_id: int) -> User | None:
+        return session.get(User, user_id)
+
+    def add(self, session: Session, user: User) -> User:
+        session.add(user)
+        session.flush()
+        return user
+
+    def list(self, session: Session) -> list[User]:
+        return list(session.scalars(select(User).order_by(User.username)).all())
+
+    def record_failure(self, session: Session, user_id: int, locked_until: datetime | None) -> None:
+        # A single UPDATE, so concurrent failed attempts all count.
+        values: dict[str, object] = {"failed_logins": User.failed_logins + 1}
+        if locked_until is not None:
+            values["locked_until"] = locked_until
+        session.execute(update(User).where(User.id == user_id).values(**values))
+
+
+user_repository = UserRepository()

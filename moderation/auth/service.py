@@ -1,19 +1,24 @@
-"""API keys: creation (key shown once), hashing, lookup, revocation, and role checks."""
+"""API keys and dashboard users: creation, hashing (SHA-256 for keys, argon2id for passwords), sign-in, roles."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 from enum import StrEnum
 
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerifyMismatchError
 from sqlalchemy.orm import Session
 
 from moderation.audit.service import audit
-from moderation.auth.repository import api_key_repository
+from moderation.auth.repository import api_key_repository, user_repository
 from moderation.exceptions import Conflict, Forbidden, NotFound, Unauthenticated, ValidationFailed
 from moderation.kit.time import utc_now
 from moderation.models.api_key import APIKey
+from moderation.models.user import User
 
 KEY_PREFIX = "mod_"
 
@@ -101,3 +106,139 @@ class APIKeyService:
 
 
 api_keys = APIKeyService()
+
+
+class UserRole(StrEnum):
+    """Dashboard roles: reviewers work the queues, auditors only read, admins do everything."""
+
+    REVIEWER = "reviewer"
+    ADMIN = "admin"
+    AUDITOR = "auditor"
+
+
+_password_hasher = PasswordHasher()
+# Verified against when the username is unknown, so timing does not reveal which usernames exist.
+_DUMMY_HASH = _password_hasher.hash("not-a-real-password")
+MIN_PASSWORD_LENGTH = 12
+
+
+class UserService:
+    def create(self, session: Session, *, username: str, role: str, password: str, actor: str) -> User:
+        """Create a dashboard user; the password is stored as an argon2id hash only."""
+        if role not in {r.value for r in UserRole}:
+            raise ValidationFailed(f"unknown role '{role}' (one of: {', '.join(r.value for r in UserRole)})")
+        if not username or len(username) > 100 or not username.isprintable() or " " in username:
+            raise ValidationFailed("username must be 1-100 printable characters without spaces")
+        if len(password) < MIN_PASSWORD_LENGTH:
+            raise ValidationFailed(
+                f"password must be at least {MIN_PASSWORD_LENGTH} characters", code="weak_password"
+            )
+        if user_repository.by_username(session, username):
+            raise Conflict(f"a user named '{username}' already exists", code="user_exists")
+        user = user_repository.add(
+            session, User(username=username, role=role, password_hash=_password_hasher.hash(password))
+        )
+        audit.record(
+            session,
+            actor=actor,
+            action="user.create",
+            subject_type="user",
+            subject_id=username,
+            details={"role": role},
+        )
+        return user
+
+    def authenticate(
+        self, session: Session, *, username: str, password: str, max_failures: int, lockout_seconds: int
+    ) -> User:
+        """Check a sign-in. Failures are counted and audited; too many lock the account for a while.
+        Raises Unauthenticated with code `invalid_credentials`, `account_locked` or `account_disabled`."""
+        now = utc_now()
+        user = user_repository.by_username(session, username)
+        if user is None:
+            with contextlib.suppress(VerifyMismatchError):
+                _password_hasher.verify(_DUMMY_HASH, password)
+            audit.record(
+                session,
+                actor=f"anonymous:{username[:100]}",
+                action="admin.login_failed",
+                subject_type="user",
+                subject_id=username[:100],
+                details={"reason": "unknown_user"},
+            )
+            raise Unauthenticated("wrong username or password", code="invalid_credentials")
+        if user.disabled_at is not None:
+            raise Unauthenticated("this account is disabled", code="account_disabled")
+        if user.locked_until is not None and user.locked_until > now:
+            audit.record(
+                session,
+                actor=f"user:{user.username}",
+                action="admin.login_failed",
+                subject_type="user",
+                subject_id=user.username,
+                details={"reason": "locked"},
+            )
+            raise Unauthenticated("too many failed sign-ins; try again later", code="account_locked")
+        try:
+            _password_hasher.verify(user.password_hash, password)
+        except (VerifyMismatchError, InvalidHashError):
+            failures = user.failed_logins + 1
+            locked_until = now + timedelta(seconds=lockout_seconds) if failures >= max_failures else None
+            user_repository.record_failure(session, user.id, locked_until)
+            audit.record(
+                session,
+                actor=f"user:{user.username}",
+                action="admin.login_failed",
+                subject_type="user",
+                subject_id=user.username,
+                details={"reason": "bad_password", "failures": failures, "locked": locked_until is not None},
+            )
+            raise Unauthenticated("wrong username or password", code="invalid_credentials") from None
+        if _password_hasher.check_needs_rehash(user.password_hash):
+            user.password_hash = _password_hasher.hash(password)
+        user.failed_logins = 0
+        user.locked_until = None
+        user.last_login_at = now
+        audit.record(
+            session,
+            actor=f"user:{user.username}",
+            action="admin.login",
+            subject_type="user",
+            subject_id=user.username,
+        )
+        return user
+
+    def sign_out(self, session: Session, user: User) -> None:
+        """End every session of this user (the cookie carries the epoch it was issued in)."""
+        user.session_epoch += 1
+        audit.record(
+            session,
+            actor=f"user:{user.username}",
+            action="admin.logout",
+            subject_type="user",
+            subject_id=user.username,
+        )
+
+    def get(self, session: Session, user_id: int) -> User | None:
+        return user_repository.get(session, user_id)
+
+    def list(self, session: Session) -> list[User]:
+        return user_repository.list(session)
+
+    def set_disabled(self, session: Session, *, username: str, disabled: bool, actor: str) -> User:
+        user = user_repository.by_username(session, username)
+        if user is None:
+            raise NotFound(f"no user named '{username}'", code="user_not_found")
+        user.disabled_at = utc_now() if disabled else None
+        user.session_epoch += 1
+        audit.record(
+            session,
+            actor=actor,
+            action="user.disable" if disabled else "user.enable",
+            subject_type="user",
+            subject_id=username,
+        )
+        return user
+
+
+users = UserService()

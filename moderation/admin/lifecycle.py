@@ -1,0 +1,44 @@
+"""Mounts the dashboard on the application: pages, static files, and its HTML error handling."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from moderation.admin.pages import CSRFRejected, LoginRequired, PageForbidden, render, router
+
+
+def install(app: FastAPI) -> None:
+    app.include_router(router)
+    app.mount(
+        "/admin/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="admin-static"
+    )
+
+    @app.exception_handler(LoginRequired)
+    async def _login_required(request: Request, _: LoginRequired) -> Response:
+        return RedirectResponse("/admin/login", status_code=303)
+
+    @app.exception_handler(PageForbidden)
+    async def _forbidden(request: Request, _: PageForbidden) -> Response:
+        return render(
+            request,
+            "error.html",
+            None,
+            status_code=403,
+            title="Not allowed",
+            message="Your role does not allow this page or action.",
+        )
+
+    @app.exception_handler(CSRFRejected)
+    async def _csrf(request: Request, _: CSRFRejected) -> Response:
+        return render(
+            request,
+            "error.html",
+            None,
+            status_code=403,
+            title="Form expired",
+            message="This form was not accepted (missing or stale security token). Reload and try again.",
+        )
