@@ -1,0 +1,407 @@
+"""All SQL of the takedown feature: notices, clocks, pauses, content, the action outbox and evidence."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, delete, exists, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from moderation.models.evidence_hold import EvidenceHold
+from moderation.models.evidence_item import EvidenceItem
+from moderation.models.notice import Notice
+from moderation.models.notice_clock import NoticeClock
+from moderation.models.notice_content import NoticeContent
+from moderation.models.notice_pause import NoticePause
+from moderation.models.webhook_attempt import WebhookAttempt
+from moderation.models.webhook_delivery import WebhookDelivery
+
+
+class TakedownRepository:
+    # --- notices ------------------------------------------------------------------------------
+    def insert_notice(self, session: Session, notice: Notice) -> Notice | None:
+        """Insert in a savepoint; None when the client reference already exists (a retry or a race)."""
+        try:
+            with session.begin_nested():
+                session.add(notice)
+                session.flush()
+        except IntegrityError:
+            return None
+        return notice
+
+    def get(self, session: Session, notice_id: int) -> Notice | None:
+        return session.get(Notice, notice_id, populate_existing=True)
+
+    def by_client_reference(self, session: Session, reference: str) -> Notice | None:
+        return session.scalars(select(Notice).where(Notice.client_reference == reference)).first()
+
+    def move_state(
+        self,
+        session: Session,
+        notice_id: int,
+        *,
+        expected: Sequence[str],
+        values: dict[str, Any],
+    ) -> bool:
+        """Conditional UPDATE: only a notice still in one of `expected` moves. False means someone
+        else moved it first (or it never was in those states): the caller answers 409."""
+        result = session.execute(
+            update(Notice)
+            .where(Notice.id == notice_id, Notice.state.in_(list(expected)))
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        return result.rowcount == 1  # type: ignore[attr-defined]
+
+    def update_notice(self, session: Session, notice_id: int, values: dict[str, Any]) -> None:
+        session.execute(
+            update(Notice)
+            .where(Notice.id == notice_id)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+
+    def queue(
+        self,
+        session: Session,
+        *,
+        states: Sequence[str],
+        regime: str | None,
+        assignee: str | None,
+        overdue_at: datetime | None,
+        after: tuple[datetime | None, int] | None,
+        limit: int,
+    ) -> list[Notice]:
+        """Notices by due time (no due time last), then id; `after` is the keyset cursor."""
+        query = select(Notice).where(Notice.state.in_(list(states)))
+        if regime:
+            query = query.where(
+                exists().where(NoticeClock.notice_id == Notice.id, NoticeClock.regime == regime)
+            )
+        if assignee:
+            query = query.where(Notice.assignee == assignee)
+        if overdue_at is not None:
+            query = query.where(Notice.due_at < overdue_at)
+        if after is not None:
+            due, last_id = after
+            if due is None:
+                query = query.where(Notice.due_at.is_(None), Notice.id > last_id)
+            else:
+                query = query.where(
+                    or_(
+                        Notice.due_at > due,
+                        and_(Notice.due_at == due, Notice.id > last_id),
+                        Notice.due_at.is_(None),
+                    )
+                )
+        query = query.order_by(Notice.due_at.asc().nulls_last(), Notice.id.asc()).limit(limit)
+        return list(session.scalars(query).all())
+
+    # --- content ------------------------------------------------------------------------------
+    def add_content(self, session: Session, item: NoticeContent) -> NoticeContent:
+        session.add(item)
+        session.flush()
+        return item
+
+    def contents(self, session: Session, notice_id: int) -> list[NoticeContent]:
+        return list(
+            session.scalars(
+                select(NoticeContent).where(NoticeContent.notice_id == notice_id).order_by(NoticeContent.id)
+            ).all()
+        )
+
+    # --- clocks and pauses --------------------------------------------------------------------
+    def clocks(self, session: Session, notice_id: int) -> list[NoticeClock]:
+        return list(
+            session.scalars(
+                select(NoticeClock).where(NoticeClock.notice_id == notice_id).order_by(NoticeClock.id)
+            ).all()
+        )
+
+    def replace_clocks(self, session: Session, notice_id: int, rows: list[NoticeClock]) -> None:
+        """Write the freshly computed clocks, keeping each existing row's id and alert progress."""
+        existing = {(c.regime, c.clock): c for c in self.clocks(session, notice_id)}
+        for row in rows:
+            current = existing.pop((row.regime, row.clock), None)
+            if current is None:
+                session.add(row)
+                continue
+            for field in (
+                "regime_version",
+                "kind",
+                "trigger",
+                "starts_at",
+                "due_at",
+                "reason",
+                "pausable",
+                "paused",
+                "paused_seconds",
+                "next_alert_at",
+                "next_alert_threshold",
+                "stopped_at",
+                "met",
+            ):
+                setattr(current, field, getattr(row, field))
+        for stale in existing.values():
+            session.delete(stale)
+        session.flush()
+
+    def pauses(self, session: Session, notice_id: int) -> list[NoticePause]:
+        return list(
+            session.scalars(
+                select(NoticePause).where(NoticePause.notice_id == notice_id).order_by(NoticePause.id)
+            ).all()
+        )
+
+    def add_pause(self, session: Session, pause: NoticePause) -> NoticePause:
+        session.add(pause)
+        session.flush()
+        return pause
+
+    def end_open_pauses(self, session: Session, notice_id: int, *, at: datetime, actor: str) -> int:
+        result = session.execute(
+            update(NoticePause)
+            .where(NoticePause.notice_id == notice_id, NoticePause.ended_at.is_(None))
+            .values(ended_at=at, ended_by=actor)
+            .execution_options(synchronize_session=False)
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+    def alerts_due(self, session: Session, now: datetime, limit: int) -> list[NoticeClock]:
+        """Running clocks whose next alert threshold time has come, oldest first (the alert scan)."""
+        return list(
+            session.scalars(
+                select(NoticeClock)
+                .where(NoticeClock.next_alert_at.is_not(None), NoticeClock.next_alert_at <= now)
+                .order_by(NoticeClock.next_alert_at)
+                .limit(limit)
+            ).all()
+        )
+
+    def advance_alert(
+        self,
+        session: Session,
+        clock_id: int,
+        *,
+        expected_at: datetime,
+        sent: float,
+        next_at: datetime | None,
+        next_threshold: float | None,
+    ) -> bool:
+        """Move a clock's alert marker past a threshold; False if another worker already did."""
+        result = session.execute(
+            update(NoticeClock)
+            .where(NoticeClock.id == clock_id, NoticeClock.next_alert_at == expected_at)
+            .values(last_alert_threshold=sent, next_alert_at=next_at, next_alert_threshold=next_threshold)
+            .execution_options(synchronize_session=False)
+        )
+        return result.rowcount == 1  # type: ignore[attr-defined]
+
+    # --- outbox -------------------------------------------------------------------------------
+    def add_delivery(self, session: Session, delivery: WebhookDelivery) -> WebhookDelivery | None:
+        """Insert an outbox row unless one with the same idempotency key exists (None then)."""
+        found = session.scalars(
+            select(WebhookDelivery).where(WebhookDelivery.idempotency_key == delivery.idempotency_key)
+        ).first()
+        if found is not None:
+            return None
+        session.add(delivery)
+        session.flush()
+        return delivery
+
+    def deliveries(self, session: Session, notice_id: int) -> list[WebhookDelivery]:
+        return list(
+            session.scalars(
+                select(WebhookDelivery)
+                .where(WebhookDelivery.notice_id == notice_id)
+                .order_by(WebhookDelivery.id)
+            ).all()
+        )
+
+    def get_delivery(self, session: Session, delivery_id: int) -> WebhookDelivery | None:
+        return session.get(WebhookDelivery, delivery_id, populate_existing=True)
+
+    def due_deliveries(self, session: Session, now: datetime, limit: int) -> list[tuple[int, int]]:
+        """(id, attempts) of rows ready to send: pending and due, or sending with an expired lease."""
+        rows = session.execute(
+            select(WebhookDelivery.id, WebhookDelivery.attempts)
+            .where(
+                or_(
+                    and_(WebhookDelivery.state == "pending", WebhookDelivery.next_attempt_at <= now),
+                    and_(WebhookDelivery.state == "sending", WebhookDelivery.lease_until < now),
+                )
+            )
+            .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
+            .limit(limit)
+        ).all()
+        return [(int(r[0]), int(r[1])) for r in rows]
+
+    def claim_delivery(
+        self,
+        session: Session,
+        delivery_id: int,
+        *,
+        attempts: int,
+        now: datetime,
+        lease_until: datetime,
+        worker: str,
+    ) -> bool:
+        """Take one row for one attempt. The WHERE repeats the readiness test and the attempt count
+        seen, so of two workers racing for the same row exactly one gets rowcount 1."""
+        result = session.execute(
+            update(WebhookDelivery)
+            .where(
+                WebhookDelivery.id == delivery_id,
+                WebhookDelivery.attempts == attempts,
+                or_(
+                    and_(WebhookDelivery.state == "pending", WebhookDelivery.next_attempt_at <= now),
+                    and_(WebhookDelivery.state == "sending", WebhookDelivery.lease_until < now),
+                ),
+            )
+            .values(state="sending", attempts=attempts + 1, lease_until=lease_until, claimed_by=worker)
+            .execution_options(synchronize_session=False)
+        )
+        return result.rowcount == 1  # type: ignore[attr-defined]
+
+    def finish_delivery(
+        self, session: Session, delivery_id: int, *, attempt: int, worker: str, values: dict[str, Any]
+    ) -> bool:
+        """Record the outcome only if this worker still holds this attempt (its lease did not lapse
+        into someone else's claim)."""
+        result = session.execute(
+            update(WebhookDelivery)
+            .where(
+                WebhookDelivery.id == delivery_id,
+                WebhookDelivery.attempts == attempt,
+                WebhookDelivery.claimed_by == worker,
+                WebhookDelivery.state == "sending",
+            )
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        return result.rowcount == 1  # type: ignore[attr-defined]
+
+    def add_attempt(self, session: Session, attempt: WebhookAttempt) -> WebhookAttempt:
+        session.add(attempt)
+        session.flush()
+        return attempt
+
+    def abandon_attempts(
+        self, session: Session, delivery_id: int, *, before_attempt: int, at: datetime
+    ) -> None:
+        """Attempts left 'sending' by a worker that died are marked abandoned when the row is retried."""
+        session.execute(
+            update(WebhookAttempt)
+            .where(
+                WebhookAttempt.delivery_id == delivery_id,
+                WebhookAttempt.attempt < before_attempt,
+                WebhookAttempt.outcome == "sending",
+            )
+            .values(
+                outcome="abandoned", finished_at=at, error="lease expired before the outcome was recorded"
+            )
+            .execution_options(synchronize_session=False)
+        )
+
+    def finish_attempt(
+        self, session: Session, delivery_id: int, attempt: int, values: dict[str, Any]
+    ) -> None:
+        session.execute(
+            update(WebhookAttempt)
+            .where(WebhookAttempt.delivery_id == delivery_id, WebhookAttempt.attempt == attempt)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+
+    def attempts(self, session: Session, delivery_ids: Sequence[int]) -> list[WebhookAttempt]:
+        if not delivery_ids:
+            return []
+        return list(
+            session.scalars(
+                select(WebhookAttempt)
+                .where(WebhookAttempt.delivery_id.in_(list(delivery_ids)))
+                .order_by(WebhookAttempt.delivery_id, WebhookAttempt.attempt)
+            ).all()
+        )
+
+    # --- evidence -----------------------------------------------------------------------------
+    def add_evidence(self, session: Session, item: EvidenceItem) -> EvidenceItem:
+        session.add(item)
+        session.flush()
+        return item
+
+    def evidence(self, session: Session, notice_id: int) -> list[EvidenceItem]:
+        return list(
+            session.scalars(
+                select(EvidenceItem).where(EvidenceItem.notice_id == notice_id).order_by(EvidenceItem.id)
+            ).all()
+        )
+
+    def get_evidence(self, session: Session, evidence_id: int) -> EvidenceItem | None:
+        return session.get(EvidenceItem, evidence_id)
+
+    def add_hold(self, session: Session, hold: EvidenceHold) -> EvidenceHold:
+        session.add(hold)
+        session.flush()
+        return hold
+
+    def holds(self, session: Session, notice_id: int) -> list[EvidenceHold]:
+        return list(
+            session.scalars(
+                select(EvidenceHold).where(EvidenceHold.notice_id == notice_id).order_by(EvidenceHold.id)
+            ).all()
+        )
+
+    def release_holds(self, session: Session, notice_id: int, kind: str, *, at: datetime) -> int:
+        result = session.execute(
+            update(EvidenceHold)
+            .where(
+                EvidenceHold.notice_id == notice_id,
+                EvidenceHold.kind == kind,
+                EvidenceHold.released_at.is_(None),
+            )
+            .values(released_at=at)
+            .execution_options(synchronize_session=False)
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+    def _active_hold(self, now: datetime) -> Any:
+        return exists().where(
+            EvidenceHold.evidence_id == EvidenceItem.id,
+            EvidenceHold.released_at.is_(None),
+            or_(EvidenceHold.until.is_(None), EvidenceHold.until > now),
+        )
+
+    def purgeable(self, session: Session, now: datetime, limit: int) -> list[int]:
+        """Evidence not yet purged that no active hold covers."""
+        return list(
+            session.scalars(
+                select(EvidenceItem.id)
+                .where(EvidenceItem.purged_at.is_(None), ~self._active_hold(now))
+                .order_by(EvidenceItem.id)
+                .limit(limit)
+            ).all()
+        )
+
+    def purge(self, session: Session, evidence_id: int, now: datetime) -> bool:
+        """Drop the bytes and metadata, keeping a tombstone row; re-checks holds in the same statement
+        so a hold added meanwhile wins."""
+        result = session.execute(
+            update(EvidenceItem)
+            .where(EvidenceItem.id == evidence_id, EvidenceItem.purged_at.is_(None), ~self._active_hold(now))
+            .values(ciphertext=None, details={}, hashes={}, purged_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        return result.rowcount == 1  # type: ignore[attr-defined]
+
+    def count_notices(self, session: Session) -> int:
+        return int(session.scalar(select(func.count()).select_from(Notice)) or 0)
+
+    def delete_clocks(self, session: Session, notice_id: int) -> None:
+        session.execute(delete(NoticeClock).where(NoticeClock.notice_id == notice_id))
+
+
+takedown_repository = TakedownRepository()

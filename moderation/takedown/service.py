@@ -1,0 +1,1359 @@
+"""The takedown queue: notice intake, clocks, the state machine, actioning, stay-down and evidence.
+
+Every method runs inside the caller's transaction (request dependency, CLI `transaction()`, job
+wrapper) and never commits; each state change writes its audit event in that same transaction.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from moderation.audit.service import audit
+from moderation.config import Settings, get_settings
+from moderation.exceptions import Conflict, ImageRejected, ImageTooLarge, ValidationFailed
+from moderation.kit.time import ensure_utc, utc_now
+from moderation.models.evidence_hold import EvidenceHold
+from moderation.models.evidence_item import EvidenceItem
+from moderation.models.notice import OPEN_STATES, Notice
+from moderation.models.notice_clock import NoticeClock
+from moderation.models.notice_content import NoticeContent
+from moderation.models.notice_pause import NoticePause
+from moderation.models.webhook_attempt import WebhookAttempt
+from moderation.models.webhook_delivery import WebhookDelivery
+from moderation.policy.loader import Policy, get_policy
+from moderation.policy.regimes import Regime, RegimeSet, RegimeVersion, load_regimes
+from moderation.takedown import evidence as evidence_crypto
+from moderation.takedown.clocks import Pause, compute_clocks, due_at, iso_utc, require_aware, restore_window
+from moderation.takedown.errors import (
+    IllegalTransition,
+    InvalidNotice,
+    NoticeIncomplete,
+    NoticeNotFound,
+    NotPaused,
+    PauseNotAllowed,
+    RestoreForbidden,
+    RestoreWindowNotOpen,
+)
+from moderation.takedown.repository import takedown_repository as repo
+from moderation.takedown.schemas import NoticeCreate
+from moderation.takedown.states import APPEAL_ROUTES, CLOCK_STOPPING, TRANSITIONS
+from moderation.takedown.staydown import Copy, PlatformStayDown, StayDownPort
+
+SUBJECT = "notice"
+# A receipt time this far before intake counts as entered by staff and is audited as backdated.
+BACKDATE_TOLERANCE = timedelta(minutes=5)
+# Clients' clocks drift; a receipt time slightly in the future is accepted, beyond this refused.
+FUTURE_TOLERANCE = timedelta(minutes=2)
+
+# Which notice data satisfies which regime field names (besides fields given by name).
+_CONTENT_FIELDS = (
+    "content_identification",
+    "content_location",
+    "infringing_material_location",
+    "image_identification",
+)
+
+
+@dataclass(frozen=True)
+class QueueResult:
+    items: list[dict[str, Any]]
+    next_cursor: str | None
+
+
+def _present(value: Any) -> bool:
+    if value is None:
+        return False
+    if isinstance(value, str):
+        return bool(value.strip())
+    if isinstance(value, list | dict | tuple):
+        return bool(value)
+    return True
+
+
+def _iso(value: datetime | None) -> str | None:
+    return iso_utc(value) if value is not None else None
+
+
+def encode_cursor(due: datetime | None, notice_id: int) -> str:
+    raw = json.dumps([_iso(due), notice_id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime | None, int]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        due, notice_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        return (ensure_utc(datetime.fromisoformat(due)) if due else None), int(notice_id)
+    except (ValueError, TypeError, binascii.Error) as exc:
+        raise ValidationFailed("cursor is not valid", code="invalid_cursor") from exc
+
+
+class TakedownService:
+    def __init__(self, stay_down: StayDownPort | None = None) -> None:
+        self.stay_down: StayDownPort = stay_down or PlatformStayDown()
+
+    # --- context ------------------------------------------------------------------------------
+    def _policy(self, settings: Settings) -> tuple[Policy, RegimeSet]:
+        policy = get_policy(settings.policies_dir)
+        return policy, policy.part("regimes", load_regimes)
+
+    def _load(self, session: Session, notice_id: int) -> Notice:
+        notice = repo.get(session, notice_id)
+        if notice is None:
+            raise NoticeNotFound(f"notice {notice_id} does not exist", details={"notice_id": notice_id})
+        return notice
+
+    def _versions(self, notice: Notice, regimes: RegimeSet) -> list[tuple[Regime, RegimeVersion]]:
+        return [(regimes.get(r["id"]), regimes.get(r["id"]).version(r["version"])) for r in notice.regimes]
+
+    # --- intake -------------------------------------------------------------------------------
+    def submit(
+        self, session: Session, body: NoticeCreate, *, actor: str, settings: Settings | None = None
+    ) -> tuple[Notice, bool]:
+        """Store a notice exactly once (per `client_reference`) and start its clocks.
+
+        A notice missing required fields is kept in `needs_info` with the missing fields per regime;
+        each regime's clock rule decides whether its clock already runs. Returns (notice, created):
+        a resubmission with a known client reference returns the stored notice and False."""
+        settings = settings or get_settings()
+        policy, regime_set = self._policy(settings)
+        if body.client_reference:
+            existing = repo.by_client_reference(session, body.client_reference)
+            if existing is not None:
+                return existing, False
+
+        now = utc_now()
+        received = require_aware(body.received_at, "received_at") if body.received_at else now
+        if received > now + FUTURE_TOLERANCE:
+            raise InvalidNotice(
+                "received_at is in the future",
+                details={"received_at": iso_utc(received), "now": iso_utc(now)},
+            )
+        served = require_aware(body.served_at, "served_at") if body.served_at else None
+        if served is not None and served < received:
+            raise InvalidNotice("served_at must not be before received_at")
+
+        ids = list(dict.fromkeys(body.regimes))
+        resolved = [(regime_set.get(rid), rid) for rid in ids]
+        from moderation.takedown.clocks import version_in_force
+
+        versions = [(regime, version_in_force(regime, received)) for regime, _ in resolved]
+
+        image = self._decode_image(body.content.image_base64, settings)
+        upload_hashes: dict[str, Any] | None = None
+        upload_error: str | None = None
+        if image is not None:
+            try:
+                upload_hashes = self.stay_down.hash_upload(image, settings)
+            except ImageRejected as exc:
+                # The reporter's copy is kept as evidence even when it cannot be hashed.
+                upload_error = f"{exc.code}: {exc.message}"
+
+        statements: dict[str, Any] = {
+            "*": dict(body.fields),
+            **{k: dict(v) for k, v in body.statements.items()},
+        }
+        entries = []
+        for regime, version in versions:
+            missing = self._missing(
+                version,
+                body_reporter=body.reporter.model_dump(),
+                statements=statements,
+                regime_id=regime.id,
+                has_content=self._has_content(body, image),
+            )
+            entries.append(
+                {
+                    "id": regime.id,
+                    "version": version.version,
+                    "missing": missing,
+                    "completed_at": None if missing else iso_utc(received),
+                }
+            )
+        child_safety = body.child_safety or any(v.child_safety_track for _, v in versions)
+        state = "needs_info" if any(e["missing"] for e in entries) else "received"
+
+        raw = body.model_dump(mode="json")
+        if image is not None:
+            raw["content"]["image_base64"] = {
+                "stored_as": "evidence",
+                "bytes": len(image),
+                "sha256": (upload_hashes or {}).get("sha256") or _sha256(image),
+            }
+        notice = Notice(
+            client_reference=body.client_reference,
+            state=state,
+            channel=body.channel,
+            regimes=entries,
+            reporter=body.reporter.model_dump(mode="json", exclude_none=True),
+            statements=statements,
+            raw_submission=raw,
+            received_at=received,
+            served_at=served,
+            child_safety=child_safety,
+            created_by=actor,
+            policy_version=policy.version,
+            state_changed_at=now,
+        )
+        stored = repo.insert_notice(session, notice)
+        if stored is None:
+            existing = repo.by_client_reference(session, body.client_reference or "")
+            if existing is None:  # pragma: no cover - the unique key is the only constraint that can fail
+                raise Conflict("notice could not be stored")
+            return existing, False
+
+        for content_id in dict.fromkeys(body.content.content_ids):
+            repo.add_content(
+                session,
+                NoticeContent(
+                    notice_id=notice.id, ref=f"content:{content_id}", content_id=content_id, source="reported"
+                ),
+            )
+        for url in dict.fromkeys(body.content.urls):
+            repo.add_content(
+                session,
+                NoticeContent(notice_id=notice.id, ref=f"url:{url}"[:600], url=url, source="reported"),
+            )
+        if image is not None:
+            sha = (upload_hashes or {}).get("sha256") or _sha256(image)
+            upload = repo.add_content(
+                session,
+                NoticeContent(
+                    notice_id=notice.id,
+                    ref=f"upload:{sha}",
+                    source="reported",
+                    sha256=sha,
+                    pdq=(upload_hashes or {}).get("pdq"),
+                    note=upload_error,
+                ),
+            )
+            item = repo.add_evidence(
+                session,
+                EvidenceItem(
+                    notice_id=notice.id,
+                    notice_content_id=upload.id,
+                    sha256=sha,
+                    hashes=upload_hashes or {},
+                    details={"kind": "upload", "bytes": len(image), "hash_error": upload_error},
+                    ciphertext=evidence_crypto.encrypt(settings, image),
+                ),
+            )
+            repo.add_hold(session, EvidenceHold(evidence_id=item.id, notice_id=notice.id, kind="case"))
+
+        self._recompute(session, notice, regime_set)
+        audit.record(
+            session,
+            actor=actor,
+            action="notice.received",
+            subject_type=SUBJECT,
+            subject_id=notice.id,
+            details={
+                "state": state,
+                "channel": body.channel,
+                "regimes": [{"id": e["id"], "version": e["version"]} for e in entries],
+                "missing": {e["id"]: e["missing"] for e in entries if e["missing"]},
+                "received_at": received,
+                "due_at": notice.due_at,
+                "client_reference": body.client_reference,
+                "child_safety": child_safety,
+            },
+            policy_version=policy.version,
+        )
+        if received < now - BACKDATE_TOLERANCE:
+            audit.record(
+                session,
+                actor=actor,
+                action="notice.receipt_backdated",
+                subject_type=SUBJECT,
+                subject_id=notice.id,
+                details={"received_at": received, "entered_at": now, "channel": body.channel},
+                policy_version=policy.version,
+            )
+        return notice, True
+
+    def _decode_image(self, value: str | None, settings: Settings) -> bytes | None:
+        if not value:
+            return None
+        if len(value) > (settings.max_image_bytes * 4) // 3 + 8:
+            raise ImageTooLarge(f"the uploaded image is larger than {settings.max_image_bytes} bytes")
+        try:
+            data = base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise InvalidNotice("content.image_base64 is not valid base64") from exc
+        if len(data) > settings.max_image_bytes:
+            raise ImageTooLarge(f"the uploaded image is larger than {settings.max_image_bytes} bytes")
+        return data
+
+    def _has_content(self, body: NoticeCreate, image: bytes | None) -> bool:
+        return bool(body.content.content_ids or body.content.urls or image)
+
+    def _missing(
+        self,
+        version: RegimeVersion,
+        *,
+        body_reporter: dict[str, Any],
+        statements: dict[str, Any],
+        regime_id: str,
+        has_content: bool,
+    ) -> list[str]:
+        present = {k for k, v in statements.get("*", {}).items() if _present(v)}
+        present |= {k for k, v in statements.get(regime_id, {}).items() if _present(v)}
+        if has_content:
+            present.update(_CONTENT_FIELDS)
+        if _present(body_reporter.get("email")):
+            present.update({"contact", "notifier_email"})
+        if _present(body_reporter.get("contact")):
+            present.add("contact")
+        if _present(body_reporter.get("name")):
+            present.add("notifier_name")
+        return [f for f in version.required_fields if f not in present]
+
+    # --- clocks -------------------------------------------------------------------------------
+    def _recompute(self, session: Session, notice: Notice, regime_set: RegimeSet) -> None:
+        """Recompute every clock from the stored facts (receipt, completion, pauses) and store them."""
+        pauses = [Pause(p.started_at, p.ended_at, p.reason) for p in repo.pauses(session, notice.id)]
+        open_reasons = {p.reason for p in pauses if p.end is None}
+        previous = {(c.regime, c.clock): c for c in repo.clocks(session, notice.id)}
+        stopped = notice.state in CLOCK_STOPPING
+        stopped_at = (notice.actioned_at or notice.state_changed_at) if stopped else None
+        rows: list[NoticeClock] = []
+        all_due = []
+        for entry in notice.regimes:
+            regime = regime_set.get(entry["id"])
+            completed = (
+                ensure_utc(datetime.fromisoformat(entry["completed_at"])) if entry["completed_at"] else None
+            )
+            computed = compute_clocks(
+                regime, notice.received_at, completed_at=completed, served_at=notice.served_at, pauses=pauses
+            )
+            version = regime.version(computed[0].version)
+            all_due.extend(computed)
+            for clock in computed:
+                last = previous.get((regime.id, clock.id))
+                last_sent = last.last_alert_threshold if last is not None else None
+                next_at, next_threshold = None, None
+                if not stopped:
+                    for alert in clock.alerts:
+                        if alert.at is not None and (last_sent is None or alert.threshold > last_sent):
+                            next_at, next_threshold = alert.at, alert.threshold
+                            break
+                    if (
+                        next_at is None
+                        and clock.due_at is not None
+                        and version.alerts.breach
+                        and (last_sent is None or last_sent < 1.0)
+                    ):
+                        next_at, next_threshold = clock.due_at, 1.0
+                rows.append(
+                    NoticeClock(
+                        notice_id=notice.id,
+                        regime=regime.id,
+                        regime_version=clock.version,
+                        clock=clock.id,
+                        kind=clock.kind,
+                        trigger=clock.trigger,
+                        starts_at=clock.starts_at,
+                        due_at=clock.due_at,
+                        reason=clock.reason,
+                        pausable=clock.spec.pausable,
+                        paused=any(clock.spec.allows_pause(r) for r in open_reasons) and not stopped,
+                        paused_seconds=clock.paused_for.total_seconds(),
+                        next_alert_at=next_at,
+                        next_alert_threshold=next_threshold,
+                        stopped_at=stopped_at,
+                        met=(clock.due_at is None or stopped_at <= clock.due_at) if stopped_at else None,
+                    )
+                )
+        repo.replace_clocks(session, notice.id, rows)
+        notice.due_at = due_at(all_due)
+        repo.update_notice(session, notice.id, {"due_at": notice.due_at})
+
+    # --- state machine ------------------------------------------------------------------------
+    def _move(
+        self,
+        session: Session,
+        notice: Notice,
+        name: str,
+        *,
+        actor: str,
+        reason: str | None,
+        policy: Policy,
+        values: dict[str, Any] | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> datetime:
+        """Apply transition `name` with a conditional UPDATE on the state we read; 409 if it moved."""
+        transition = TRANSITIONS[name]
+        current = notice.state
+        if current not in transition.sources:
+            raise IllegalTransition(
+                f"cannot {name.replace('_', ' ')} a notice in state '{current}'",
+                details={"state": current, "action": name, "allowed_from": sorted(transition.sources)},
+            )
+        if transition.needs_reason and not (reason and reason.strip()):
+            raise ValidationFailed(
+                f"a reason is required to {name.replace('_', ' ')} a notice", code="reason_required"
+            )
+        now = utc_now()
+        update = {
+            "state": transition.target,
+            "state_reason": reason,
+            "state_changed_at": now,
+            **(values or {}),
+        }
+        if not repo.move_state(session, notice.id, expected=[current], values=update):
+            fresh = self._load(session, notice.id)
+            raise IllegalTransition(
+                f"notice {notice.id} changed state meanwhile (now '{fresh.state}'); {name} not applied",
+                details={"state": fresh.state, "action": name},
+            )
+        session.refresh(notice)
+        audit.record(
+            session,
+            actor=actor,
+            action=f"notice.{name}",
+            subject_type=SUBJECT,
+            subject_id=notice.id,
+            details={"from": current, "to": transition.target, "reason": reason, **(details or {})},
+            policy_version=policy.version,
+        )
+        return now
+
+    def transition(
+        self,
+        session: Session,
+        notice_id: int,
+        name: str,
+        *,
+        actor: str,
+        reason: str | None = None,
+        settings: Settings | None = None,
+    ) -> Notice:
+        """Apply a state change other than `action` (validate, reject, request_info, appeal,
+        counter_notice, uphold, restore, close); illegal ones raise 409 `illegal_transition`."""
+        if name == "action":
+            return self.action(session, notice_id, actor=actor, reason=reason, settings=settings)
+        if name not in TRANSITIONS:
+            raise ValidationFailed(f"unknown transition '{name}'", code="unknown_transition")
+        settings = settings or get_settings()
+        policy, regime_set = self._policy(settings)
+        notice = self._load(session, notice_id)
+        versions = self._versions(notice, regime_set)
+        values: dict[str, Any] = {}
+        details: dict[str, Any] = {}
+        if name == "validate":
+            missing = {r["id"]: r["missing"] for r in notice.regimes if r["missing"]}
+            if missing and notice.state in TRANSITIONS["validate"].sources:
+                raise NoticeIncomplete(
+                    "required fields are still missing; supply them first", details={"missing": missing}
+                )
+        elif name in ("appeal", "counter_notice"):
+            routes = {v.appeal.route for _, v in versions}
+            wanted = APPEAL_ROUTES if name == "appeal" else {"counter_notice"}
+            if not routes & wanted:
+                route = "an appeal" if name == "appeal" else "a counter-notice"
+                raise IllegalTransition(
+                    f"no regime of this notice provides {route}",
+                    details={"state": notice.state, "action": name, "routes": sorted(routes)},
+                )
+        elif name == "restore":
+            self._check_restore(notice, versions)
+        elif name in ("close", "reject"):
+            values["closed_at"] = utc_now() if name == "close" else None
+        now = self._move(
+            session, notice, name, actor=actor, reason=reason, policy=policy, values=values, details=details
+        )
+        if name in ("close", "reject"):
+            repo.release_holds(session, notice.id, "case", at=now)
+        if name in ("reject", "request_info", "validate"):
+            self._recompute(session, notice, regime_set)
+        if name == "restore":
+            self._restore_content(session, notice, actor=actor, reason=reason)
+        return notice
+
+    def _check_restore(self, notice: Notice, versions: list[tuple[Regime, RegimeVersion]]) -> None:
+        if notice.child_safety or any(v.child_safety_track for _, v in versions):
+            raise RestoreForbidden(
+                "content in a child-safety category is never restored", details={"notice_id": notice.id}
+            )
+        if notice.state == "counter_noticed":
+            windows = [
+                restore_window(v, notice.state_changed_at) for _, v in versions if v.appeal.restore_window
+            ]
+            if windows:
+                earliest = max(w[0] for w in windows)
+                if utc_now() < earliest:
+                    raise RestoreWindowNotOpen(
+                        f"restore is allowed from {iso_utc(earliest)} (counter-notice restore window)",
+                        details={
+                            "earliest": iso_utc(earliest),
+                            "latest": iso_utc(max(w[1] for w in windows)),
+                        },
+                    )
+
+    def _restore_content(self, session: Session, notice: Notice, *, actor: str, reason: str | None) -> None:
+        for item in repo.contents(session, notice.id):
+            if item.state != "removed":
+                continue
+            item.state = "restored"
+            self._enqueue(session, notice, item, "restore", reason=reason)
+        session.flush()
+
+    # --- actioning ----------------------------------------------------------------------------
+    def action(
+        self,
+        session: Session,
+        notice_id: int,
+        *,
+        actor: str,
+        reason: str | None = None,
+        settings: Settings | None = None,
+    ) -> Notice:
+        """Remove the notice's content: validated -> actioned exactly once (conditional UPDATE), then in
+        the same transaction an outbox row per (notice, content), stay-down hashes, the copy sweep,
+        evidence under holds and the clocks stopped. A second reviewer gets 409 `illegal_transition`."""
+        settings = settings or get_settings()
+        policy, regime_set = self._policy(settings)
+        notice = self._load(session, notice_id)
+        versions = self._versions(notice, regime_set)
+        now = self._move(
+            session,
+            notice,
+            "action",
+            actor=actor,
+            reason=reason,
+            policy=policy,
+            values={"actioned_at": utc_now(), "actioned_by": actor},
+        )
+        scopes: set[str] = {scope for _, v in versions for scope in v.removal_scope}
+        contents = repo.contents(session, notice.id)
+        evidence_by_content = {e.notice_content_id: e for e in repo.evidence(session, notice.id)}
+        stay_down_added = 0
+        errors: list[str] = []
+        searched: list[dict[str, Any]] = []
+        known_ids = {c.content_id for c in contents if c.content_id}
+
+        for item in contents:
+            if item.source != "reported":
+                continue
+            hashes: list[tuple[str, str]] = []
+            evidence = evidence_by_content.get(item.id)
+            if evidence is not None and evidence.hashes:
+                hashes = [(k, str(v)) for k, v in evidence.hashes.items() if k in _BANK_HASHES and v]
+            elif item.content_id:
+                try:
+                    registered = self.stay_down.registered(session, item.content_id)
+                except ImportError as exc:
+                    registered = []
+                    errors.append(f"content registry unavailable: {exc}")
+                if not registered:
+                    item.note = "no hashes in the content registry for this content_id"
+                for reg in registered:
+                    item.sha256 = item.sha256 or reg.sha256
+                    item.pdq = item.pdq or reg.pdq
+                    hashes.extend(
+                        (t, v) for t, v in (("sha256", reg.sha256), ("md5", reg.md5), ("pdq", reg.pdq)) if v
+                    )
+                if registered:
+                    evidence = repo.add_evidence(
+                        session,
+                        EvidenceItem(
+                            notice_id=notice.id,
+                            notice_content_id=item.id,
+                            sha256=item.sha256,
+                            hashes=dict(hashes),
+                            details={
+                                "kind": "registry",
+                                "content_id": item.content_id,
+                                "registered": [r.sha256 for r in registered],
+                            },
+                        ),
+                    )
+                    evidence_by_content[item.id] = evidence
+            stay_down_added += self._stay_down(
+                session,
+                notice,
+                hashes,
+                actor=actor,
+                errors=errors,
+                metadata={"notice_id": notice.id, "ref": item.ref},
+            )
+            item.state = "removed"
+            self._enqueue(session, notice, item, "remove", reason=reason)
+            if item.content_id:
+                self._mark_removed(session, item.content_id, notice, actor=actor, errors=errors)
+            if item.sha256 or item.pdq:
+                searched.append({"ref": item.ref, "sha256": item.sha256, "pdq": item.pdq})
+
+        identical, near = self._sweep(
+            session, notice, searched, known_ids, scopes, actor=actor, reason=reason, errors=errors
+        )
+        sweep = {
+            "ran_at": iso_utc(now),
+            "searched": searched,
+            "identical": identical,
+            "near_duplicates": near,
+            "stay_down_hashes_added": stay_down_added,
+            "errors": errors,
+        }
+        repo.update_notice(session, notice.id, {"sweep_ran_at": now, "sweep_result": sweep})
+        for kept in repo.evidence(session, notice.id):
+            self._hold_evidence(session, notice, kept, versions, start=now)
+        session.refresh(notice)
+        self._recompute(session, notice, regime_set)
+        audit.record(
+            session,
+            actor=actor,
+            action="notice.sweep",
+            subject_type=SUBJECT,
+            subject_id=notice.id,
+            details={
+                "identical": len(identical),
+                "near_duplicates": len(near),
+                "stay_down_hashes_added": stay_down_added,
+                "errors": errors,
+            },
+            policy_version=policy.version,
+        )
+        return notice
+
+    def _stay_down(
+        self,
+        session: Session,
+        notice: Notice,
+        hashes: list[tuple[str, str]],
+        *,
+        actor: str,
+        errors: list[str],
+        metadata: dict[str, Any],
+    ) -> int:
+        if not hashes:
+            return 0
+        try:
+            return self.stay_down.add_hashes(
+                session, hashes, note=f"removed under notice {notice.id}", metadata=metadata, actor=actor
+            )
+        except ImportError as exc:
+            errors.append(f"stay-down bank unavailable: {exc}")
+            return 0
+
+    def _mark_removed(
+        self, session: Session, content_id: str, notice: Notice, *, actor: str, errors: list[str]
+    ) -> None:
+        try:
+            self.stay_down.mark_removed(session, content_id, notice_id=notice.id, actor=actor)
+        except ImportError as exc:
+            errors.append(f"content registry unavailable: {exc}")
+
+    def _sweep(
+        self,
+        session: Session,
+        notice: Notice,
+        searched: list[dict[str, Any]],
+        known_ids: set[str],
+        scopes: set[str],
+        *,
+        actor: str,
+        reason: str | None,
+        errors: list[str],
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """Search the registry for copies of every removed item: identical ones are actioned under
+        this notice; near-duplicates too when a regime covers "substantially similar" copies, else
+        they wait in review."""
+        found: dict[str, tuple[Copy, str]] = {}
+        for query in searched:
+            try:
+                copies = self.stay_down.find_copies(
+                    session, sha256=query["sha256"], pdq=query["pdq"], threshold=31
+                )
+            except ImportError as exc:
+                errors.append(f"content registry unavailable: {exc}")
+                return [], []
+            for copy in copies:
+                if not copy.content_id or copy.content_id in known_ids:
+                    continue
+                best = found.get(copy.content_id)
+                if (
+                    best is None
+                    or (copy.identical and not best[0].identical)
+                    or copy.distance < best[0].distance
+                ):
+                    found[copy.content_id] = (copy, query["ref"])
+        identical: list[dict[str, Any]] = []
+        near: list[dict[str, Any]] = []
+        for content_id, (copy, origin) in sorted(found.items()):
+            remove = copy.identical or "substantially_similar" in scopes
+            item = repo.add_content(
+                session,
+                NoticeContent(
+                    notice_id=notice.id,
+                    ref=f"content:{content_id}",
+                    content_id=content_id,
+                    source="identical_copy" if copy.identical else "near_duplicate",
+                    state="removed" if remove else "review",
+                    sha256=copy.sha256,
+                    pdq=copy.pdq,
+                    distance=copy.distance,
+                    note=f"found by the sweep from {origin}",
+                ),
+            )
+            row = {
+                "content_id": content_id,
+                "distance": copy.distance,
+                "action": "removed" if remove else "review",
+            }
+            (identical if copy.identical else near).append(row)
+            if not remove:
+                continue
+            self._enqueue(session, notice, item, "remove", reason=reason)
+            self._mark_removed(session, content_id, notice, actor=actor, errors=errors)
+            hashes = {t: v for t, v in (("sha256", copy.sha256), ("pdq", copy.pdq)) if v}
+            repo.add_evidence(
+                session,
+                EvidenceItem(
+                    notice_id=notice.id,
+                    notice_content_id=item.id,
+                    sha256=copy.sha256,
+                    hashes=hashes,
+                    details={"kind": "sweep", "content_id": content_id, "distance": copy.distance},
+                ),
+            )
+            if not copy.identical:
+                self._stay_down(
+                    session,
+                    notice,
+                    list(hashes.items()),
+                    actor=actor,
+                    errors=errors,
+                    metadata={"notice_id": notice.id, "ref": item.ref, "near_duplicate_of": origin},
+                )
+        return identical, near
+
+    def _enqueue(
+        self, session: Session, notice: Notice, item: NoticeContent, action: str, *, reason: str | None
+    ) -> None:
+        key = f"notice-{notice.id}/content-{item.id}/{action}"
+        payload = {
+            "event": f"content.{action}",
+            "idempotency_key": key,
+            "notice_id": notice.id,
+            "regimes": [r["id"] for r in notice.regimes],
+            "content": {
+                "ref": item.ref,
+                "content_id": item.content_id,
+                "url": item.url,
+                "sha256": item.sha256,
+                "source": item.source,
+            },
+            "reason": reason,
+            "child_safety": notice.child_safety,
+        }
+        repo.add_delivery(
+            session,
+            WebhookDelivery(
+                notice_id=notice.id,
+                notice_content_id=item.id,
+                action=action,
+                idempotency_key=key,
+                payload=payload,
+                next_attempt_at=utc_now(),
+            ),
+        )
+
+    def _hold_evidence(
+        self,
+        session: Session,
+        notice: Notice,
+        item: EvidenceItem,
+        versions: list[tuple[Regime, RegimeVersion]],
+        *,
+        start: datetime,
+    ) -> None:
+        existing = {h.kind for h in repo.holds(session, notice.id) if h.evidence_id == item.id}
+        if "case" not in existing:
+            repo.add_hold(session, EvidenceHold(evidence_id=item.id, notice_id=notice.id, kind="case"))
+        for regime, version in versions:
+            kind = f"regime:{regime.id}"
+            if version.preservation is not None and kind not in existing:
+                repo.add_hold(
+                    session,
+                    EvidenceHold(
+                        evidence_id=item.id,
+                        notice_id=notice.id,
+                        kind=kind,
+                        until=evidence_crypto.period_end(start, version.preservation),
+                        note=f"{version.preservation.length} {version.preservation.unit} from removal",
+                    ),
+                )
+        if (
+            notice.child_safety or any(v.child_safety_track for _, v in versions)
+        ) and "child_safety" not in existing:
+            repo.add_hold(
+                session,
+                EvidenceHold(
+                    evidence_id=item.id,
+                    notice_id=notice.id,
+                    kind="child_safety",
+                    until=None,
+                    note="child-safety evidence is kept until released by legal",
+                ),
+            )
+
+    # --- other changes ------------------------------------------------------------------------
+    def assign(self, session: Session, notice_id: int, assignee: str | None, *, actor: str) -> Notice:
+        """Assign the notice to a reviewer (None unassigns); audited with the previous assignee."""
+        notice = self._load(session, notice_id)
+        previous = notice.assignee
+        repo.update_notice(session, notice.id, {"assignee": assignee})
+        session.refresh(notice)
+        audit.record(
+            session,
+            actor=actor,
+            action="notice.assign",
+            subject_type=SUBJECT,
+            subject_id=notice.id,
+            details={"from": previous, "to": assignee},
+        )
+        return notice
+
+    def supply_info(
+        self,
+        session: Session,
+        notice_id: int,
+        *,
+        fields: dict[str, Any],
+        statements: dict[str, dict[str, Any]],
+        actor: str,
+        reason: str | None = None,
+        settings: Settings | None = None,
+    ) -> Notice:
+        """Add fields or statements to an open notice. A regime whose last missing field arrives is
+        complete from now: its `completed`-triggered clocks start now."""
+        settings = settings or get_settings()
+        policy, regime_set = self._policy(settings)
+        notice = self._load(session, notice_id)
+        if notice.state not in OPEN_STATES:
+            raise IllegalTransition(
+                f"cannot add information to a notice in state '{notice.state}'",
+                details={"state": notice.state, "action": "supply_info"},
+            )
+        unknown = sorted(set(statements) - {r["id"] for r in notice.regimes})
+        if unknown:
+            raise ValidationFailed(
+                f"statements for regimes this notice does not name: {unknown}", code="unknown_notice_regime"
+            )
+        now = utc_now()
+        merged: dict[str, Any] = {k: dict(v) for k, v in notice.statements.items()}
+        merged.setdefault("*", {}).update(fields)
+        for rid, values in statements.items():
+            merged.setdefault(rid, {}).update(values)
+        contents = repo.contents(session, notice.id)
+        completed_now = []
+        entries = []
+        for (_regime, version), entry in zip(self._versions(notice, regime_set), notice.regimes, strict=True):
+            missing = self._missing(
+                version,
+                body_reporter=notice.reporter,
+                statements=merged,
+                regime_id=entry["id"],
+                has_content=bool(contents),
+            )
+            completed = entry["completed_at"]
+            if not missing and completed is None:
+                completed = iso_utc(now)
+                completed_now.append(entry["id"])
+            entries.append({**entry, "missing": missing, "completed_at": completed})
+        raw = dict(notice.raw_submission)
+        raw["supplements"] = [
+            *raw.get("supplements", []),
+            {"at": iso_utc(now), "by": actor, "fields": fields, "statements": statements},
+        ]
+        repo.update_notice(
+            session, notice.id, {"statements": merged, "regimes": entries, "raw_submission": raw}
+        )
+        session.refresh(notice)
+        self._recompute(session, notice, regime_set)
+        audit.record(
+            session,
+            actor=actor,
+            action="notice.info_supplied",
+            subject_type=SUBJECT,
+            subject_id=notice.id,
+            details={
+                "fields": sorted(fields),
+                "statements": {k: sorted(v) for k, v in statements.items()},
+                "completed": completed_now,
+                "missing": {e["id"]: e["missing"] for e in entries if e["missing"]},
+                "reason": reason,
+            },
+            policy_version=policy.version,
+        )
+        return notice
+
+    def pause(
+        self,
+        session: Session,
+        notice_id: int,
+        *,
+        reason: str,
+        note: str | None,
+        actor: str,
+        settings: Settings | None = None,
+    ) -> Notice:
+        """Pause every clock of the notice that may pause for `reason` (e.g. TCO force majeure);
+        the pause and its reason are recorded and audited. 409 `pause_not_allowed` otherwise."""
+        settings = settings or get_settings()
+        policy, regime_set = self._policy(settings)
+        notice = self._load(session, notice_id)
+        if notice.state not in OPEN_STATES:
+            raise IllegalTransition(
+                f"cannot pause the clocks of a notice in state '{notice.state}'",
+                details={"state": notice.state, "action": "pause"},
+            )
+        allowed = sorted(
+            {
+                r
+                for _, v in self._versions(notice, regime_set)
+                for c in v.clocks
+                if c.pausable
+                for r in c.pause_reasons
+            }
+        )
+        if reason not in allowed:
+            raise PauseNotAllowed(
+                f"no clock of this notice may pause for '{reason}'",
+                details={"reason": reason, "allowed": allowed},
+            )
+        if any(p.reason == reason and p.ended_at is None for p in repo.pauses(session, notice.id)):
+            raise Conflict(f"the clocks are already paused for '{reason}'", code="already_paused")
+        now = utc_now()
+        repo.add_pause(
+            session,
+            NoticePause(notice_id=notice.id, reason=reason, note=note, started_at=now, started_by=actor),
+        )
+        self._recompute(session, notice, regime_set)
+        audit.record(
+            session,
+            actor=actor,
+            action="notice.pause",
+            subject_type=SUBJECT,
+            subject_id=notice.id,
+            details={"reason": reason, "note": note},
+            policy_version=policy.version,
+        )
+        return notice
+
+    def resume(
+        self,
+        session: Session,
+        notice_id: int,
+        *,
+        actor: str,
+        note: str | None = None,
+        settings: Settings | None = None,
+    ) -> Notice:
+        """End every open pause; paused clocks run again with their due time pushed back."""
+        settings = settings or get_settings()
+        policy, regime_set = self._policy(settings)
+        notice = self._load(session, notice_id)
+        ended = repo.end_open_pauses(session, notice.id, at=utc_now(), actor=actor)
+        if not ended:
+            raise NotPaused("the notice's clocks are not paused")
+        self._recompute(session, notice, regime_set)
+        audit.record(
+            session,
+            actor=actor,
+            action="notice.resume",
+            subject_type=SUBJECT,
+            subject_id=notice.id,
+            details={"pauses_ended": ended, "note": note, "due_at": notice.due_at},
+            policy_version=policy.version,
+        )
+        return notice
+
+    # --- reading ------------------------------------------------------------------------------
+    def queue(
+        self,
+        session: Session,
+        *,
+        regime: str | None = None,
+        state: str | None = None,
+        assignee: str | None = None,
+        overdue: bool = False,
+        cursor: str | None = None,
+        limit: int = 50,
+    ) -> QueueResult:
+        """Open notices (or those in `state`) by due time, earliest first, with time remaining."""
+        now = utc_now()
+        states = [state] if state else list(OPEN_STATES)
+        after = decode_cursor(cursor) if cursor else None
+        rows = repo.queue(
+            session,
+            states=states,
+            regime=regime,
+            assignee=assignee,
+            overdue_at=now if overdue else None,
+            after=after,
+            limit=limit + 1,
+        )
+        more = len(rows) > limit
+        rows = rows[:limit]
+        items = [self._queue_item(n, now) for n in rows]
+        next_cursor = encode_cursor(rows[-1].due_at, rows[-1].id) if more and rows else None
+        return QueueResult(items, next_cursor)
+
+    def _queue_item(self, notice: Notice, now: datetime) -> dict[str, Any]:
+        remaining = (notice.due_at - now).total_seconds() if notice.due_at else None
+        return {
+            "id": notice.id,
+            "state": notice.state,
+            "regimes": [r["id"] for r in notice.regimes],
+            "channel": notice.channel,
+            "received_at": notice.received_at,
+            "due_at": notice.due_at,
+            "time_remaining_seconds": remaining,
+            "overdue": remaining is not None and remaining < 0 and notice.state in OPEN_STATES,
+            "assignee": notice.assignee,
+            "missing_fields": {r["id"]: r["missing"] for r in notice.regimes if r["missing"]},
+        }
+
+    def get(self, session: Session, notice_id: int) -> Notice:
+        return self._load(session, notice_id)
+
+    def detail(self, session: Session, notice_id: int, settings: Settings | None = None) -> dict[str, Any]:
+        """Everything about one notice: clocks, pauses, content and copies, sweep, duty flags,
+        webhook delivery state, evidence (never the bytes) and the audit timeline."""
+        settings = settings or get_settings()
+        _, regime_set = self._policy(settings)
+        notice = self._load(session, notice_id)
+        now = utc_now()
+        contents = repo.contents(session, notice.id)
+        deliveries = repo.deliveries(session, notice.id)
+        attempts = repo.attempts(session, [d.id for d in deliveries])
+        holds = repo.holds(session, notice.id)
+        base = self._queue_item(notice, now)
+        return {
+            **base,
+            "regimes": notice.regimes,
+            "state_reason": notice.state_reason,
+            "client_reference": notice.client_reference,
+            "reporter": notice.reporter,
+            "statements": notice.statements,
+            "served_at": notice.served_at,
+            "child_safety": notice.child_safety,
+            "policy_version": notice.policy_version,
+            "created_by": notice.created_by,
+            "actioned_at": notice.actioned_at,
+            "closed_at": notice.closed_at,
+            "clocks": [
+                {
+                    "regime": c.regime,
+                    "regime_version": c.regime_version,
+                    "clock": c.clock,
+                    "kind": c.kind,
+                    "trigger": c.trigger,
+                    "starts_at": c.starts_at,
+                    "due_at": c.due_at,
+                    "reason": c.reason,
+                    "pausable": c.pausable,
+                    "paused": c.paused,
+                    "paused_seconds": c.paused_seconds,
+                    "next_alert_at": c.next_alert_at,
+                    "next_alert_threshold": c.next_alert_threshold,
+                    "stopped_at": c.stopped_at,
+                    "met": c.met,
+                }
+                for c in repo.clocks(session, notice.id)
+            ],
+            "pauses": [
+                {
+                    "reason": p.reason,
+                    "note": p.note,
+                    "started_at": p.started_at,
+                    "started_by": p.started_by,
+                    "ended_at": p.ended_at,
+                    "ended_by": p.ended_by,
+                }
+                for p in repo.pauses(session, notice.id)
+            ],
+            "content": [self._content_out(c) for c in contents if c.source == "reported"],
+            "copies": [self._content_out(c) for c in contents if c.source != "reported"],
+            "sweep": notice.sweep_result,
+            "duties": self._duties(notice, contents, regime_set),
+            "deliveries": [
+                {
+                    "id": d.id,
+                    "action": d.action,
+                    "content_ref": d.payload.get("content", {}).get("ref"),
+                    "idempotency_key": d.idempotency_key,
+                    "state": d.state,
+                    "attempts": d.attempts,
+                    "next_attempt_at": d.next_attempt_at if d.state == "pending" else None,
+                    "last_status": d.last_status,
+                    "last_error": d.last_error,
+                    "delivered_at": d.delivered_at,
+                    "history": [
+                        {
+                            "attempt": a.attempt,
+                            "outcome": a.outcome,
+                            "status_code": a.status_code,
+                            "error": a.error,
+                            "started_at": a.started_at,
+                            "finished_at": a.finished_at,
+                        }
+                        for a in attempts
+                        if a.delivery_id == d.id
+                    ],
+                }
+                for d in deliveries
+            ],
+            "evidence": [
+                {
+                    "id": e.id,
+                    "sha256": e.sha256,
+                    "hashes": e.hashes,
+                    "details": e.details,
+                    "encrypted_bytes": e.ciphertext is not None,
+                    "purged_at": e.purged_at,
+                    "holds": [
+                        {"kind": h.kind, "until": h.until, "released_at": h.released_at}
+                        for h in holds
+                        if h.evidence_id == e.id
+                    ],
+                }
+                for e in repo.evidence(session, notice.id)
+            ],
+            "timeline": [
+                {"at": ev.occurred_at, "actor": ev.actor, "action": ev.action, "details": ev.details}
+                for ev in audit.for_subject(session, SUBJECT, notice.id)
+            ],
+        }
+
+    def _content_out(self, c: NoticeContent) -> dict[str, Any]:
+        return {
+            "ref": c.ref,
+            "content_id": c.content_id,
+            "url": c.url,
+            "source": c.source,
+            "state": c.state,
+            "sha256": c.sha256,
+            "pdq": c.pdq,
+            "distance": c.distance,
+            "note": c.note,
+        }
+
+    def _duties(
+        self, notice: Notice, contents: list[NoticeContent], regime_set: RegimeSet
+    ) -> list[dict[str, Any]]:
+        """Per regime and removal scope: is the duty met? Copies count only once the sweep has run."""
+        reported = [c for c in contents if c.source == "reported"]
+        out = []
+        for regime, version in self._versions(notice, regime_set):
+            for scope in version.removal_scope:
+                if scope == "item":
+                    met = bool(reported) and all(c.state in ("removed", "restored") for c in reported)
+                else:
+                    source = "identical_copy" if scope == "identical_copies" else "near_duplicate"
+                    copies = [c for c in contents if c.source == source]
+                    met = notice.sweep_ran_at is not None and all(
+                        c.state in ("removed", "restored") for c in copies
+                    )
+                out.append({"regime": regime.id, "scope": scope, "met": met})
+        return out
+
+    # --- alerts (used by the alerts feature) --------------------------------------------------
+    def clocks_crossing_threshold(self, session: Session, *, limit: int = 500) -> list[NoticeClock]:
+        """Running clocks whose next alert threshold time is now or past (index-backed scan)."""
+        return repo.alerts_due(session, utc_now(), limit)
+
+    def mark_alert_sent(
+        self, session: Session, clock: NoticeClock, *, settings: Settings | None = None
+    ) -> bool:
+        """Advance a clock past the threshold just alerted; False if another worker already did."""
+        settings = settings or get_settings()
+        _, regime_set = self._policy(settings)
+        assert clock.next_alert_at is not None and clock.next_alert_threshold is not None
+        sent = clock.next_alert_threshold
+        notice = self._load(session, clock.notice_id)
+        if not repo.advance_alert(
+            session, clock.id, expected_at=clock.next_alert_at, sent=sent, next_at=None, next_threshold=None
+        ):
+            return False
+        session.refresh(clock)
+        self._recompute(session, notice, regime_set)
+        return True
+
+    # --- evidence -----------------------------------------------------------------------------
+    def evidence_bytes(
+        self, session: Session, evidence_id: int, *, actor: str, settings: Settings | None = None
+    ) -> bytes | None:
+        """Decrypt preserved bytes for an authorised reader; every read is audited."""
+        settings = settings or get_settings()
+        item = repo.get_evidence(session, evidence_id)
+        if item is None or item.ciphertext is None:
+            return None
+        audit.record(
+            session,
+            actor=actor,
+            action="evidence.read",
+            subject_type=SUBJECT,
+            subject_id=item.notice_id,
+            details={"evidence_id": item.id},
+        )
+        return evidence_crypto.decrypt(settings, item.ciphertext)
+
+
+@dataclass(frozen=True)
+class ClaimedDelivery:
+    id: int
+    attempt: int
+    notice_id: int
+    idempotency_key: str
+    payload: dict[str, Any]
+
+
+class ActionOutbox:
+    """The outbox of platform actions. Lifecycle of a row: `pending` (due at `next_attempt_at`) ->
+    `claim` (conditional UPDATE: `sending`, attempts+1, a lease) -> the job sends it outside any
+    transaction -> `record` makes it `delivered`, `pending` again with exponential backoff, or
+    `failed` after the last attempt. A row whose worker died is claimable again once its lease
+    expires; the receiver deduplicates on the idempotency key, so a resend is harmless."""
+
+    max_attempts = 10
+    base_delay = timedelta(seconds=30)
+    max_delay = timedelta(hours=1)
+
+    def backoff(self, attempt: int) -> timedelta:
+        """Delay after failed attempt n (1-based): 30 s, 1 min, 2 min ... capped at one hour."""
+        return min(self.base_delay * (2 ** (attempt - 1)), self.max_delay)
+
+    def due(self, session: Session, *, limit: int) -> list[tuple[int, int]]:
+        return repo.due_deliveries(session, utc_now(), limit)
+
+    def claim(
+        self, session: Session, delivery_id: int, *, seen_attempts: int, worker: str, lease: timedelta
+    ) -> ClaimedDelivery | None:
+        """Claim one attempt of a row; None when another worker got it first."""
+        now = utc_now()
+        if not repo.claim_delivery(
+            session, delivery_id, attempts=seen_attempts, now=now, lease_until=now + lease, worker=worker
+        ):
+            return None
+        attempt = seen_attempts + 1
+        repo.abandon_attempts(session, delivery_id, before_attempt=attempt, at=now)
+        repo.add_attempt(
+            session, WebhookAttempt(delivery_id=delivery_id, attempt=attempt, worker=worker, started_at=now)
+        )
+        row = repo.get_delivery(session, delivery_id)
+        assert row is not None
+        return ClaimedDelivery(row.id, attempt, row.notice_id, row.idempotency_key, dict(row.payload))
+
+    def record(
+        self,
+        session: Session,
+        claimed: ClaimedDelivery,
+        *,
+        worker: str,
+        ok: bool,
+        status_code: int | None,
+        error: str | None,
+        actor: str,
+    ) -> str:
+        """Store the outcome of an attempt; returns the row's new state ('lost' if the lease lapsed
+        and another worker owns the row now: its outcome is recorded on the attempt only)."""
+        now = utc_now()
+        if ok:
+            values: dict[str, Any] = {
+                "state": "delivered",
+                "delivered_at": now,
+                "lease_until": None,
+                "last_status": status_code,
+                "last_error": None,
+            }
+        elif claimed.attempt >= self.max_attempts:
+            values = {"state": "failed", "lease_until": None, "last_status": status_code, "last_error": error}
+        else:
+            values = {
+                "state": "pending",
+                "lease_until": None,
+                "last_status": status_code,
+                "last_error": error,
+                "next_attempt_at": now + self.backoff(claimed.attempt),
+            }
+        owned = repo.finish_delivery(
+            session, claimed.id, attempt=claimed.attempt, worker=worker, values=values
+        )
+        repo.finish_attempt(
+            session,
+            claimed.id,
+            claimed.attempt,
+            {
+                "outcome": "delivered" if ok else "error",
+                "status_code": status_code,
+                "error": error,
+                "finished_at": now,
+            },
+        )
+        if not owned:
+            return "lost"
+        if values["state"] in ("delivered", "failed"):
+            audit.record(
+                session,
+                actor=actor,
+                action=f"notice.action_{values['state']}",
+                subject_type=SUBJECT,
+                subject_id=claimed.notice_id,
+                details={
+                    "delivery_id": claimed.id,
+                    "idempotency_key": claimed.idempotency_key,
+                    "attempts": claimed.attempt,
+                    "status_code": status_code,
+                    "error": error,
+                },
+            )
+        return str(values["state"])
+
+
+class EvidenceStore:
+    """Preserved evidence. Lifecycle: stored at intake (uploads) or removal (hashes, metadata) under
+    a `case` hold, plus a hold per regime preservation period from removal and an open-ended
+    `child_safety` hold; `purge` drops bytes and metadata of items no active hold covers."""
+
+    def purge(self, session: Session, *, actor: str, limit: int = 500) -> int:
+        """Purge up to `limit` unheld items; each purge is audited. Safe to run on several workers."""
+        now = utc_now()
+        purged = 0
+        for evidence_id in repo.purgeable(session, now, limit):
+            item = repo.get_evidence(session, evidence_id)
+            if item is None or not repo.purge(session, evidence_id, now):
+                continue
+            purged += 1
+            audit.record(
+                session,
+                actor=actor,
+                action="evidence.purged",
+                subject_type=SUBJECT,
+                subject_id=item.notice_id,
+                details={"evidence_id": evidence_id, "sha256": item.sha256},
+            )
+        return purged
+
+
+_BANK_HASHES = ("sha256", "md5", "pdq", "phash", "dhash")
+
+
+def _sha256(data: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()
+
+
+takedown = TakedownService()
+action_outbox = ActionOutbox()
+evidence_store = EvidenceStore()
