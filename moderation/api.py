@@ -16,6 +16,9 @@ def install_features(app: FastAPI) -> None:
     from moderation.admin import lifecycle as admin_lifecycle
 
     admin_lifecycle.install(app)
+    from moderation.worker import lifecycle as worker_lifecycle
+
+    worker_lifecycle.install(app)
     app.include_router(health.router)
     app.include_router(audit_endpoints.router, prefix="/v1", tags=["audit"])
     app.include_router(banks_endpoints.router, prefix="/v1", tags=["banks"])

@@ -1,6 +1,7 @@
 """ORM models, one file per table. Importing this package registers every table on `Base.metadata`."""
 
 from moderation.models.base import Base
+from moderation.models.alert import Alert
 from moderation.models.api_key import APIKey
 from moderation.models.audit_event import AuditEvent
 from moderation.models.bank import Bank
@@ -10,6 +11,8 @@ from moderation.models.bank_entry import BankEntry
 from moderation.models.check import Check
 from moderation.models.content_item import ContentItem
 from moderation.models.content_pdq_key import ContentPDQKey
+from moderation.models.email_attempt import EmailAttempt
+from moderation.models.email_message import EmailMessage
 from moderation.models.evidence_hold import EvidenceHold
 from moderation.models.evidence_item import EvidenceItem
 from moderation.models.notice import Notice
@@ -23,6 +26,7 @@ from moderation.models.webhook_delivery import WebhookDelivery
 
 __all__ = [
     "APIKey",
+    "Alert",
     "AuditEvent",
     "Bank",
     "BankChange",
@@ -32,6 +36,8 @@ __all__ = [
     "Check",
     "ContentItem",
     "ContentPDQKey",
+    "EmailAttempt",
+    "EmailMessage",
     "EvidenceHold",
     "EvidenceItem",
     "Notice",
