@@ -1,4 +1,4 @@
-"""Stay-down evaluation: generated photo-like images, the edits re-uploaders make, recall and false matches."""
+"""Stay-down evaluation: generated photo-like images, re-uploaders' edits, recall and false matches."""
 
 from __future__ import annotations
 
@@ -12,7 +12,14 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageFont
 
 from moderation.hashing.intake import ImageLimits, decode_image
-from moderation.hashing.robust import PLAIN, QueryHashes, VariantHash, bank_variants, match_query, query_hashes
+from moderation.hashing.robust import (
+    PLAIN,
+    QueryHashes,
+    VariantHash,
+    bank_variants,
+    match_query,
+    query_hashes,
+)
 from moderation.hashing.types import PDQ_DEFAULT_THRESHOLD
 
 _SIZES: tuple[tuple[int, int], ...] = ((640, 480), (800, 600), (480, 640), (720, 540), (600, 600), (900, 600))
@@ -264,7 +271,8 @@ class EvaluationReport:
 
     def summary(self) -> str:
         return (
-            f"originals={self.originals} distinct={self.distinct} variants/entry={self.variants_per_entry:.1f} "
+            f"originals={self.originals} distinct={self.distinct} "
+            f"variants/entry={self.variants_per_entry:.1f} "
             f"recall={self.recall:.2%} (plain PDQ {self.plain_recall:.2%}); false matches: "
             f"{self.false_match_pairs}/{self.distinct_pairs} (query, entry) pairs, "
             f"{self.false_match_queries} queries (plain PDQ: {self.plain_false_match_pairs}); "

@@ -120,8 +120,10 @@ def decode_image(data: bytes, limits: ImageLimits, *, max_side: int | None = HAS
         claimed = sniff_format(data)
         if claimed is not None:
             raise CorruptImage(f"the data starts like {claimed} but cannot be read") from exc
-        raise UnsupportedFormat(f"not an accepted image format (accepted: {', '.join(ALLOWED_FORMATS)})") from exc
-    except Exception as exc:  # noqa: BLE001 - Pillow's plugins raise many types on malformed headers
+        raise UnsupportedFormat(
+            f"not an accepted image format (accepted: {', '.join(ALLOWED_FORMATS)})"
+        ) from exc
+    except Exception as exc:  # Pillow plugins raise many types on malformed headers
         raise CorruptImage(f"the image header cannot be read: {type(exc).__name__}") from exc
 
     if im.format not in _ACCEPTED_OPENED_FORMATS:
@@ -143,7 +145,7 @@ def decode_image(data: bytes, limits: ImageLimits, *, max_side: int | None = HAS
         raise ImageDimensionsTooLarge("the image needs more memory to decode than is available") from exc
     except (UnsupportedFormat, CorruptImage, EmptyImage):
         raise
-    except Exception as exc:  # noqa: BLE001 - truncated/corrupt data surfaces as many exception types
+    except Exception as exc:  # corrupt data surfaces as many exception types
         raise CorruptImage(f"the image data cannot be decoded: {type(exc).__name__}: {exc}") from exc
     return DecodedImage(image=rgb, format=fmt, width=width, height=height)
 

@@ -59,7 +59,9 @@ class HashType:
 
     def from_bytes(self, raw: bytes) -> str:
         if len(raw) != self.byte_length:
-            raise InvalidHash(f"{self.name} hash must be {self.byte_length} bytes", details={"type": self.name})
+            raise InvalidHash(
+                f"{self.name} hash must be {self.byte_length} bytes", details={"type": self.name}
+            )
         return raw.hex()
 
     def distance(self, a: str, b: str) -> int:
