@@ -146,4 +146,22 @@ def auth(make_key: Callable[..., str]) -> Callable[[str], dict[str, str]]:
     return _headers
 
 
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def make_user(engine: Engine) -> Callable[..., str]:
+    """Create a dashboard user with a role (password PASSWORD) and return the username."""
+    from moderation.auth.service import users
+
+    def _make(role: str = "admin", username: str | None = None) -> str:
+        name = username or f"{role}-user"
+        with session_factory(engine)() as session:
+            users.create(session, username=name, role=role, password=PASSWORD, actor="test")
+            session.commit()
+        return name
+
+    return _make
+
+
 requires_postgres = pytest.mark.skipif(not PG_URL, reason="needs MODERATION_TEST_DATABASE_URL (PostgreSQL)")

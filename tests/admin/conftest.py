@@ -7,24 +7,10 @@ from collections.abc import Callable
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
 
-from moderation.auth.service import users
-from moderation.db import session_factory
+from tests.conftest import PASSWORD
 
-PASSWORD = "correct horse battery"
-
-
-@pytest.fixture
-def make_user(engine: Engine) -> Callable[..., str]:
-    def _make(role: str = "admin", username: str | None = None) -> str:
-        name = username or f"{role}-user"
-        with session_factory(engine)() as session:
-            users.create(session, username=name, role=role, password=PASSWORD, actor="test")
-            session.commit()
-        return name
-
-    return _make
+__all__ = ["PASSWORD", "form_token", "sign_in"]
 
 
 def form_token(html: str) -> str:
