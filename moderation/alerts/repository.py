@@ -13,35 +13,13 @@ from sqlalchemy.orm import Session
 from moderation.models.alert import Alert
 from moderation.models.notice import OPEN_STATES, Notice
 from moderation.models.notice_clock import NoticeClock
-from moderation.models.notice_pause import NoticePause
 
 
 class AlertRepository:
-    def clocks_due(self, session: Session, now: datetime, limit: int) -> list[NoticeClock]:
-        """Clocks whose next alert time has come (partial index on next_alert_at), oldest first."""
-        return list(
-            session.scalars(
-                select(NoticeClock)
-                .where(NoticeClock.next_alert_at.is_not(None), NoticeClock.next_alert_at <= now)
-                .order_by(NoticeClock.next_alert_at, NoticeClock.id)
-                .limit(limit)
-            ).all()
-        )
-
-    def notice(self, session: Session, notice_id: int) -> Notice | None:
-        return session.get(Notice, notice_id)
-
     def clocks_of(self, session: Session, notice_id: int) -> list[NoticeClock]:
         return list(
             session.scalars(
                 select(NoticeClock).where(NoticeClock.notice_id == notice_id).order_by(NoticeClock.id)
-            ).all()
-        )
-
-    def pauses_of(self, session: Session, notice_id: int) -> list[NoticePause]:
-        return list(
-            session.scalars(
-                select(NoticePause).where(NoticePause.notice_id == notice_id).order_by(NoticePause.id)
             ).all()
         )
 
@@ -63,28 +41,6 @@ class AlertRepository:
             .values(email_message_id=email_message_id)
             .execution_options(synchronize_session=False)
         )
-
-    def advance(
-        self,
-        session: Session,
-        clock_id: int,
-        *,
-        expected_at: datetime | None,
-        last_threshold: float | None,
-        next_at: datetime | None,
-        next_threshold: float | None,
-    ) -> bool:
-        """Move a clock's alert marker; False when another worker moved it first."""
-        values: dict[str, Any] = {"next_alert_at": next_at, "next_alert_threshold": next_threshold}
-        if last_threshold is not None:
-            values["last_alert_threshold"] = last_threshold
-        result = session.execute(
-            update(NoticeClock)
-            .where(NoticeClock.id == clock_id, NoticeClock.next_alert_at == expected_at)
-            .values(**values)
-            .execution_options(synchronize_session=False)
-        )
-        return result.rowcount == 1  # type: ignore[attr-defined]
 
     def open_clocks_due_before(
         self, session: Session, until: datetime, regimes: Sequence[str]

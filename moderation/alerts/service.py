@@ -1,10 +1,11 @@
 """Deciding deadline alerts and daily digests; each decision writes its email to the outbox.
 
-Lifecycle: the takedown feature keeps `next_alert_at` on each running clock (the time of its next
-threshold). `alerts.scan` picks the clocks whose time has come, works out every threshold (and the
-breach) crossed by now, inserts one `Alert` per (notice, regime, clock, threshold) with ON CONFLICT
-DO NOTHING, and for each alert it inserted enqueues the email in the same transaction; then it moves
-the clock's marker to the next threshold. A second worker, a retry or a restart finds the alerts
+Lifecycle: the takedown feature keeps `next_alert_at`/`next_alert_threshold` on each running clock
+(the time of its next threshold; 1.0 is the breach) and recomputes them on every change.
+`alerts.scan` takes the clocks whose time has come (`takedown.clocks_crossing_threshold`), inserts one
+`Alert` per (notice, regime, clock, threshold) with ON CONFLICT DO NOTHING, enqueues the email for
+each alert it inserted in the same transaction, and has takedown move the marker on
+(`takedown.mark_alert_sent`). A second worker, a retry or a restart finds the alerts
 already there and decides nothing twice. `alerts.digest` enqueues one digest per team per local day.
 """
 
@@ -13,7 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -24,25 +25,17 @@ from moderation.alerts.routing import recipients
 from moderation.audit.service import audit
 from moderation.config import Settings
 from moderation.email.service import outbox
-from moderation.exceptions import ModerationError
 from moderation.models.notice import OPEN_STATES, Notice
 from moderation.models.notice_clock import NoticeClock
 from moderation.policy.loader import Policy
 from moderation.policy.regimes import Regime, RegimeSet, load_regimes
-from moderation.takedown.clocks import Pause, compute_clocks
+from moderation.takedown.service import takedown
 
 log = logging.getLogger("moderation.alerts")
 
 BREACH = "breach"
-
-
-@dataclass(frozen=True)
-class Mark:
-    """One alert point of a clock: a threshold label ("0.5" or "breach"), its fraction and instant."""
-
-    label: str
-    fraction: float
-    at: datetime | None
+# Upper bound on catch-up rounds in one scan (thresholds per clock, plus the breach, plus slack).
+MAX_ROUNDS = 20
 
 
 @dataclass(frozen=True)
@@ -70,61 +63,13 @@ def describe_left(due_at: datetime, now: datetime) -> str:
     return f"{minutes}m"
 
 
-def _fmt(value: datetime | None, zone: ZoneInfo) -> str:
+def _fmt(value: datetime | None, zone: tzinfo) -> str:
     if value is None:
         return "-"
     return value.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
 
 
-def _parse_instant(value: Any) -> datetime | None:
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        return value
-    return datetime.fromisoformat(str(value))
-
-
 class AlertService:
-    def marks(self, session: Session, notice: Notice, clock: NoticeClock, regime: Regime) -> list[Mark]:
-        """Every alert point of `clock` under its regime version: thresholds and (if set) the breach.
-
-        Threshold instants come from the pure clock arithmetic with the notice's pauses, so a pause
-        moves them exactly as it moves the due time; a threshold behind an open pause has no instant."""
-        version = regime.version(clock.regime_version)
-        computed_at: dict[float, datetime | None] | None = None
-        try:
-            entry = next((e for e in notice.regimes if e.get("id") == clock.regime), {})
-            pauses = [
-                Pause(p.started_at, p.ended_at, p.reason)
-                for p in alert_repository.pauses_of(session, notice.id)
-            ]
-            computed = compute_clocks(
-                regime,
-                notice.received_at,
-                completed_at=_parse_instant(entry.get("completed_at")),
-                served_at=notice.served_at,
-                pauses=pauses,
-            )
-            match = next(c for c in computed if c.id == clock.clock)
-            computed_at = {a.threshold: a.at for a in match.alerts}
-        except (ModerationError, StopIteration, KeyError, ValueError, TypeError) as exc:
-            # The stored clock is still usable: place thresholds proportionally on its span.
-            log.warning(
-                "notice %s clock %s: thresholds from the stored span (%s)", notice.id, clock.clock, exc
-            )
-        marks = []
-        for fraction in version.alerts.thresholds:
-            if computed_at is not None:
-                at = computed_at.get(fraction)
-            elif clock.starts_at is not None and clock.due_at is not None and not clock.paused:
-                at = clock.starts_at + (clock.due_at - clock.starts_at) * fraction
-            else:
-                at = None
-            marks.append(Mark(threshold_label(fraction), fraction, at))
-        if version.alerts.breach:
-            marks.append(Mark(BREACH, 1.0, None if clock.paused else clock.due_at))
-        return marks
-
     def scan(
         self,
         session: Session,
@@ -133,60 +78,35 @@ class AlertService:
         policy: Policy,
         settings: Settings,
         actor: str,
-        limit: int = 1000,
+        limit: int = 500,
     ) -> ScanResult:
-        """Decide the alerts of every clock whose next alert time has come (see module docstring)."""
+        """Decide the alert of every clock whose next threshold time has come (see module docstring).
+
+        The takedown feature moves a clock's marker one threshold at a time, so a clock several
+        thresholds behind (a notice entered late) is taken up again in the next round."""
         regimes: RegimeSet = policy.part("regimes", load_regimes)
-        due = alert_repository.clocks_due(session, now, limit)
-        decided = 0
-        for clock in due:
-            notice = alert_repository.notice(session, clock.notice_id)
-            expected = clock.next_alert_at
-            if (
-                notice is None
-                or notice.state not in OPEN_STATES
-                or clock.stopped_at is not None
-                or clock.regime not in regimes
-            ):
-                # Stopped or unknown: nothing more to say about this clock.
-                alert_repository.advance(
-                    session,
-                    clock.id,
-                    expected_at=expected,
-                    last_threshold=None,
-                    next_at=None,
-                    next_threshold=None,
-                )
-                continue
-            regime = regimes.get(clock.regime)
-            marks = self.marks(session, notice, clock, regime)
-            crossed = [m for m in marks if m.at is not None and m.at <= now]
-            for mark in crossed:
-                if self._decide(
-                    session,
-                    notice,
-                    clock,
-                    regime,
-                    mark,
-                    now=now,
-                    policy=policy,
-                    settings=settings,
-                    actor=actor,
+        seen = decided = 0
+        for _ in range(MAX_ROUNDS):
+            due = takedown.clocks_crossing_threshold(session, limit=limit)
+            if not due:
+                break
+            for clock in due:
+                seen += 1
+                notice = takedown.get(session, clock.notice_id)
+                if (
+                    notice.state in OPEN_STATES
+                    and clock.stopped_at is None
+                    and clock.regime in regimes
+                    and clock.next_alert_at is not None
+                    and clock.next_alert_threshold is not None
                 ):
-                    decided += 1
-            upcoming = sorted(
-                (m for m in marks if m.at is not None and m.at > now), key=lambda m: m.at or now
-            )
-            nxt = upcoming[0] if upcoming else None
-            alert_repository.advance(
-                session,
-                clock.id,
-                expected_at=expected,
-                last_threshold=max((m.fraction for m in crossed), default=None),
-                next_at=nxt.at if nxt else None,
-                next_threshold=nxt.fraction if nxt else None,
-            )
-        return ScanResult(clocks=len(due), alerts=decided)
+                    regime = regimes.get(clock.regime)
+                    if self._decide(
+                        session, notice, clock, regime, now=now, policy=policy, settings=settings, actor=actor
+                    ):
+                        decided += 1
+                takedown.mark_alert_sent(session, clock, settings=settings)
+        return ScanResult(clocks=seen, alerts=decided)
 
     def _decide(
         self,
@@ -194,32 +114,33 @@ class AlertService:
         notice: Notice,
         clock: NoticeClock,
         regime: Regime,
-        mark: Mark,
         *,
         now: datetime,
         policy: Policy,
         settings: Settings,
         actor: str,
     ) -> bool:
-        assert mark.at is not None
-        due_at = clock.due_at or mark.at
+        assert clock.next_alert_at is not None and clock.next_alert_threshold is not None
+        fraction = clock.next_alert_threshold
+        label = BREACH if fraction >= 1.0 else threshold_label(fraction)
+        due_at = clock.due_at or clock.next_alert_at
         alert_id = alert_repository.insert_if_absent(
             session,
             {
                 "notice_id": notice.id,
                 "regime": regime.id,
                 "clock_id": clock.clock,
-                "threshold": mark.label,
+                "threshold": label,
                 "team": regime.team,
                 "due_at": due_at,
-                "crossed_at": mark.at,
+                "crossed_at": clock.next_alert_at,
                 "decided_at": now,
             },
         )
         if alert_id is None:
             return False
         version = regime.version(clock.regime_version)
-        is_breach = mark.label == BREACH
+        is_breach = label == BREACH
         to = recipients(
             settings.alert_routes,
             settings.alert_recipients,
@@ -228,9 +149,9 @@ class AlertService:
             escalation=version.alerts.escalation if is_breach else (),
         )
         context = self._alert_context(
-            session, notice, clock, regime, mark, due_at, now=now, settings=settings
+            session, notice, clock, regime, label, fraction, due_at, now=now, settings=settings
         )
-        key = f"alert:{notice.id}:{regime.id}:{clock.clock}:{mark.label}"
+        key = f"alert:{notice.id}:{regime.id}:{clock.clock}:{label}"
         message_id = outbox.enqueue(
             session,
             key=key,
@@ -251,7 +172,7 @@ class AlertService:
             details={
                 "regime": regime.id,
                 "clock": clock.clock,
-                "threshold": mark.label,
+                "threshold": label,
                 "due_at": due_at,
                 "recipients": to,
                 "email": key,
@@ -266,7 +187,8 @@ class AlertService:
         notice: Notice,
         clock: NoticeClock,
         regime: Regime,
-        mark: Mark,
+        label: str,
+        fraction: float,
         due_at: datetime,
         *,
         now: datetime,
@@ -274,7 +196,7 @@ class AlertService:
     ) -> dict[str, Any]:
         zone = ZoneInfo(settings.team_timezone)
         left = describe_left(due_at, now)
-        threshold = "breach" if mark.label == BREACH else f"{mark.fraction * 100:g}% of the clock"
+        threshold = "breach" if label == BREACH else f"{fraction * 100:g}% of the clock"
         if left == "OVERDUE":
             subject = f"[{regime.id}] notice #{notice.id}: OVERDUE, {clock.clock} was due {_fmt(due_at, UTC)}"
         else:
@@ -290,7 +212,7 @@ class AlertService:
             "clock": clock.clock,
             "kind": clock.kind,
             "threshold": threshold,
-            "breach": mark.label == BREACH,
+            "breach": label == BREACH,
             "left": left,
             "due_utc": _fmt(due_at, UTC),
             "due_local": _fmt(due_at, zone),

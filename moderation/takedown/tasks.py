@@ -20,6 +20,7 @@ from moderation.db import get_engine, transaction
 from moderation.kit.time import utc_now
 from moderation.takedown import webhook
 from moderation.takedown.service import action_outbox, evidence_store
+from moderation.worker.registry import JobContext, JobResult, job
 
 DELIVER_WEBHOOKS = "takedown.deliver_webhooks"
 PURGE_EVIDENCE = "takedown.purge_evidence"
@@ -106,3 +107,22 @@ def purge_evidence(engine: Engine | None = None, *, limit: int = 500) -> int:
     """Delete the bytes and metadata of evidence that no hold covers any more; returns how many."""
     with transaction(engine or get_engine()) as session:
         return evidence_store.purge(session, actor=f"system:{PURGE_EVIDENCE}", limit=limit)
+
+
+# --- scheduled jobs (moderation/worker runs them) ----------------------------------------------
+
+
+@job(DELIVER_WEBHOOKS)
+def deliver_webhooks_job(ctx: JobContext) -> JobResult:
+    """Send due action webhooks (remove/restore) to the platform, with retries."""
+    run = deliver_webhooks(ctx.engine, settings=ctx.settings, worker=ctx.worker_id)
+    result: JobResult = {"delivered": run.delivered, "retrying": run.retrying, "failed": run.failed}
+    if run.skipped_reason:
+        result["skipped"] = run.skipped_reason
+    return result
+
+
+@job(PURGE_EVIDENCE)
+def purge_evidence_job(ctx: JobContext) -> JobResult:
+    """Delete evidence no hold covers any more."""
+    return {"purged": purge_evidence(ctx.engine)}
