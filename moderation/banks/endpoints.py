@@ -1,7 +1,246 @@
-"""HTTP endpoints of the `banks` feature."""
+"""HTTP endpoints of the banks feature (/v1/banks, admin role)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import codecs
+import json
+from collections.abc import Iterator
+from typing import Annotated, Any
 
-router = APIRouter()
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile, status
+from fastapi.responses import StreamingResponse
+
+from moderation.banks import schemas
+from moderation.banks.formats import FileFormat
+from moderation.banks.service import banks
+from moderation.dependencies import Admin, DBSession
+from moderation.exceptions import ValidationFailed
+from moderation.hashing.intake import ImageLimits, read_limited
+from moderation.kit.time import utc_now
+
+router = APIRouter(prefix="/banks")
+
+_MEDIA = {
+    FileFormat.CSV: "text/csv",
+    FileFormat.JSONL: "application/x-ndjson",
+    FileFormat.PDQ_HEX: "text/plain",
+}
+_EXTENSION = {FileFormat.CSV: "csv", FileFormat.JSONL: "jsonl", FileFormat.PDQ_HEX: "txt"}
+
+
+def _entry(entry: Any, bank: str) -> schemas.Entry:
+    until = entry.disabled_until
+    return schemas.Entry(
+        id=entry.id,
+        bank=bank,
+        hash_type=entry.hash_type,
+        value=entry.value,
+        variant=entry.variant,
+        parent_id=entry.parent_id,
+        metadata=entry.meta,
+        note=entry.note,
+        source=entry.source,
+        enabled=until is None or until <= utc_now(),
+        disabled_until=until,
+        added_by=entry.added_by,
+        created_at=entry.created_at,
+    )
+
+
+def _detail(session: DBSession, entry: Any, bank: str) -> schemas.EntryDetail:
+    rows = [_entry(row, bank) for row in banks.entry_rows(session, entry)]
+    return schemas.EntryDetail(**_entry(entry, bank).model_dump(), rows=rows)
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+def create_bank(body: schemas.BankCreate, session: DBSession, principal: Admin) -> schemas.Bank:
+    """Create a bank."""
+    bank = banks.create(session, **body.model_dump(), actor=principal.actor)
+    return schemas.Bank.model_validate(bank)
+
+
+@router.get("")
+def list_banks(session: DBSession, principal: Admin) -> list[schemas.Bank]:
+    """Every bank with its settings."""
+    return [schemas.Bank.model_validate(bank) for bank in banks.all(session)]
+
+
+@router.get("/{name}")
+def get_bank(name: str, session: DBSession, principal: Admin) -> schemas.Bank:
+    """One bank, with its number of (top-level) entries."""
+    bank = banks.get(session, name)
+    result = schemas.Bank.model_validate(bank)
+    result.entries = banks.count_entries(session, bank)
+    return result
+
+
+@router.patch("/{name}")
+def update_bank(name: str, body: schemas.BankUpdate, session: DBSession, principal: Admin) -> schemas.Bank:
+    """Enable/disable a bank or change its action, thresholds or rotation matching."""
+    bank = banks.update(session, name, **body.model_dump(exclude_unset=True), actor=principal.actor)
+    return schemas.Bank.model_validate(bank)
+
+
+@router.post("/{name}/entries", status_code=status.HTTP_201_CREATED)
+def add_hashes(
+    name: str, body: schemas.EntriesCreate, session: DBSession, principal: Admin
+) -> list[schemas.Entry]:
+    """Add bare hashes (one entry each)."""
+    entries = banks.add_hashes(
+        session,
+        name,
+        [(h.type, h.value) for h in body.hashes],
+        source=body.source,
+        note=body.note,
+        metadata=body.metadata,
+        actor=principal.actor,
+    )
+    return [_entry(e, name) for e in entries]
+
+
+@router.post("/{name}/entries/image", status_code=status.HTTP_201_CREATED)
+def add_image(
+    name: str,
+    request: Request,
+    session: DBSession,
+    principal: Admin,
+    file: Annotated[UploadFile, File(description="the image (JPEG, PNG, WebP, GIF); it is not kept")],
+    note: Annotated[str | None, Form(max_length=2000)] = None,
+    metadata: Annotated[str | None, Form(description="a JSON object")] = None,
+    source: Annotated[str, Form()] = "upload",
+) -> schemas.EntryDetail:
+    """Hash an image and add it with its companion hashes and robust variants."""
+    meta = _json_object(metadata)
+    limits = ImageLimits.from_settings(request.app.state.settings)
+    data = read_limited(file.file, limits)
+    entries = banks.add_image(
+        session, name, data, note=note, metadata=meta, source=source, actor=principal.actor, limits=limits
+    )
+    top = entries[0]
+    return schemas.EntryDetail(
+        **_entry(top, name).model_dump(), rows=[_entry(row, name) for row in entries[1:]]
+    )
+
+
+@router.get("/{name}/entries")
+def list_entries(
+    name: str,
+    session: DBSession,
+    principal: Admin,
+    after: Annotated[int | None, Query(description="last id of the previous page")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    hash_type: Annotated[str | None, Query(max_length=16)] = None,
+    value: Annotated[str | None, Query(max_length=200, description="exact hash value to look for")] = None,
+    include_variants: bool = False,
+) -> schemas.EntryPage:
+    """A page of the bank's entries in id order (keyset paging: pass `next_after` as `after`)."""
+    page = banks.list_entries(
+        session,
+        name,
+        after=after,
+        limit=limit,
+        hash_type=hash_type,
+        value=value,
+        include_variants=include_variants,
+    )
+    return schemas.EntryPage(items=[_entry(e, name) for e in page.items], next_after=page.next_after)
+
+
+@router.get("/{name}/entries/{entry_id}")
+def get_entry(name: str, entry_id: int, session: DBSession, principal: Admin) -> schemas.EntryDetail:
+    """One entry with its companion hashes and robust variants."""
+    return _detail(session, banks.get_entry(session, entry_id, bank_name=name), name)
+
+
+@router.post("/{name}/entries/{entry_id}/disable")
+def disable_entry(
+    name: str,
+    entry_id: int,
+    session: DBSession,
+    principal: Admin,
+    body: schemas.EntryDisable | None = None,
+) -> schemas.Entry:
+    """Stop an entry matching (until `until`, or until re-enabled)."""
+    until = body.until if body else None
+    entry = banks.disable_entry(session, entry_id, until=until, bank_name=name, actor=principal.actor)
+    return _entry(entry, name)
+
+
+@router.post("/{name}/entries/{entry_id}/enable")
+def enable_entry(name: str, entry_id: int, session: DBSession, principal: Admin) -> schemas.Entry:
+    """Make a disabled entry match again."""
+    return _entry(banks.enable_entry(session, entry_id, bank_name=name, actor=principal.actor), name)
+
+
+@router.delete("/{name}/entries/{entry_id}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_entry(name: str, entry_id: int, session: DBSession, principal: Admin) -> None:
+    """Delete an entry and its variants."""
+    banks.delete_entry(session, entry_id, bank_name=name, actor=principal.actor)
+
+
+@router.post("/{name}/import")
+def import_file(
+    name: str,
+    session: DBSession,
+    principal: Admin,
+    file: Annotated[UploadFile, File(description="CSV, JSONL or PDQ hex lines")],
+    format: Annotated[FileFormat | None, Query(description="default: from the file name")] = None,
+    strict: bool = False,
+    source: Annotated[str | None, Query(description="default: import:<file name>")] = None,
+) -> schemas.ImportResult:
+    """Import a file of hashes; bad lines are reported with their numbers (strict: nothing imported)."""
+    filename = file.filename or "upload"
+    fmt = format or FileFormat.for_path(filename)
+    report = banks.import_lines(
+        session,
+        name,
+        _text_lines(file),
+        fmt=fmt,
+        source=source or f"import:{filename.rsplit('/', 1)[-1][:100]}",
+        strict=strict,
+        actor=principal.actor,
+    )
+    return schemas.ImportResult(
+        lines=report.lines,
+        imported=report.imported,
+        skipped=report.skipped,
+        bad_lines=[schemas.BadLine(line=b.line, reason=b.reason) for b in report.bad_lines],
+        first_entry_id=report.first_entry_id,
+        last_entry_id=report.last_entry_id,
+    )
+
+
+@router.get("/{name}/export")
+def export_bank(
+    name: str,
+    request: Request,
+    session: DBSession,
+    principal: Admin,
+    format: FileFormat = FileFormat.CSV,
+) -> StreamingResponse:
+    """Stream the bank's hashes (plain rows; robust variants are derived and not exported)."""
+    banks.record_export(session, name, format, actor=principal.actor)
+    lines = banks.stream_export(request.app.state.engine, name, format)
+    return StreamingResponse(
+        lines,
+        media_type=_MEDIA[format],
+        headers={"Content-Disposition": f'attachment; filename="{name}.{_EXTENSION[format]}"'},
+    )
+
+
+def _text_lines(upload: UploadFile) -> Iterator[str]:
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    for raw in upload.file:
+        yield decoder.decode(raw)
+
+
+def _json_object(text: str | None) -> dict[str, Any] | None:
+    if text is None or not text.strip():
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise ValidationFailed(f"metadata is not valid JSON: {exc}", code="invalid_metadata") from exc
+    if not isinstance(value, dict):
+        raise ValidationFailed("metadata must be a JSON object", code="invalid_metadata")
+    return value

@@ -1,0 +1,237 @@
+"""SQL of the banks feature: banks, entries (bulk inserts included), counters and the change log."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from moderation.models.bank import Bank
+from moderation.models.bank_change import BankChange
+from moderation.models.bank_counter import BankCounter
+from moderation.models.bank_entry import BankEntry
+
+CHANGE_COUNTER = "change"
+ENTRY_COUNTER = "entry"
+
+# Column order of `EntryRow` tuples handed to `insert_entry_rows`.
+ENTRY_COLUMNS: tuple[str, ...] = (
+    "id",
+    "bank_id",
+    "hash_type",
+    "value",
+    "variant",
+    "parent_id",
+    "metadata",
+    "note",
+    "source",
+    "disabled_until",
+    "added_by",
+    "created_at",
+)
+EntryRow = tuple[Any, ...]
+
+
+class BankRepository:
+    # --- counters and the change log ------------------------------------------------------------
+
+    def bump_counter(self, session: Session, name: str, by: int = 1) -> int:
+        """Add `by` to a counter and return its new value. The row stays locked until the transaction
+        ends, so transactions that bump the same counter commit in counter order."""
+        statement = (
+            update(BankCounter)
+            .where(BankCounter.name == name)
+            .values(value=BankCounter.value + by)
+            .returning(BankCounter.value)
+        )
+        value = session.execute(statement).scalar_one_or_none()
+        if value is None:
+            # The row is missing (a wiped test database): create it, then bump under its lock.
+            dialect_insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+            session.execute(dialect_insert(BankCounter).values(name=name, value=0).on_conflict_do_nothing())
+            value = session.execute(statement).scalar_one()
+        return int(value)
+
+    def log_change(
+        self,
+        session: Session,
+        *,
+        seq: int,
+        occurred_at: datetime,
+        kind: str,
+        bank_id: int,
+        first_entry_id: int | None = None,
+        last_entry_id: int | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        session.execute(
+            insert(BankChange).values(
+                seq=seq,
+                occurred_at=occurred_at,
+                kind=kind,
+                bank_id=bank_id,
+                first_entry_id=first_entry_id,
+                last_entry_id=last_entry_id,
+                details=details or {},
+            )
+        )
+
+    # --- banks ------------------------------------------------------------------------------------
+
+    def add_bank(self, session: Session, bank: Bank) -> Bank:
+        session.add(bank)
+        session.flush()
+        return bank
+
+    def bank_by_name(self, session: Session, name: str) -> Bank | None:
+        return session.scalars(select(Bank).where(Bank.name == name)).first()
+
+    def bank_by_id(self, session: Session, bank_id: int) -> Bank | None:
+        return session.get(Bank, bank_id)
+
+    def list_banks(self, session: Session) -> list[Bank]:
+        return list(session.scalars(select(Bank).order_by(Bank.name)).all())
+
+    def count_entries(self, session: Session, bank_id: int) -> int:
+        statement = (
+            select(func.count())
+            .select_from(BankEntry)
+            .where(BankEntry.bank_id == bank_id, BankEntry.parent_id.is_(None))
+        )
+        return int(session.execute(statement).scalar_one())
+
+    # --- entries ----------------------------------------------------------------------------------
+
+    def insert_entry_rows(self, session: Session, rows: Sequence[EntryRow]) -> None:
+        """Insert many entries at once: COPY on PostgreSQL, executemany on SQLite.
+
+        Rows are tuples in `ENTRY_COLUMNS` order with ids already allocated; `metadata` is a dict or
+        None. This bypasses the ORM on purpose: it is the bulk import path (100,000+ rows/s)."""
+        if not rows:
+            return
+        connection = session.connection()
+        dialect = connection.dialect
+        if dialect.name == "postgresql":
+            raw = connection.connection.driver_connection
+            columns = ", ".join(f'"{c}"' for c in ENTRY_COLUMNS)
+            with raw.cursor() as cursor, cursor.copy(f"COPY bank_entries ({columns}) FROM STDIN") as copy:  # type: ignore[union-attr]
+                for row in rows:
+                    copy.write_row(_with_json(row))
+            return
+        table = BankEntry.__table__
+        to_db = {
+            column: table.c[column].type.bind_processor(dialect)
+            for column in ("created_at", "disabled_until")
+        }
+        created = to_db["created_at"]
+        disabled = to_db["disabled_until"]
+        prepared = []
+        for row in rows:
+            values = list(_with_json(row))
+            if created is not None:
+                values[11] = created(values[11])
+            if disabled is not None and values[9] is not None:
+                values[9] = disabled(values[9])
+            prepared.append(tuple(values))
+        placeholders = ", ".join("?" for _ in ENTRY_COLUMNS)
+        connection.exec_driver_sql(
+            f"INSERT INTO bank_entries ({', '.join(ENTRY_COLUMNS)}) VALUES ({placeholders})", prepared
+        )
+
+    def entries_by_ids(self, session: Session, ids: Sequence[int]) -> list[BankEntry]:
+        return list(
+            session.scalars(select(BankEntry).where(BankEntry.id.in_(ids)).order_by(BankEntry.id)).all()
+        )
+
+    def entry(self, session: Session, entry_id: int) -> BankEntry | None:
+        return session.get(BankEntry, entry_id)
+
+    def children(self, session: Session, parent_id: int) -> list[BankEntry]:
+        statement = select(BankEntry).where(BankEntry.parent_id == parent_id).order_by(BankEntry.id)
+        return list(session.scalars(statement).all())
+
+    def set_disabled_until(self, session: Session, entry_id: int, until: datetime | None) -> None:
+        session.execute(
+            update(BankEntry)
+            .where(or_(BankEntry.id == entry_id, BankEntry.parent_id == entry_id))
+            .values(disabled_until=until)
+            .execution_options(synchronize_session="fetch")
+        )
+
+    def delete_entry_with_children(self, session: Session, entry_id: int) -> None:
+        session.execute(
+            delete(BankEntry)
+            .where(or_(BankEntry.id == entry_id, BankEntry.parent_id == entry_id))
+            .execution_options(synchronize_session="fetch")
+        )
+
+    def page_entries(
+        self,
+        session: Session,
+        bank_id: int,
+        *,
+        after: int | None,
+        limit: int,
+        hash_type: str | None = None,
+        value: str | None = None,
+        include_variants: bool = False,
+    ) -> list[BankEntry]:
+        """Keyset page in id order: `after` is the last id of the previous page."""
+        statement = select(BankEntry).where(BankEntry.bank_id == bank_id)
+        if after is not None:
+            statement = statement.where(BankEntry.id > after)
+        if not include_variants:
+            statement = statement.where(BankEntry.parent_id.is_(None))
+        if hash_type is not None:
+            statement = statement.where(BankEntry.hash_type == hash_type)
+        if value is not None:
+            statement = statement.where(BankEntry.value == value)
+        return list(session.scalars(statement.order_by(BankEntry.id).limit(limit)).all())
+
+    def find_by_value(
+        self, session: Session, hash_type: str, value: str, limit: int
+    ) -> list[tuple[BankEntry, str]]:
+        """Entries holding exactly this value (any bank, variants included), with their bank's name."""
+        statement = (
+            select(BankEntry, Bank.name)
+            .join(Bank, Bank.id == BankEntry.bank_id)
+            .where(BankEntry.value == value, BankEntry.hash_type == hash_type)
+            .order_by(BankEntry.id)
+            .limit(limit)
+        )
+        return [(entry, name) for entry, name in session.execute(statement).all()]
+
+    def iter_export_rows(
+        self, session: Session, bank_id: int, batch: int = 10_000
+    ) -> Iterator[tuple[int, str, str, Any]]:
+        """(id, hash_type, value, metadata) of a bank's exportable rows: every `plain` row (top-level
+        entries and the companion hashes of image entries), never robust variants, in id order."""
+        after = 0
+        while True:
+            statement = (
+                select(BankEntry.id, BankEntry.hash_type, BankEntry.value, BankEntry.meta)
+                .where(BankEntry.bank_id == bank_id, BankEntry.id > after, BankEntry.variant == "plain")
+                .order_by(BankEntry.id)
+                .limit(batch)
+            )
+            rows = session.execute(statement).all()
+            if not rows:
+                return
+            for row in rows:
+                yield int(row[0]), row[1], row[2], row[3]
+            after = int(rows[-1][0])
+
+
+def _with_json(row: EntryRow) -> EntryRow:
+    if row[6] is None:
+        return row
+    return (*row[:6], json.dumps(row[6], separators=(",", ":"), ensure_ascii=False), *row[7:])
+
+
+bank_repository = BankRepository()
