@@ -19,6 +19,12 @@ def install_features(app: FastAPI) -> None:
     from moderation.worker import lifecycle as worker_lifecycle
 
     worker_lifecycle.install(app)
+    from moderation.checks import lifecycle as checks_lifecycle
+
+    checks_lifecycle.install(app)
+    from moderation.matching import lifecycle as matching_lifecycle
+
+    matching_lifecycle.install(app)
     app.include_router(health.router)
     app.include_router(audit_endpoints.router, prefix="/v1", tags=["audit"])
     app.include_router(banks_endpoints.router, prefix="/v1", tags=["banks"])

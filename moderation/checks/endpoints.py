@@ -1,7 +1,223 @@
-"""HTTP endpoints of the `checks` feature."""
+"""HTTP endpoints of the `checks` feature: the pre-publish check, batches, stored checks, the review queue."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request
+
+from moderation.checks.schemas import (
+    BatchEntry,
+    BatchResult,
+    CheckMetadata,
+    CheckResult,
+    ErrorBody,
+    MalformedMetadata,
+    ReviewEntry,
+    ReviewPage,
+    VerdictRequest,
+)
+from moderation.checks.service import CheckContext, CheckInput, checks, review_queue
+from moderation.checks.upload import read_upload
+from moderation.dependencies import Admin, Checker, DBSession
+from moderation.exceptions import ModerationError
 
 router = APIRouter()
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {
+        "model": ErrorBody,
+        "description": "Malformed request (`malformed_request`, `missing_file`, `malformed_metadata`)",
+    },
+    413: {
+        "model": ErrorBody,
+        "description": "Too large (`image_too_large`, `image_dimensions_too_large`, `request_too_large`)",
+    },
+    415: {
+        "model": ErrorBody,
+        "description": "Not an accepted image (`unsupported_format`) or not multipart "
+        "(`unsupported_media_type`)",
+    },
+    422: {
+        "model": ErrorBody,
+        "description": "Undecodable image (`corrupt_image`, `empty_image`) or `invalid_metadata`",
+    },
+}
+
+_METADATA_DOC = (
+    "Optional JSON object: content_id, uploader_id, source (upload|generated), prompt, model, seed."
+)
+
+
+def _multipart(file_field: str, *, many: bool, metadata_doc: str) -> dict[str, Any]:
+    file_schema: dict[str, Any] = {"type": "string", "format": "binary"}
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "required": [file_field],
+                        "properties": {
+                            file_field: {"type": "array", "items": file_schema} if many else file_schema,
+                            "metadata": {"type": "string", "description": metadata_doc},
+                        },
+                    }
+                }
+            },
+        }
+    }
+
+
+def _context(request: Request) -> CheckContext:
+    context: CheckContext = request.app.state.check_context
+    return context
+
+
+@router.post(
+    "/check",
+    response_model=CheckResult,
+    openapi_extra=_multipart("file", many=False, metadata_doc=_METADATA_DOC),
+    responses=_ERRORS,
+    summary="Check one image before it is published",
+)
+async def check(request: Request, session: DBSession, principal: Checker) -> CheckResult:
+    """Multipart field `file` (the image) and optional `metadata` (JSON). Returns the decision
+    (allow / review / block) with its reasons, the hashes, the classifier scores or state, the policy
+    version and the time each stage took; `cached` is true when identical bytes were already decided."""
+    context = _context(request)
+    upload = await read_upload(
+        request,
+        file_fields=("file",),
+        max_file_bytes=context.limits.max_bytes,
+        max_files=1,
+        stop_on_large_file=True,
+    )
+    metadata = CheckMetadata.parse(upload.fields.get("metadata"))
+    part = upload.files[0]
+    item = CheckInput(data=bytes(part.data), metadata=metadata, read_ms=upload.read_ms)
+    return await checks.check(
+        session, item, policy=request.app.state.policy, context=context, actor=principal.actor
+    )
+
+
+def _batch_metadata(raw: bytes | None, count: int) -> list[CheckMetadata | ModerationError]:
+    if raw is None or not raw.strip():
+        return [CheckMetadata() for _ in range(count)]
+    try:
+        values = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise MalformedMetadata(f"metadata is not valid JSON: {exc}") from exc
+    if not isinstance(values, list) or len(values) > count:
+        raise MalformedMetadata(
+            "batch metadata must be a JSON array with at most one object per file, in order"
+        )
+    out: list[CheckMetadata | ModerationError] = []
+    for position in range(count):
+        if position >= len(values) or values[position] is None:
+            out.append(CheckMetadata())
+            continue
+        try:
+            out.append(CheckMetadata.parse(json.dumps(values[position])))
+        except ModerationError as exc:
+            out.append(exc)
+    return out
+
+
+@router.post(
+    "/check/batch",
+    response_model=BatchResult,
+    openapi_extra=_multipart(
+        "file",
+        many=True,
+        metadata_doc="Optional JSON array: one metadata object (or null) per file, in file order.",
+    ),
+    responses=_ERRORS,
+    summary="Check several images (at most MODERATION_MAX_BATCH_IMAGES)",
+)
+async def check_batch(request: Request, session: DBSession, principal: Checker) -> BatchResult:
+    """Repeated `file` parts; one result per file, in order. A bad image (or bad metadata entry) fails
+    only its own entry with its error code; a malformed request fails as a whole."""
+    context = _context(request)
+    limit = request.app.state.settings.max_batch_images
+    upload = await read_upload(
+        request,
+        file_fields=("file", "files"),
+        max_file_bytes=context.limits.max_bytes,
+        max_files=limit,
+        stop_on_large_file=False,
+    )
+    metadata = _batch_metadata(upload.fields.get("metadata"), len(upload.files))
+    items = []
+    for part, meta in zip(upload.files, metadata, strict=True):
+        error = part.error(context.limits.max_bytes) or (meta if isinstance(meta, ModerationError) else None)
+        items.append(
+            CheckInput(
+                data=None if error else bytes(part.data),
+                metadata=meta if isinstance(meta, CheckMetadata) else CheckMetadata(),
+                error=error,
+                read_ms=upload.read_ms / max(1, len(upload.files)),
+            )
+        )
+    outputs = await checks.check_many(
+        session, items, policy=request.app.state.policy, context=context, actor=principal.actor
+    )
+    entries = []
+    for index, (part, output) in enumerate(zip(upload.files, outputs, strict=True)):
+        if isinstance(output, ModerationError):
+            entries.append(
+                BatchEntry(index=index, filename=part.filename, error=ErrorBody(**output.to_dict()))
+            )
+        else:
+            entries.append(BatchEntry(index=index, filename=part.filename, result=output))
+    return BatchResult(results=entries, max_batch_images=limit)
+
+
+@router.get("/check/{check_id}", response_model=CheckResult, summary="A stored check")
+def get_check(
+    check_id: Annotated[int, Path(ge=1, le=2**63 - 1)], session: DBSession, _: Checker
+) -> CheckResult:
+    return checks.get(session, check_id)
+
+
+@router.get("/review", response_model=ReviewPage, summary="The review queue, highest risk first")
+def review_list(
+    session: DBSession,
+    _: Admin,
+    state: Annotated[str, Query(pattern="^(open|escalated|pending|decided|all)$")] = "pending",
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> ReviewPage:
+    """`state`: open, escalated, pending (open and escalated; the default), decided, all."""
+    items = review_queue.list(session, state=state, limit=limit, offset=offset)
+    return ReviewPage(items=items, limit=limit, offset=offset)
+
+
+@router.get("/review/{item_id}", response_model=ReviewEntry, summary="One review item with its check")
+def review_get(
+    item_id: Annotated[int, Path(ge=1, le=2**63 - 1)], session: DBSession, _: Admin
+) -> ReviewEntry:
+    return review_queue.get(session, item_id)
+
+
+@router.post("/review/{item_id}/verdict", response_model=ReviewEntry, summary="Record a reviewer's verdict")
+def review_verdict(
+    item_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
+    body: VerdictRequest,
+    request: Request,
+    session: DBSession,
+    principal: Admin,
+) -> ReviewEntry:
+    """`allow`, `block` (optionally `add_to_bank`: the content's hashes go into that bank) or
+    `escalate`. 409 `illegal_transition` when the item was already decided."""
+    return review_queue.verdict(
+        session,
+        item_id,
+        verdict=body.verdict,
+        actor=principal.actor,
+        note=body.note,
+        add_to_bank=body.add_to_bank,
+        policy_version=request.app.state.policy.version,
+    )

@@ -1,0 +1,174 @@
+"""Combines bank matches, classifier scores and prompt hits into one decision under the decision policy."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from moderation.checks.ports import BankMatch
+from moderation.classifier.results import ClassifierResult
+from moderation.policy.decisions import DECISION_RANK, DecisionPolicy, strictest
+
+
+@dataclass(frozen=True)
+class ClassifierOutcome:
+    """What the classifier stage produced: a result, or the state it was in when it could not."""
+
+    state: str  # ready | disabled | unavailable | loading | error
+    result: ClassifierResult | None = None
+    reason: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"state": self.state}
+        if self.result is not None:
+            body.update(self.result.to_dict())
+            body.pop("embedding", None)
+        if self.reason:
+            body["reason"] = self.reason
+        return body
+
+
+@dataclass(frozen=True)
+class Decided:
+    decision: str
+    reasons: list[dict[str, Any]] = field(default_factory=list)
+    risk: float = 0.0
+
+
+def _bank_reason(match: BankMatch, decision: str, rule: str, suppressed_by: str | None) -> dict[str, Any]:
+    reason: dict[str, Any] = {
+        "kind": "bank_match",
+        "rule": rule,
+        "decision": decision,
+        "bank": match.bank,
+        "entry_id": match.entry_id,
+        "hash_type": match.hash_type,
+        "variant": match.variant,
+        "distance": match.distance,
+        "threshold": match.threshold,
+        "action": match.action,
+    }
+    if suppressed_by:
+        reason["suppressed_by"] = suppressed_by
+    return reason
+
+
+def _threshold(
+    thresholds: Mapping[str, tuple[float, float | None]] | None, category: str, level: str
+) -> float | None:
+    if not thresholds or category not in thresholds:
+        return None
+    review, block = thresholds[category]
+    return block if level == "block" else review
+
+
+def decide(
+    policy: DecisionPolicy,
+    *,
+    matches: Sequence[BankMatch],
+    classifier: ClassifierOutcome,
+    prompt: str | None,
+    source: str,
+    thresholds: Mapping[str, tuple[float, float | None]] | None = None,
+) -> Decided:
+    """The decision for one piece of content: every finding becomes a reason with its rule id and
+    outcome; findings an allow-list match suppresses stay in the list (marked `suppressed_by`) with
+    outcome `allow`; the strictest outcome wins. `risk` (0-1) ranks a `review` in the queue."""
+    reasons: list[dict[str, Any]] = []
+    risks: list[tuple[str, float]] = []
+    allow_hits = [m for m in matches if m.action == "allow"]
+    allow_list = policy.banks.allow_list
+    allow_by = allow_hits[0].bank if allow_hits else None
+    suppresses = set(allow_list.suppresses) if allow_hits else set()
+
+    for match in allow_hits:
+        reasons.append(_bank_reason(match, "allow", allow_list.rule, None))
+    for match in matches:
+        if match.action not in ("block", "review"):
+            continue
+        outcome = policy.banks.actions[match.action]  # type: ignore[index]
+        suppressed_by = match.suppressed_by or (allow_by if "bank" in suppresses else None)
+        if suppressed_by:
+            reasons.append(_bank_reason(match, "allow", outcome.rule, suppressed_by))
+            continue
+        reasons.append(_bank_reason(match, outcome.decision, outcome.rule, None))
+        closeness = 1.0 - match.distance / (match.threshold + 1) if match.threshold >= 0 else 1.0
+        risks.append((outcome.decision, outcome.risk * (0.5 + 0.5 * max(0.0, closeness))))
+
+    classifier_suppressed = "classifier" in suppresses
+    if classifier.result is not None:
+        result = classifier.result
+        fired_review = set(result.review)
+        for score in result.categories:
+            level = "block" if score.block else "review" if score.review else None
+            if level is None:
+                continue
+            outcome = policy.classifier.block if level == "block" else policy.classifier.review
+            decision = "allow" if classifier_suppressed else outcome.decision
+            reason = {
+                "kind": "classifier",
+                "rule": outcome.rule,
+                "decision": decision,
+                "category": score.id,
+                "score": round(score.score, 6),
+                "threshold_level": level,
+                "threshold": _threshold(thresholds, score.id, level),
+                "child_safety": score.child_safety,
+            }
+            if classifier_suppressed:
+                reason["suppressed_by"] = allow_by
+            reasons.append(reason)
+            bonus = policy.classifier.child_safety_risk_bonus if score.child_safety else 0.0
+            risks.append((decision, min(1.0, outcome.risk * score.score + bonus)))
+        for combination in policy.classifier.combinations:
+            if all(c in fired_review for c in combination.categories):
+                decision = "allow" if classifier_suppressed else combination.decision
+                reason = {
+                    "kind": "classifier_combination",
+                    "rule": combination.rule,
+                    "decision": decision,
+                    "categories": list(combination.categories),
+                    "scores": {c: round(result.scores[c], 6) for c in combination.categories},
+                }
+                if classifier_suppressed:
+                    reason["suppressed_by"] = allow_by
+                reasons.append(reason)
+                risks.append((decision, combination.risk))
+    else:
+        fallback = (
+            policy.on_classifier_disabled
+            if classifier.state == "disabled"
+            else policy.on_classifier_unavailable
+        )
+        decision = fallback.for_source(source)
+        if decision != "allow":
+            reasons.append(
+                {
+                    "kind": "classifier_unavailable",
+                    "rule": fallback.rule,
+                    "decision": decision,
+                    "state": classifier.state,
+                    "source": source,
+                }
+            )
+            risks.append((decision, fallback.risk))
+
+    prompt_suppressed = "prompt" in suppresses
+    for hit in policy.screener().screen(prompt):
+        decision = "allow" if prompt_suppressed else hit.decision  # type: ignore[assignment]
+        reason = {"kind": "prompt", "rule": hit.rule, "decision": decision, "matched": hit.matched}
+        if hit.term is not None:
+            reason["term"] = hit.term
+        if hit.pattern is not None:
+            reason["pattern"] = hit.pattern
+        if prompt_suppressed:
+            reason["suppressed_by"] = allow_by
+        reasons.append(reason)
+        risks.append((decision, hit.risk))
+
+    final = strictest([r["decision"] for r in reasons])
+    relevant = [risk for decision, risk in risks if decision == final]
+    risk = max(relevant, default=policy.review.default_risk if final == "review" else 0.0)
+    reasons.sort(key=lambda r: -DECISION_RANK[r["decision"]])
+    return Decided(decision=final, reasons=reasons, risk=round(risk, 6))

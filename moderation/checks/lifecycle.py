@@ -1,0 +1,73 @@
+"""Wires the check pipeline into the app: the classifier runtime (started off the request path,
+with a `classifier` readiness probe) and the per-process pipeline context on `app.state`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import FastAPI
+
+from moderation.checks.ports import BankMatch, default_matcher
+from moderation.checks.service import CheckContext
+from moderation.classifier.interface import ImageClassifier
+from moderation.config import Settings
+from moderation.hashing.hashers import ImageHashes
+from moderation.hashing.intake import ImageLimits
+from moderation.policy.categories import CategoryPolicy, load_categories
+from moderation.policy.loader import Policy
+
+
+class AppMatcher:
+    """The matcher the app holds (`app.state.matcher`, installed by the matching feature), else the
+    matching service's process-wide one; looked up per call so start-up order does not matter."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self._app = app
+
+    def match(self, hashes: ImageHashes) -> Sequence[BankMatch]:
+        matcher = getattr(self._app.state, "matcher", None) or default_matcher()
+        return matcher.match(hashes)
+
+
+def make_classifier(settings: Settings, policy: Policy) -> ImageClassifier | None:
+    """The classifier runtime, or None when disabled (torch is then never imported)."""
+    if not settings.classifier_enabled:
+        return None
+    from moderation.classifier.runtime import ClassifierRuntime
+
+    categories: CategoryPolicy = policy.part("categories", load_categories)
+    return ClassifierRuntime(settings, categories)
+
+
+def classifier_status(classifier: ImageClassifier | None) -> dict[str, Any]:
+    if classifier is None:
+        return {
+            "state": "disabled",
+            "reason": "disabled by settings (MODERATION_CLASSIFIER_ENABLED)",
+            "required": False,
+        }
+    return classifier.status()
+
+
+def install(app: FastAPI) -> None:
+    """Create the pipeline context and the classifier; start/stop it with the app; add its probe."""
+    settings: Settings = app.state.settings
+    classifier = make_classifier(settings, app.state.policy)
+    context = CheckContext(
+        matcher=AppMatcher(app), classifier=classifier, limits=ImageLimits.from_settings(settings)
+    )
+    app.state.check_context = context
+
+    async def start(_: FastAPI) -> None:
+        if context.classifier is not None:
+            context.classifier.start()
+
+    async def stop(_: FastAPI) -> None:
+        if context.classifier is not None:
+            context.classifier.close()
+
+    app.state.on_start.append(start)
+    app.state.on_stop.append(stop)
+    # Reads the context each time, so a classifier swapped in later (tests, reloads) is what is shown.
+    app.state.readiness["classifier"] = lambda: classifier_status(context.classifier)

@@ -1,0 +1,141 @@
+"""All SQL of the checks feature: checks, the content registry with its PDQ keys, the review queue."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, or_, select, update
+from sqlalchemy.orm import Session
+
+from moderation.models.check import Check
+from moderation.models.content_item import ContentItem
+from moderation.models.content_pdq_key import ContentPDQKey
+from moderation.models.review_item import ReviewItem
+
+
+class CheckRepository:
+    def add(self, session: Session, check: Check) -> Check:
+        session.add(check)
+        session.flush()
+        return check
+
+    def get(self, session: Session, check_id: int) -> Check | None:
+        return session.get(Check, check_id)
+
+    def cached(self, session: Session, cache_key: str, policy_version: str) -> Check | None:
+        """The latest check with the same cache key under the same policy version."""
+        return session.scalars(
+            select(Check)
+            .where(Check.cache_key == cache_key, Check.policy_version == policy_version)
+            .order_by(Check.id.desc())
+            .limit(1)
+        ).first()
+
+    def by_ids(self, session: Session, ids: Iterable[int]) -> dict[int, Check]:
+        wanted = list(set(ids))
+        if not wanted:
+            return {}
+        return {c.id: c for c in session.scalars(select(Check).where(Check.id.in_(wanted)))}
+
+
+class ContentRepository:
+    def get(self, session: Session, content_id: str, sha256: str) -> ContentItem | None:
+        return session.scalars(
+            select(ContentItem).where(ContentItem.content_id == content_id, ContentItem.sha256 == sha256)
+        ).first()
+
+    def add(self, session: Session, item: ContentItem, pdq_keys: Sequence[int]) -> ContentItem:
+        session.add(item)
+        session.flush()
+        if pdq_keys:
+            session.execute(
+                insert(ContentPDQKey), [{"key": key, "content_item_id": item.id} for key in set(pdq_keys)]
+            )
+        return item
+
+    def by_content_id(self, session: Session, content_id: str) -> list[ContentItem]:
+        return list(
+            session.scalars(
+                select(ContentItem).where(ContentItem.content_id == content_id).order_by(ContentItem.id)
+            )
+        )
+
+    def exact(self, session: Session, *, sha256: str | None, md5: str | None) -> list[ContentItem]:
+        conditions = []
+        if sha256:
+            conditions.append(ContentItem.sha256 == sha256)
+        if md5:
+            conditions.append(ContentItem.md5 == md5)
+        if not conditions:
+            return []
+        return list(session.scalars(select(ContentItem).where(or_(*conditions)).order_by(ContentItem.id)))
+
+    def by_pdq_keys(self, session: Session, keys: Sequence[int], limit: int) -> list[ContentItem]:
+        """Items sharing at least one PDQ key with the query (candidates, verified by the caller)."""
+        ids = (
+            select(ContentPDQKey.content_item_id)
+            .where(ContentPDQKey.key.in_(list(keys)))
+            .distinct()
+            .limit(limit)
+            .scalar_subquery()
+        )
+        return list(
+            session.scalars(select(ContentItem).where(ContentItem.id.in_(ids)).order_by(ContentItem.id))
+        )
+
+    def mark_removed(
+        self, session: Session, content_id: str, *, at: datetime, actor: str, notice_id: str
+    ) -> list[ContentItem]:
+        items = self.by_content_id(session, content_id)
+        for item in items:
+            if item.removed_at is None:
+                item.removed_at, item.removed_by, item.removal_notice_id = at, actor, notice_id
+        session.flush()
+        return items
+
+
+class ReviewRepository:
+    def add(self, session: Session, item: ReviewItem) -> ReviewItem:
+        session.add(item)
+        session.flush()
+        return item
+
+    def get(self, session: Session, item_id: int, *, for_update: bool = False) -> ReviewItem | None:
+        query = select(ReviewItem).where(ReviewItem.id == item_id)
+        if for_update:
+            query = query.with_for_update()
+        return session.scalars(query).first()
+
+    def by_check(self, session: Session, check_id: int) -> ReviewItem | None:
+        return session.scalars(select(ReviewItem).where(ReviewItem.check_id == check_id)).first()
+
+    def queue(self, session: Session, *, states: Sequence[str], limit: int, offset: int) -> list[ReviewItem]:
+        """Highest risk first, then oldest first."""
+        return list(
+            session.scalars(
+                select(ReviewItem)
+                .where(ReviewItem.state.in_(list(states)))
+                .order_by(ReviewItem.risk.desc(), ReviewItem.id)
+                .limit(limit)
+                .offset(offset)
+            )
+        )
+
+    def claim_transition(
+        self, session: Session, item_id: int, *, from_states: Sequence[str], values: dict[str, Any]
+    ) -> bool:
+        """Move an item out of `from_states`; False when another reviewer got there first."""
+        result = session.execute(
+            update(ReviewItem)
+            .where(ReviewItem.id == item_id, ReviewItem.state.in_(list(from_states)))
+            .values(**values)
+            .execution_options(synchronize_session="fetch")
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+checks_repository = CheckRepository()
+content_repository = ContentRepository()
+review_repository = ReviewRepository()

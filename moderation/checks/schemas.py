@@ -1,0 +1,181 @@
+"""Request and response shapes of the check API, the content registry and the review queue."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_serializer
+
+from moderation.exceptions import BadRequest, ValidationFailed
+
+Source = Literal["upload", "generated"]
+Decision = Literal["allow", "review", "block"]
+Verdict = Literal["allow", "block", "escalate"]
+
+
+class InvalidMetadata(ValidationFailed):
+    """The `metadata` field is JSON but its values are not acceptable."""
+
+    code = "invalid_metadata"
+
+
+class MalformedMetadata(BadRequest):
+    """The `metadata` field is not a JSON object at all."""
+
+    code = "malformed_metadata"
+
+
+class CheckMetadata(BaseModel):
+    """What the platform tells us about the content (all optional)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    content_id: str | None = Field(default=None, min_length=1, max_length=200)
+    uploader_id: str | None = Field(default=None, min_length=1, max_length=200)
+    source: Source | None = None
+    prompt: str | None = Field(default=None, max_length=10_000)
+    model: str | None = Field(default=None, max_length=200)
+    seed: int | str | None = None
+
+    @property
+    def source_or_unknown(self) -> str:
+        return self.source or "unknown"
+
+    @classmethod
+    def parse(cls, raw: str | bytes | None) -> CheckMetadata:
+        """Parse the multipart `metadata` field: 400 `malformed_metadata` when it is not a JSON object,
+        422 `invalid_metadata` when a value is wrong."""
+        if raw is None or (isinstance(raw, str | bytes) and not raw.strip()):
+            return cls()
+        try:
+            value = json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise MalformedMetadata(f"metadata is not valid JSON: {exc}") from exc
+        if not isinstance(value, dict):
+            raise MalformedMetadata("metadata must be a JSON object")
+        try:
+            parsed = cls.model_validate(value)
+        except ValidationError as exc:
+            errors = [
+                {"field": ".".join(str(p) for p in e["loc"]) or "metadata", "msg": e["msg"]}
+                for e in exc.errors()
+            ]
+            raise InvalidMetadata("metadata has invalid values", details={"errors": errors}) from exc
+        if isinstance(parsed.seed, str) and len(parsed.seed) > 100:
+            raise InvalidMetadata("metadata.seed is longer than 100 characters")
+        return parsed
+
+
+class Reason(BaseModel):
+    """One finding behind a decision. `kind` says which fields are present:
+    `bank_match` (bank, entry_id, hash_type, variant, distance, threshold, action, suppressed_by),
+    `classifier` (category, score, threshold, threshold_level), `classifier_combination` (categories,
+    scores), `classifier_unavailable` (state, source), `prompt` (term or pattern, matched),
+    `review_verdict` (by). `rule` is the decision policy's rule id."""
+
+    model_config = ConfigDict(extra="allow")
+
+    kind: str
+    rule: str
+    decision: Decision
+    bank: str | None = None
+    entry_id: Any = None
+    hash_type: str | None = None
+    variant: str | None = None
+    distance: int | None = None
+    threshold: int | float | None = None
+    category: str | None = None
+    score: float | None = None
+    term: str | None = None
+    pattern: str | None = None
+    suppressed_by: str | None = None
+
+
+class Hashes(BaseModel):
+    sha256: str
+    md5: str
+    pdq: str
+    pdq_quality: int
+    phash: str
+    dhash: str
+
+
+class ImageInfo(BaseModel):
+    format: str
+    width: int
+    height: int
+
+
+class CheckResult(BaseModel):
+    """The answer to one check."""
+
+    check_id: int
+    decision: Decision
+    cached: bool
+    reasons: list[Reason]
+    hashes: Hashes
+    image: ImageInfo
+    classifier: dict[str, Any]
+    policy_version: str
+    timings_ms: dict[str, float]
+    content_id: str | None = None
+    review_item_id: int | None = None
+
+    @field_serializer("reasons")
+    def _compact_reasons(self, reasons: list[Reason]) -> list[dict[str, Any]]:
+        return [r.model_dump(exclude_none=True) for r in reasons]
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    details: dict[str, Any] | None = None
+
+
+class BatchEntry(BaseModel):
+    """One image of a batch: its result, or the error that refused it."""
+
+    index: int
+    filename: str | None = None
+    result: CheckResult | None = None
+    error: ErrorBody | None = None
+
+
+class BatchResult(BaseModel):
+    results: list[BatchEntry]
+    max_batch_images: int
+
+
+class ReviewEntry(BaseModel):
+    """A review queue item with the check it is about."""
+
+    id: int
+    state: str
+    risk: float
+    created_at: datetime
+    content_id: str | None
+    decided_at: datetime | None = None
+    decided_by: str | None = None
+    note: str | None = None
+    added_to_bank: str | None = None
+    check: CheckResult
+    prompt: str | None = None
+    source: str
+
+
+class ReviewPage(BaseModel):
+    items: list[ReviewEntry]
+    limit: int
+    offset: int
+
+
+class VerdictRequest(BaseModel):
+    """A reviewer's verdict. `add_to_bank` (only with `block`) adds the content's hashes to that bank."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    verdict: Verdict
+    note: str | None = Field(default=None, max_length=5000)
+    add_to_bank: str | None = Field(default=None, min_length=1, max_length=100)
