@@ -97,14 +97,22 @@ _MIN_KEEP = 0.5
 _MIN_TRIM_ROWS = 3
 
 
+def _close_to(pixels: np.ndarray, colour: np.ndarray) -> np.ndarray:
+    """Per pixel: within the tolerance of `colour` on every channel (per-channel ops stay vectorised)."""
+    close = np.abs(pixels[..., 0] - colour[0]) <= _FRAME_TOLERANCE
+    for channel in (1, 2):
+        close &= np.abs(pixels[..., channel] - colour[channel]) <= _FRAME_TOLERANCE
+    return close
+
+
 def _frame_rows(rows: np.ndarray) -> int:
     """How many leading rows of an (H, W, 3) int16 array form a uniform frame (or a caption bar)."""
-    limit = int(rows.shape[0] * _MAX_SIDE_TRIM)
-    colour = np.median(rows[0], axis=0)
-    close = np.abs(rows[: limit + 1] - colour).max(axis=2) <= _FRAME_TOLERANCE
-    fractions = close.mean(axis=1)
-    if fractions[0] < _FIRST_ROW_UNIFORM:
+    colour = np.median(rows[0], axis=0).round().astype(np.int16)
+    # Most images have no frame: the outer row decides that before any deeper scan.
+    if _close_to(rows[0], colour).mean() < _FIRST_ROW_UNIFORM:
         return 0
+    limit = int(rows.shape[0] * _MAX_SIDE_TRIM)
+    fractions = _close_to(rows[: limit + 1], colour).mean(axis=1)
     # A caption bar is uniform margins around a band of text rows: extend to the innermost uniform
     # row as long as the band so far is mostly the frame colour, then over any rows still in frame.
     uniform = np.flatnonzero(fractions >= _FIRST_ROW_UNIFORM)
@@ -123,8 +131,9 @@ def frame_box(image: Image.Image) -> tuple[int, int, int, int] | None:
         return None
     top = _frame_rows(pixels)
     bottom = _frame_rows(pixels[::-1])
-    left = _frame_rows(pixels.transpose(1, 0, 2))
-    right = _frame_rows(pixels.transpose(1, 0, 2)[::-1])
+    columns = pixels.transpose(1, 0, 2)
+    left = _frame_rows(columns)
+    right = _frame_rows(columns[::-1])
     if not (top or bottom or left or right):
         return None
     box = (left, top, width - right, height - bottom)
