@@ -144,3 +144,11 @@ def test_read_image_file_checks_size_before_reading(tmp_path) -> None:  # type: 
     with pytest.raises(ImageRejected) as caught:
         read_image_file(path, ImageLimits(max_bytes=1000, max_pixels=100))
     assert caught.value.code == "image_too_large"
+
+
+def test_polyglot_with_trailing_archive_hashes_the_image_it_starts_with() -> None:
+    jpeg = encode(scene(7), "JPEG", quality=90)
+    polyglot = jpeg + b"PK\x03\x04" + bytes(range(256)) * 4
+    clean, mixed = hash_image_bytes(jpeg, LIMITS), hash_image_bytes(polyglot, LIMITS)
+    assert mixed.pdq == clean.pdq
+    assert mixed.sha256 != clean.sha256  # the exact hashes still cover every byte
