@@ -169,3 +169,6 @@ def _print_list(regimes: Any, as_json: bool) -> None:
 def register(app: typer.Typer) -> None:
     """Attach this feature's commands to the top-level `moderation` CLI."""
     app.command("clocks")(clocks)
+    from moderation.takedown.notice_commands import notice_app
+
+    app.add_typer(notice_app, name="notice")

@@ -560,22 +560,22 @@ class TakedownService:
                     hashes.extend(
                         (t, v) for t, v in (("sha256", reg.sha256), ("md5", reg.md5), ("pdq", reg.pdq)) if v
                     )
-                if registered:
-                    evidence = repo.add_evidence(
-                        session,
-                        EvidenceItem(
-                            notice_id=notice.id,
-                            notice_content_id=item.id,
-                            sha256=item.sha256,
-                            hashes=dict(hashes),
-                            details={
-                                "kind": "registry",
-                                "content_id": item.content_id,
-                                "registered": [r.sha256 for r in registered],
-                            },
-                        ),
-                    )
-                    evidence_by_content[item.id] = evidence
+            if evidence is None:
+                # Removal is not deletion: every removed item keeps a record, with hashes when known.
+                evidence_by_content[item.id] = repo.add_evidence(
+                    session,
+                    EvidenceItem(
+                        notice_id=notice.id,
+                        notice_content_id=item.id,
+                        sha256=item.sha256,
+                        hashes=dict(hashes),
+                        details={
+                            "kind": "registry" if item.content_id else "url",
+                            "content_id": item.content_id,
+                            "url": item.url,
+                        },
+                    ),
+                )
             stay_down_added += self._stay_down(
                 session,
                 notice,

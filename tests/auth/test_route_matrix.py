@@ -19,6 +19,18 @@ ALL_ROLES = {"checker", "intake", "admin"}
 # (method, path) -> roles admitted. `admin` is always admitted.
 ROUTE_ROLES: dict[tuple[str, str], set[str]] = {
     ("GET", "/v1/audit"): {"admin"},
+    # takedown
+    ("POST", "/v1/notices"): {"intake"},
+    ("GET", "/v1/notices"): {"admin"},
+    ("GET", "/v1/notices/{notice_id}"): {"admin"},
+    ("POST", "/v1/notices/{notice_id}/info"): {"intake"},
+    **{
+        ("POST", f"/v1/notices/{{notice_id}}/{verb}"): {"admin"}
+        for verb in (
+            "assign", "action", "validate", "request-info", "reject", "appeal", "counter-notice", "uphold",
+            "restore", "close", "pause", "resume",
+        )
+    },
 }
 
 
