@@ -19,6 +19,21 @@ ALL_ROLES = {"checker", "intake", "admin"}
 # (method, path) -> roles admitted. `admin` is always admitted.
 ROUTE_ROLES: dict[tuple[str, str], set[str]] = {
     ("GET", "/v1/audit"): {"admin"},
+    # banks and matching
+    ("POST", "/v1/match"): {"checker"},
+    ("POST", "/v1/banks"): {"admin"},
+    ("GET", "/v1/banks"): {"admin"},
+    ("GET", "/v1/banks/{name}"): {"admin"},
+    ("PATCH", "/v1/banks/{name}"): {"admin"},
+    ("POST", "/v1/banks/{name}/entries"): {"admin"},
+    ("POST", "/v1/banks/{name}/entries/image"): {"admin"},
+    ("GET", "/v1/banks/{name}/entries"): {"admin"},
+    ("GET", "/v1/banks/{name}/entries/{entry_id}"): {"admin"},
+    ("POST", "/v1/banks/{name}/entries/{entry_id}/disable"): {"admin"},
+    ("POST", "/v1/banks/{name}/entries/{entry_id}/enable"): {"admin"},
+    ("DELETE", "/v1/banks/{name}/entries/{entry_id}"): {"admin"},
+    ("POST", "/v1/banks/{name}/import"): {"admin"},
+    ("GET", "/v1/banks/{name}/export"): {"admin"},
     # takedown
     ("POST", "/v1/notices"): {"intake"},
     ("GET", "/v1/notices"): {"admin"},
