@@ -76,14 +76,28 @@ def _optional(module: str, attribute: str) -> Any | None:
 
 
 class ServiceMatcher:
-    """Adapter onto the matching feature's service (`moderation.matching.service.matcher`)."""
+    """Adapter onto the matching feature's service (`moderation.matching.service.matcher`), which takes
+    (type, value) pairs describing one piece of content and applies allow-list suppression itself.
+    An entry found through several hash types is reported once, at its closest (exact types first, then PDQ)."""
 
     def __init__(self, service: Any) -> None:
         self._service = service
 
     def match(self, hashes: ImageHashes) -> Sequence[BankMatch]:
-        result: Sequence[BankMatch] = self._service.match(hashes)
-        return result
+        best: dict[tuple[str, Any], BankMatch] = {}
+        for found in self._service.match(hashes.typed()):
+            key = (found.bank, found.entry_id)
+            current = best.get(key)
+            if current is None or (_PREFERENCE.get(found.hash_type, 2), found.distance) < (
+                _PREFERENCE.get(current.hash_type, 2),
+                current.distance,
+            ):
+                best[key] = found
+        return list(best.values())
+
+
+# Exact hashes say the most, then PDQ (the exchange format), then the 64-bit perceptual types.
+_PREFERENCE = {"sha256": 0, "md5": 0, "pdq": 1}
 
 
 def default_matcher() -> Matcher:
@@ -102,7 +116,7 @@ def add_hashes_to_bank(
     return service.add_hashes(
         session,
         bank,
-        hashes=[(t, v) for t, v in hashes.typed() if t in ("pdq", "md5", "sha256")],
+        [(t, v) for t, v in hashes.typed() if t in ("pdq", "md5", "sha256")],
         source="review",
         note=note,
         metadata=metadata,

@@ -8,7 +8,8 @@ rule id it came from. Prompt screening normalises text before matching (document
 - `terms` run on the *token* form: the plain form split on whitespace; in every token holding a
   letter, leetspeak characters are mapped to letters (`leetspeak` table); then every character that is
   not a letter or digit is dropped inside a token (`u.n.d.e.r` -> `under`); runs of single-letter
-  tokens are joined (`k i d` -> `kid`). A term (normalised the same way) matches whole tokens only,
+  tokens are joined (`k i d` -> `kid`; inside such a run a one-word term may match anywhere,
+  since the run has no reliable word boundaries). A term (normalised the same way) matches whole tokens only,
   and a several-word term matches consecutive tokens, so `kid` never matches `kidney`.
 """
 
@@ -246,6 +247,11 @@ def plain_form(text: str, norm: Normalisation) -> str:
 
 def tokens(text: str, norm: Normalisation) -> list[str]:
     """The token form `terms` are matched against (see the module docstring)."""
+    return token_form(text, norm)[0]
+
+
+def token_form(text: str, norm: Normalisation) -> tuple[list[str], list[str]]:
+    """The tokens, and the runs of spaced-out single letters that were joined into one token."""
     out: list[str] = []
     for raw in plain_form(text, norm).split(" "):
         token = raw
@@ -256,12 +262,13 @@ def tokens(text: str, norm: Normalisation) -> list[str]:
         if token:
             out.append(token)
     if norm.join_spaced_letters:
-        out = _join_single_letters(out)
-    return out
+        return _join_single_letters(out)
+    return out, []
 
 
-def _join_single_letters(items: list[str]) -> list[str]:
+def _join_single_letters(items: list[str]) -> tuple[list[str], list[str]]:
     joined: list[str] = []
+    runs: list[str] = []
     run: list[str] = []
     for token in [*items, ""]:
         if len(token) == 1 and token.isalpha():
@@ -269,12 +276,13 @@ def _join_single_letters(items: list[str]) -> list[str]:
             continue
         if len(run) >= 3:
             joined.append("".join(run))
+            runs.append(joined[-1])
         else:
             joined.extend(run)
         run = []
         if token:
             joined.append(token)
-    return joined
+    return joined, runs
 
 
 @dataclass(frozen=True)
@@ -311,11 +319,14 @@ class PromptScreener:
             return []
         norm = self.screening.normalisation
         prompt = prompt[: self.screening.max_prompt_chars]
-        token_list = tokens(prompt, norm)
+        token_list, runs = token_form(prompt, norm)
         padded = " " + " ".join(token_list) + " "
         hits: dict[str, PromptHit] = {}
-        for rule, text, _parts in self._terms:
-            if rule.id not in hits and f" {text} " in padded:
+        for rule, text, parts in self._terms:
+            if rule.id in hits:
+                continue
+            # A spaced-out run has no reliable word boundaries ("a d e e p f a k e"): search inside it.
+            if f" {text} " in padded or (len(parts) == 1 and any(text in run for run in runs)):
                 hits[rule.id] = PromptHit(rule.id, rule.decision, rule.risk, term=text, matched=text)
         if self._patterns:
             plain = plain_form(prompt, norm)

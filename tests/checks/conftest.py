@@ -57,7 +57,9 @@ def jpeg(seed: int, size: tuple[int, int] = (640, 480), quality: int = 90) -> by
 class FakeBanks:
     """A matcher over a few hashes with the real PDQ distance (stands in for the banks feature)."""
 
-    entries: list[tuple[str, int, str, str, int]] = field(default_factory=list)  # bank, id, action, pdq, threshold
+    entries: list[tuple[str, int, str, str, int]] = field(
+        default_factory=list
+    )  # bank, id, action, pdq, threshold
 
     def add(self, bank: str, data: bytes, action: str = "block", threshold: int = 31) -> int:
         hashes = hash_image_bytes(data, ImageLimits())
@@ -90,7 +92,11 @@ class FakeClassifier:
         pass
 
     def status(self) -> dict[str, Any]:
-        return {"state": self.state, "reason": None if self.state == "ready" else "test says so", "required": False}
+        return {
+            "state": self.state,
+            "reason": None if self.state == "ready" else "test says so",
+            "required": False,
+        }
 
     def _result(self) -> ClassifierResult:
         categories = []
@@ -107,10 +113,14 @@ class FakeClassifier:
             )
         return ClassifierResult(categories=tuple(categories), model="fake", policy_version="test")
 
-    async def classify(self, images: list[Image.Image], *, with_embeddings: bool | None = None) -> list[ClassifierResult]:
+    async def classify(
+        self, images: list[Image.Image], *, with_embeddings: bool | None = None
+    ) -> list[ClassifierResult]:
         return self.classify_sync(images)
 
-    def classify_sync(self, images: list[Image.Image], *, with_embeddings: bool | None = None) -> list[ClassifierResult]:
+    def classify_sync(
+        self, images: list[Image.Image], *, with_embeddings: bool | None = None
+    ) -> list[ClassifierResult]:
         from moderation.classifier.interface import ClassifierUnavailable
 
         if self.state != "ready":
@@ -138,12 +148,19 @@ def with_classifier(client: TestClient, classifier: FakeClassifier | None) -> No
 
 
 def post_check(
-    client: TestClient, headers: dict[str, str], data: bytes, metadata: dict[str, Any] | str | None = None,
-    *, filename: str = "image.jpg", content_type: str = "image/jpeg",
+    client: TestClient,
+    headers: dict[str, str],
+    data: bytes,
+    metadata: dict[str, Any] | str | None = None,
+    *,
+    filename: str = "image.jpg",
+    content_type: str = "image/jpeg",
 ) -> Any:
     import json
 
     form = {}
     if metadata is not None:
         form["metadata"] = metadata if isinstance(metadata, str) else json.dumps(metadata)
-    return client.post("/v1/check", headers=headers, files={"file": (filename, data, content_type)}, data=form)
+    return client.post(
+        "/v1/check", headers=headers, files={"file": (filename, data, content_type)}, data=form
+    )
