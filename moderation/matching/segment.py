@@ -24,7 +24,7 @@ PROBE_COST = 0.25
 # Above this many candidates per query, scanning every row is as cheap as probing.
 SCAN_FRACTION = 0.3
 # Bounds the candidates verified at once in a batch (each costs one gathered code row).
-BATCH_CANDIDATES = 1 << 20
+BATCH_CANDIDATES = 1 << 18
 MAX_KEY_BITS = 24
 MIN_KEY_BITS = 8
 
