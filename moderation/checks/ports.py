@@ -78,7 +78,8 @@ def _optional(module: str, attribute: str) -> Any | None:
 class ServiceMatcher:
     """Adapter onto the matching feature's service (`moderation.matching.service.matcher`), which takes
     (type, value) pairs describing one piece of content and applies allow-list suppression itself.
-    An entry found through several hash types is reported once, at its closest (exact types first, then PDQ)."""
+    An entry found through several hash types is reported once: exact types first, then PDQ, then
+    the closest."""
 
     def __init__(self, service: Any) -> None:
         self._service = service

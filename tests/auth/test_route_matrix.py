@@ -19,6 +19,12 @@ ALL_ROLES = {"checker", "intake", "admin"}
 # (method, path) -> roles admitted. `admin` is always admitted.
 ROUTE_ROLES: dict[tuple[str, str], set[str]] = {
     ("GET", "/v1/audit"): {"admin"},
+    ("POST", "/v1/check"): {"checker"},
+    ("POST", "/v1/check/batch"): {"checker"},
+    ("GET", "/v1/check/{check_id}"): {"checker"},
+    ("GET", "/v1/review"): {"admin"},
+    ("GET", "/v1/review/{item_id}"): {"admin"},
+    ("POST", "/v1/review/{item_id}/verdict"): {"admin"},
     # banks and matching
     ("POST", "/v1/match"): {"checker"},
     ("POST", "/v1/banks"): {"admin"},

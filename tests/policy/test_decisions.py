@@ -1,0 +1,112 @@
+"""The decision policy: the shipped file loads, broken copies fail naming file and field, normalisation."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from moderation.config import PROJECT_ROOT
+from moderation.exceptions import PolicyError
+from moderation.policy.decisions import load_decisions, plain_form, tokens
+from moderation.policy.loader import load_policy, policy_version
+
+POLICIES = PROJECT_ROOT / "policies"
+
+
+@pytest.fixture
+def policies(tmp_path: Path) -> Path:
+    target = tmp_path / "policies"
+    shutil.copytree(POLICIES, target)
+    return target
+
+
+def _edit(policies: Path, change: Any) -> None:
+    path = policies / "decisions.yaml"
+    raw = yaml.safe_load(path.read_text())
+    change(raw)
+    path.write_text(yaml.safe_dump(raw))
+
+
+def test_shipped_policy_loads_with_rule_ids_everywhere() -> None:
+    policy = load_decisions(POLICIES)
+    rules = list(policy.rule_ids())
+    assert "bank.block" in rules and "classifier.unavailable" in rules and "prompt.minor" in rules
+    assert len(rules) == len(set(rules))
+    assert policy.banks.allow_list.suppresses == ("bank",)
+    assert policy.on_classifier_unavailable.for_source("generated") == "review"
+    assert policy.on_classifier_unavailable.for_source("anything-else") == "review"
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        (lambda r: r["banks"]["actions"]["block"].update(decision="delete"), "banks.actions.block.decision"),
+        (lambda r: r["banks"]["actions"].pop("review"), "banks"),
+        (lambda r: r["on_classifier_unavailable"].pop("generated"), "on_classifier_unavailable.generated"),
+        (
+            lambda r: r["prompt_screening"]["rules"][0]["patterns"].append("(unclosed"),
+            "prompt_screening.rules[0].patterns",
+        ),
+        (lambda r: r["prompt_screening"]["rules"][0].update(id="Bad Id"), "prompt_screening.rules[0].id"),
+        (lambda r: r["classifier"]["review"].update(risk=2), "classifier.review.risk"),
+        (
+            lambda r: r["prompt_screening"]["rules"][1].update(id="prompt.minor"),
+            "rule id 'prompt.minor' is used twice",
+        ),
+        (
+            lambda r: r["classifier"]["combinations"][0].update(categories=["sexual", "nope"]),
+            "classifier.combinations[0].categories",
+        ),
+        (lambda r: r.update(surprise=1), "surprise"),
+    ],
+)
+def test_invalid_policy_names_file_and_field(policies: Path, change: Any, field: str) -> None:
+    _edit(policies, change)
+    with pytest.raises(PolicyError) as exc:
+        load_policy(policies)
+    message = str(exc.value)
+    assert "decisions.yaml" in message and field in message, message
+
+
+def test_missing_file_is_a_policy_error(policies: Path) -> None:
+    (policies / "decisions.yaml").unlink()
+    with pytest.raises(PolicyError, match="decisions.yaml: policy file is missing"):
+        load_decisions(policies)
+
+
+def test_editing_the_policy_changes_the_version(policies: Path) -> None:
+    before = policy_version(policies)
+    _edit(policies, lambda r: r["on_classifier_disabled"].update(upload="review"))
+    assert policy_version(policies) != before
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("K1D", ["kid"]),
+        ("u.n.d.e.r-a.g.e", ["underage"]),
+        ("ＣＨＩＬＤ", ["child"]),
+        ("chïld", ["child"]),
+        ("k i d s", ["kids"]),
+        ("a b", ["a", "b"]),
+        ("zero\u200bwidth", ["zerowidth"]),
+        ("$ch00l g1rl", ["school", "girl"]),
+        ("aged 16", ["aged", "16"]),
+    ],
+)
+def test_token_normalisation(text: str, expected: list[str]) -> None:
+    assert tokens(text, load_decisions(POLICIES).prompt_screening.normalisation) == expected
+
+
+def test_screening_respects_word_boundaries_and_keeps_digits_for_patterns() -> None:
+    policy = load_decisions(POLICIES)
+    screener = policy.screener()
+    assert [h.rule for h in screener.screen("A photo of kidney beans and a skidoo")] == []
+    assert [h.rule for h in screener.screen("a 15yo")] == ["prompt.minor"]
+    assert [h.rule for h in screener.screen("an adult aged 30")] == []
+    assert [h.rule for h in screener.screen("a y o u n g woman")] == ["prompt.ambiguous_age"]
+    assert plain_form("  Héllo\tWORLD ", policy.prompt_screening.normalisation) == "hello world"
