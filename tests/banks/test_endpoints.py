@@ -109,7 +109,7 @@ def test_import_upload_and_streaming_export(app_client: TestClient, auth: Auth) 
     app_client.post("/v1/banks", json={"name": "te"}, headers=admin)
     rng = random.Random(2)
     values = [random_pdq(rng) for _ in range(20)]
-    body = "\n".join(values[:10] + ["not-a-hash"] + values[10:]) + "\n"
+    body = "\n".join([*values[:10], "not-a-hash", *values[10:]]) + "\n"
     response = app_client.post(
         "/v1/banks/te/import",
         params={"strict": "true"},

@@ -136,7 +136,7 @@ def test_cli_create_import_export_and_list(settings: Settings, tmp_path: Path) -
     rng = random.Random(6)
     values = [random_pdq(rng) for _ in range(12)]
     source = tmp_path / "hashes.txt"
-    source.write_text("\n".join(values[:5] + ["bogus"] + values[5:]) + "\n")
+    source.write_text("\n".join([*values[:5], "bogus", *values[5:]]) + "\n")
     result = runner.invoke(cli, ["bank", "import", "te", str(source), "--strict"])
     assert result.exit_code == 1
     assert f"{source}:6:" in result.output and "import_rejected" in result.output
