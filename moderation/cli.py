@@ -66,6 +66,7 @@ def serve(
         raise fail(str(exc)) from exc
     if with_worker:
         os.environ["MODERATION_RUN_WORKER_IN_PROCESS"] = "1"
+        get_settings.cache_clear()  # the app factory reads settings again, now with the worker on
     uvicorn.run(
         "moderation.app:create_app",
         factory=True,

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from moderation.cli import app
 from moderation.config import Settings
+from tests.email.smtp_server import free_port
 
 runner = CliRunner()
 
@@ -52,3 +62,29 @@ def test_serve_with_worker_runs_the_scheduler_in_process(settings: Settings) -> 
 
 def test_serve_without_worker_has_no_scheduler(app_client: TestClient) -> None:
     assert "worker" not in app_client.get("/readyz").json()["checks"]
+
+
+def test_serve_with_worker_process_reports_the_worker_ready(tmp_path: Path) -> None:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MODERATION_")}
+    env.update({"MODERATION_DATA_DIR": str(tmp_path / "var"), "MODERATION_CLASSIFIER_ENABLED": "false"})
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moderation", "serve", "--port", str(port), "--with-worker"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        checks: dict[str, Any] = {}
+        while time.monotonic() < deadline and "worker" not in checks:
+            try:
+                checks = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).json()["checks"]
+            except httpx.TransportError:
+                time.sleep(0.2)
+        assert checks["worker"]["state"] == "ready"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        # uvicorn shuts down gracefully, then re-raises SIGTERM so the exit status names it.
+        assert process.wait(timeout=15) in (0, -signal.SIGTERM)
