@@ -543,9 +543,12 @@ class TakedownService:
             if item.source != "reported":
                 continue
             hashes: list[tuple[str, str]] = []
+            image: bytes | None = None
             evidence = evidence_by_content.get(item.id)
             if evidence is not None and evidence.hashes:
                 hashes = [(k, str(v)) for k, v in evidence.hashes.items() if k in _BANK_HASHES and v]
+                if evidence.ciphertext is not None:
+                    image = evidence_crypto.decrypt(settings, evidence.ciphertext)
             elif item.content_id:
                 try:
                     registered = self.stay_down.registered(session, item.content_id)
@@ -583,6 +586,7 @@ class TakedownService:
                 actor=actor,
                 errors=errors,
                 metadata={"notice_id": notice.id, "ref": item.ref},
+                image=image,
             )
             item.state = "removed"
             self._enqueue(session, notice, item, "remove", reason=reason)
@@ -632,13 +636,17 @@ class TakedownService:
         actor: str,
         errors: list[str],
         metadata: dict[str, Any],
+        image: bytes | None = None,
     ) -> int:
-        if not hashes:
-            return 0
+        """Bank the removed content: the image itself when we hold it (so the bank stores its robust
+        variants and rotations too), else the hashes the registry or the sweep gave."""
+        note = f"removed under notice {notice.id}"
         try:
-            return self.stay_down.add_hashes(
-                session, hashes, note=f"removed under notice {notice.id}", metadata=metadata, actor=actor
-            )
+            if image is not None:
+                return self.stay_down.add_image(session, image, note=note, metadata=metadata, actor=actor)
+            if not hashes:
+                return 0
+            return self.stay_down.add_hashes(session, hashes, note=note, metadata=metadata, actor=actor)
         except ImportError as exc:
             errors.append(f"stay-down bank unavailable: {exc}")
             return 0

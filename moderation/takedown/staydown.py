@@ -7,7 +7,6 @@ inside the caller's transaction; nothing here commits.
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -71,20 +70,8 @@ class StayDownPort(Protocol):
     def mark_removed(self, session: Session, content_id: str, *, notice_id: int, actor: str) -> None: ...
 
 
-def _service(module: str, name: str) -> Any:
-    return getattr(importlib.import_module(module), name)
-
-
-def _get(item: Any, name: str, default: Any = None) -> Any:
-    if isinstance(item, dict):
-        return item.get(name, default)
-    return getattr(item, name, default)
-
-
 class PlatformStayDown:
     """The real implementation over `moderation.hashing`, `moderation.banks` and `moderation.checks`."""
-
-    pdq_threshold = 31
 
     def hash_upload(self, data: bytes, settings: Settings) -> dict[str, Any]:
         from moderation.hashing.hashers import hash_image_bytes
@@ -92,40 +79,14 @@ class PlatformStayDown:
 
         return hash_image_bytes(data, ImageLimits.from_settings(settings)).as_dict()
 
-    def _registry(self) -> Any:
-        return _service("moderation.checks.service", "content_registry")
-
-    def _banks(self) -> Any:
-        return _service("moderation.banks.service", "banks")
-
     def registered(self, session: Session, content_id: str) -> list[RegisteredHashes]:
-        registry = self._registry()
-        lookup = next(
-            (
-                getattr(registry, n)
-                for n in ("items_for", "by_content_id", "find_content")
-                if hasattr(registry, n)
-            ),
-            None,
-        )
-        if lookup is None:
-            return []
-        found = lookup(session, content_id)
-        items = found if isinstance(found, list | tuple) else ([found] if found is not None else [])
-        return [
-            RegisteredHashes(
-                content_id=str(_get(i, "content_id", content_id)),
-                sha256=str(_get(i, "sha256")),
-                pdq=_get(i, "pdq"),
-                md5=_get(i, "md5"),
-            )
-            for i in items
-            if _get(i, "sha256")
-        ]
+        from moderation.checks.service import content_registry
 
-    def _bank_name(self, session: Session) -> str:
-        bank = self._banks().ensure_stay_down_bank(session)
-        return str(_get(bank, "name", bank))
+        return [
+            RegisteredHashes(content_id=c.content_id, sha256=c.sha256, pdq=c.pdq, md5=c.md5)
+            for c in content_registry.copies_of(session, content_id)
+            if c.content_id == content_id
+        ]
 
     def add_hashes(
         self,
@@ -136,67 +97,49 @@ class PlatformStayDown:
         metadata: dict[str, Any],
         actor: str,
     ) -> int:
+        from moderation.banks.service import banks
+
         if not hashes:
             return 0
-        result = self._banks().add_hashes(
-            session,
-            self._bank_name(session),
-            hashes,
-            source=STAY_DOWN_SOURCE,
-            note=note,
-            metadata=metadata,
-            actor=actor,
+        bank = banks.ensure_stay_down_bank(session)
+        entries = banks.add_hashes(
+            session, bank.name, hashes, source=STAY_DOWN_SOURCE, note=note, metadata=metadata, actor=actor
         )
-        return len(result) if isinstance(result, list | tuple) else len(hashes)
+        return len(entries)
 
     def add_image(
         self, session: Session, data: bytes, *, note: str, metadata: dict[str, Any], actor: str
     ) -> int:
-        result = self._banks().add_image(
-            session,
-            self._bank_name(session),
-            data,
-            source=STAY_DOWN_SOURCE,
-            note=note,
-            metadata=metadata,
-            actor=actor,
+        from moderation.banks.service import banks
+
+        bank = banks.ensure_stay_down_bank(session)
+        entries = banks.add_image(
+            session, bank.name, data, source=STAY_DOWN_SOURCE, note=note, metadata=metadata, actor=actor
         )
-        return len(result) if isinstance(result, list | tuple) else 1
+        return len(entries)
 
     def find_copies(
         self, session: Session, *, sha256: str | None, pdq: str | None, threshold: int
     ) -> list[Copy]:
-        found = self._registry().find_copies(session, sha256=sha256, pdq=pdq, pdq_threshold=threshold)
-        identical = _get(found, "identical", None)
-        near = _get(found, "near_duplicates", None)
-        if near is None:
-            near = _get(found, "near", None)
-        copies: list[Copy] = []
-        if identical is not None or near is not None:
-            for item in identical or ():
-                copies.append(self._copy(item, identical=True))
-            for item in near or ():
-                copies.append(self._copy(item, identical=False))
-            return copies
-        for item in found or ():
-            exact = bool(_get(item, "identical", False)) or (
-                sha256 is not None and _get(item, "sha256") == sha256
-            )
-            copies.append(self._copy(item, identical=exact))
-        return copies
+        from moderation.checks.service import content_registry
 
-    def _copy(self, item: Any, *, identical: bool) -> Copy:
-        content = _get(item, "item", item)
-        distance = _get(item, "distance", None)
-        return Copy(
-            content_id=str(_get(content, "content_id")),
-            sha256=_get(content, "sha256"),
-            pdq=_get(content, "pdq"),
-            distance=0 if identical else int(distance if distance is not None else -1),
-            identical=identical,
-        )
+        return [
+            Copy(
+                content_id=c.content_id,
+                sha256=c.sha256,
+                pdq=c.pdq,
+                distance=c.distance,
+                identical=c.match == "identical",
+            )
+            for c in content_registry.find_copies(session, sha256=sha256, pdq=pdq, pdq_threshold=threshold)
+        ]
 
     def mark_removed(self, session: Session, content_id: str, *, notice_id: int, actor: str) -> None:
-        registry = self._registry()
-        if hasattr(registry, "mark_removed"):
-            registry.mark_removed(session, content_id, notice_id=str(notice_id), actor=actor)
+        from moderation.checks.service import content_registry
+        from moderation.exceptions import NotFound
+
+        try:
+            content_registry.mark_removed(session, content_id, notice_id=notice_id, actor=actor)
+        except NotFound:
+            # Content the registry never saw (e.g. only a URL was reported): nothing to mark.
+            return

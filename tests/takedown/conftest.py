@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -88,7 +89,7 @@ class FakeStayDown:
         return len(hashes)
 
     def add_image(self, session: Session, data: bytes, *, note: str, metadata: dict[str, Any], actor: str) -> int:
-        self.banked.append(("image", str(len(data))))
+        self.banked.append(("image", hashlib.sha256(data).hexdigest()))
         return 1
 
     def find_copies(self, session: Session, *, sha256: str | None, pdq: str | None, threshold: int) -> list[Copy]:
