@@ -403,5 +403,39 @@ class TakedownRepository:
     def delete_clocks(self, session: Session, notice_id: int) -> None:
         session.execute(delete(NoticeClock).where(NoticeClock.notice_id == notice_id))
 
+    # --- dashboard reads ----------------------------------------------------------------------
+    def open_clock_dues(self, session: Session) -> list[tuple[int, str, datetime | None]]:
+        """(notice id, regime, due_at) of every clock of every open notice."""
+        rows = session.execute(
+            select(NoticeClock.notice_id, NoticeClock.regime, NoticeClock.due_at)
+            .join(Notice, Notice.id == NoticeClock.notice_id)
+            .where(Notice.state.in_(["received", "needs_info", "validated"]))
+        )
+        return [(int(r[0]), str(r[1]), r[2]) for r in rows]
+
+    def actioned_since(self, session: Session, since: datetime) -> list[tuple[int, datetime, datetime]]:
+        """(id, received_at, actioned_at) of notices actioned at or after `since`."""
+        rows = session.execute(
+            select(Notice.id, Notice.received_at, Notice.actioned_at).where(Notice.actioned_at >= since)
+        )
+        return [(int(r[0]), r[1], r[2]) for r in rows if r[2] is not None]
+
+    def clocks_of(self, session: Session, notice_ids: Sequence[int]) -> list[NoticeClock]:
+        if not notice_ids:
+            return []
+        return list(
+            session.scalars(select(NoticeClock).where(NoticeClock.notice_id.in_(list(notice_ids)))).all()
+        )
+
+    def evidence_holding(self, session: Session, sha256: str) -> list[EvidenceItem]:
+        """Unpurged evidence with preserved bytes of the image with this SHA-256."""
+        return list(
+            session.scalars(
+                select(EvidenceItem)
+                .where(EvidenceItem.sha256 == sha256, EvidenceItem.ciphertext.is_not(None))
+                .order_by(EvidenceItem.id)
+            ).all()
+        )
+
 
 takedown_repository = TakedownRepository()

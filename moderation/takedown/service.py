@@ -1175,6 +1175,80 @@ class TakedownService:
                 out.append({"regime": regime.id, "scope": scope, "met": met})
         return out
 
+    # --- dashboard (used by the admin pages) --------------------------------------------------
+    def overview(self, session: Session, *, days: int = 30) -> dict[str, Any]:
+        """Queue health per regime: open notices, due within 24 hours, overdue (from each open
+        notice's earliest clock of that regime), and over the last `days` the median hours from
+        receipt to action and the share actioned with every clock of the regime met."""
+        now = utc_now()
+        earliest: dict[tuple[int, str], datetime | None] = {}
+        for notice_id, regime, due in repo.open_clock_dues(session):
+            key = (notice_id, regime)
+            current = earliest.get(key)
+            earliest[key] = due if current is None else (min(current, due) if due else current)
+        per_regime: dict[str, dict[str, Any]] = {}
+
+        def row(regime: str) -> dict[str, Any]:
+            return per_regime.setdefault(
+                regime,
+                {
+                    "regime": regime,
+                    "open": 0,
+                    "due_24h": 0,
+                    "overdue": 0,
+                    "actioned": 0,
+                    "median_hours": None,
+                    "met": 0,
+                    "met_share": None,
+                    "_hours": [],
+                },
+            )
+
+        for (_, regime), due in earliest.items():
+            entry = row(regime)
+            entry["open"] += 1
+            if due is not None and due < now:
+                entry["overdue"] += 1
+            elif due is not None and due <= now + timedelta(hours=24):
+                entry["due_24h"] += 1
+        actioned = repo.actioned_since(session, now - timedelta(days=days))
+        taken = {
+            nid: (actioned_at - received).total_seconds() / 3600 for nid, received, actioned_at in actioned
+        }
+        clocks_by_notice: dict[tuple[int, str], list[bool | None]] = {}
+        for clock in repo.clocks_of(session, list(taken)):
+            if clock.due_at is not None:
+                clocks_by_notice.setdefault((clock.notice_id, clock.regime), []).append(clock.met)
+        regimes_of: dict[int, set[str]] = {}
+        for notice_id, regime in clocks_by_notice:
+            regimes_of.setdefault(notice_id, set()).add(regime)
+        for notice_id, hours in taken.items():
+            for regime in regimes_of.get(notice_id, set()):
+                entry = row(regime)
+                entry["actioned"] += 1
+                entry["_hours"].append(hours)
+                entry["met"] += all(m is True for m in clocks_by_notice[(notice_id, regime)])
+        for entry in per_regime.values():
+            hours_list = sorted(entry.pop("_hours"))
+            if hours_list:
+                mid = len(hours_list) // 2
+                entry["median_hours"] = (
+                    hours_list[mid] if len(hours_list) % 2 else (hours_list[mid - 1] + hours_list[mid]) / 2
+                )
+                entry["met_share"] = entry["met"] / entry["actioned"]
+        return {
+            "now": now,
+            "days": days,
+            "open": len({nid for nid, _ in earliest}),
+            "due_24h": sum(e["due_24h"] for e in per_regime.values()),
+            "overdue": sum(e["overdue"] for e in per_regime.values()),
+            "regimes": sorted(per_regime.values(), key=lambda e: e["regime"]),
+        }
+
+    def evidence_holding(self, session: Session, sha256: str) -> list[int]:
+        """Ids of preserved evidence items that hold the bytes of the image with this SHA-256."""
+        return [item.id for item in repo.evidence_holding(session, sha256)]
+
     # --- alerts (used by the alerts feature) --------------------------------------------------
     def clocks_crossing_threshold(self, session: Session, *, limit: int = 500) -> list[NoticeClock]:
         """Running clocks whose next alert threshold time is now or past (index-backed scan)."""
