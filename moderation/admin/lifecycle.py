@@ -8,11 +8,15 @@ from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from moderation.admin.pages import CSRFRejected, LoginRequired, PageForbidden, render, router
+from moderation.admin import banks_pages, notices_pages, review_pages
+from moderation.admin.pages import CSRFRejected, LoginRequired, PageForbidden, PageNotFound, render, router
 
 
 def install(app: FastAPI) -> None:
     app.include_router(router)
+    app.include_router(notices_pages.router)
+    app.include_router(review_pages.router)
+    app.include_router(banks_pages.router)
     app.mount(
         "/admin/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="admin-static"
     )
@@ -42,3 +46,7 @@ def install(app: FastAPI) -> None:
             title="Form expired",
             message="This form was not accepted (missing or stale security token). Reload and try again.",
         )
+
+    @app.exception_handler(PageNotFound)
+    async def _not_found(request: Request, exc: PageNotFound) -> Response:
+        return render(request, "error.html", None, status_code=404, title="Not found", message=str(exc))

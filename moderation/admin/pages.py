@@ -1,4 +1,4 @@
-"""Dashboard pages under /admin: sign-in, overview, audit log, users and API keys.
+"""Dashboard pages under /admin: sign-in, overview, audit log, users and API keys (shared helpers too).
 
 Server-rendered (Jinja2, autoescaped), no build step and no assets from the internet. Every form
 carries a CSRF token; every action goes through a service, which audits it."""
@@ -19,10 +19,12 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from moderation.admin.security import COOKIE_NAME, CSRF_FIELD, SessionCodec, login_csrf_token
 from moderation.audit.service import audit
 from moderation.auth.service import api_keys, users
+from moderation.checks.service import review_queue
 from moderation.config import Settings
 from moderation.dependencies import DBSession
 from moderation.exceptions import ModerationError
 from moderation.kit.time import ensure_utc, utc_now
+from moderation.takedown.service import takedown
 
 TEMPLATES = Jinja2Templates(
     env=Environment(
@@ -45,6 +47,10 @@ class PageForbidden(Exception):
 
 class CSRFRejected(Exception):
     """A form arrived without the session's CSRF token."""
+
+
+class PageNotFound(Exception):
+    """The page's subject (a notice, a check, a bank) does not exist."""
 
 
 @dataclass(frozen=True)
@@ -364,10 +370,13 @@ def revoke_api_key(session: DBSession, viewer: ViewerDep, name: str) -> Response
 @router.get("", response_class=HTMLResponse)
 def overview(request: Request, session: DBSession, viewer: ViewerDep) -> Response:
     last_check = audit.page(session, action="audit.verify", limit=1)
+    pending = review_queue.list(session, state="pending", limit=101)
     return render(
         request,
         "overview.html",
         viewer,
         last_check=last_check[0] if last_check else None,
         recent=audit.page(session, limit=10),
+        metrics=takedown.overview(session, days=30),
+        pending_reviews=len(pending),
     )

@@ -1,4 +1,5 @@
-// Live countdowns for elements with data-due (ISO 8601 UTC). No framework, no network calls.
+// Live countdowns for elements with data-due (ISO 8601 UTC), audited image reveal, review keyboard
+// shortcuts and select-all. No framework, no network calls except the reveal form's own POST.
 (function () {
   function fmt(ms) {
     var overdue = ms < 0; ms = Math.abs(ms);
@@ -16,4 +17,42 @@
     });
   }
   tick(); setInterval(tick, 1000);
+
+  // Reveal: the server records the reveal first, then answers with the address of the original.
+  document.querySelectorAll("form.reveal").forEach(function (form) {
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      fetch(form.action, {
+        method: "POST", credentials: "same-origin",
+        headers: { "Accept": "application/json" },
+        body: new URLSearchParams(new FormData(form))
+      }).then(function (response) {
+        if (!response.ok) throw new Error("reveal refused: " + response.status);
+        return response.json();
+      }).then(function (data) {
+        var figure = document.getElementById(form.getAttribute("data-target"));
+        var img = figure.querySelector("img");
+        img.src = data.src; img.alt = "Revealed image";
+        figure.classList.add("revealed");
+        form.outerHTML = "<span>Revealed; the reveal is in the audit log.</span>";
+      }).catch(function () { form.submit(); });
+    });
+  });
+
+  // Review shortcuts: a allow, b block, e escalate, n next item, r reveal the image.
+  document.addEventListener("keydown", function (event) {
+    if (event.ctrlKey || event.metaKey || event.altKey) return;
+    var tag = (event.target.tagName || "").toLowerCase();
+    if (tag === "input" || tag === "textarea" || tag === "select") return;
+    var key = event.key.toLowerCase(), target = null;
+    if (key === "n") target = document.getElementById("next-item");
+    else if (key === "r") target = document.querySelector("form.reveal button");
+    else target = document.querySelector("#verdict button[data-key='" + key + "']");
+    if (target) { event.preventDefault(); target.click(); }
+  });
+
+  var all = document.getElementById("select-all");
+  if (all) all.addEventListener("change", function () {
+    document.querySelectorAll("input[name=item_ids]:not(:disabled)").forEach(function (box) { box.checked = all.checked; });
+  });
 })();

@@ -1,0 +1,305 @@
+"""Dashboard review pages: the review queue (highest risk first, bulk verdicts), the content page of
+one check, and shielded images whose reveal is a deliberate, audited click."""
+
+from __future__ import annotations
+
+import io
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
+
+from moderation.admin.pages import (
+    CSRF,
+    PageForbidden,
+    PageNotFound,
+    Viewer,
+    ViewerDep,
+    actor,
+    render,
+    require_roles,
+)
+from moderation.audit.service import audit
+from moderation.banks.service import banks
+from moderation.checks.service import checks, review_queue
+from moderation.dependencies import DBSession
+from moderation.exceptions import ModerationError
+from moderation.kit.time import utc_now
+from moderation.takedown.service import takedown
+
+router = APIRouter(prefix="/admin", include_in_schema=False)
+
+ACTING = ("reviewer", "admin")
+VERDICTS = ("allow", "block", "escalate")
+QUEUE_VIEWS = ("pending", "open", "escalated", "decided")
+# A reveal admits this viewer to the unshielded image for this long; then it must be clicked again.
+REVEAL_WINDOW = timedelta(minutes=10)
+SHIELDED_SIZE = 320
+
+
+# --- the queue ---------------------------------------------------------------------------------
+
+
+@router.get("/review", response_class=HTMLResponse)
+def review_page(
+    request: Request,
+    session: DBSession,
+    viewer: ViewerDep,
+    state: str = "pending",
+    offset: int = 0,
+) -> Response:
+    return _review(request, session, viewer, state, offset)
+
+
+def _review(
+    request: Request,
+    session: DBSession,
+    viewer: Viewer,
+    state: str = "pending",
+    offset: int = 0,
+    error: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    require_roles(viewer, "reviewer", "admin", "auditor")
+    view = state if state in QUEUE_VIEWS else "pending"
+    offset = max(offset, 0)
+    items = review_queue.list(session, state=view, limit=51, offset=offset)
+    return render(
+        request,
+        "review.html",
+        viewer,
+        status_code=status_code,
+        items=items[:50],
+        more=len(items) > 50,
+        view=view,
+        views=QUEUE_VIEWS,
+        offset=offset,
+        error=error,
+    )
+
+
+@router.post("/review/bulk", dependencies=[CSRF])
+async def review_bulk(
+    request: Request,
+    session: DBSession,
+    viewer: ViewerDep,
+    verdict: Annotated[str, Form(max_length=20)] = "",
+    note: Annotated[str, Form(max_length=5000)] = "",
+) -> Response:
+    require_roles(viewer, *ACTING)
+    form = await request.form()
+    try:
+        ids = sorted({int(str(v)) for v in form.getlist("item_ids")})
+    except ValueError:
+        ids = []
+    if verdict not in VERDICTS or not ids:
+        return _review(
+            request, session, viewer, error="Choose at least one item and a verdict.", status_code=422
+        )
+    try:
+        for item_id in ids:
+            review_queue.verdict(
+                session,
+                item_id,
+                verdict=verdict,
+                actor=actor(viewer),
+                note=note.strip() or f"bulk {verdict} of {len(ids)} items",
+                policy_version=request.app.state.policy.version,
+            )
+    except ModerationError as exc:
+        # All or nothing: a bulk verdict that fails on one item changes none.
+        session.rollback()
+        return _review(
+            request, session, viewer, error=f"Nothing was changed: {exc.message}", status_code=exc.status
+        )
+    return RedirectResponse("/admin/review", status_code=303)
+
+
+# --- the content page --------------------------------------------------------------------------
+
+
+def _next_pending(session: DBSession, after_item: int | None) -> int | None:
+    """The check id of the next pending item in queue order (skipping the current one)."""
+    for entry in review_queue.list(session, state="pending", limit=2, offset=0):
+        if entry.id != after_item:
+            return entry.check.check_id
+    return None
+
+
+@router.get("/content/{check_id}", response_class=HTMLResponse)
+def content_page(
+    request: Request,
+    session: DBSession,
+    viewer: ViewerDep,
+    check_id: int,
+    revealed: int = 0,
+) -> Response:
+    return _content(request, session, viewer, check_id, revealed=bool(revealed))
+
+
+def _content(
+    request: Request,
+    session: DBSession,
+    viewer: Viewer,
+    check_id: int,
+    *,
+    revealed: bool = False,
+    error: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    require_roles(viewer, "reviewer", "admin", "auditor")
+    try:
+        result = checks.get(session, check_id)
+    except ModerationError as exc:
+        raise PageNotFound(exc.message) from exc
+    item = review_queue.get(session, result.review_item_id) if result.review_item_id else None
+    history = audit.for_subject(session, "check", check_id)
+    if item is not None:
+        history += audit.for_subject(session, "review_item", item.id)
+    history.sort(key=lambda e: e.id)
+    evidence_ids = takedown.evidence_holding(session, result.hashes.sha256)
+    evidence_id = evidence_ids[0] if evidence_ids else None
+    return render(
+        request,
+        "content.html",
+        viewer,
+        status_code=status_code,
+        check=result,
+        item=item,
+        bank_matches=[r for r in result.reasons if r.kind == "bank_match"],
+        scores=sorted(result.classifier.get("categories", []), key=lambda c: -float(c.get("score", 0))),
+        history=history,
+        evidence_id=evidence_id,
+        revealed=revealed and evidence_id is not None and _recently_revealed(session, viewer, evidence_id),
+        next_check=_next_pending(session, item.id if item else None),
+        bank_names=[b.name for b in banks.all(session)] if viewer.can_act else [],
+        error=error,
+    )
+
+
+@router.post("/content/{check_id}/verdict", dependencies=[CSRF])
+def content_verdict(
+    request: Request,
+    session: DBSession,
+    viewer: ViewerDep,
+    check_id: int,
+    verdict: Annotated[str, Form(max_length=20)] = "",
+    note: Annotated[str, Form(max_length=5000)] = "",
+    add_to_bank: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    require_roles(viewer, *ACTING)
+    try:
+        result = checks.get(session, check_id)
+    except ModerationError as exc:
+        raise PageNotFound(exc.message) from exc
+    if result.review_item_id is None:
+        return _content(
+            request,
+            session,
+            viewer,
+            check_id,
+            error="This check is not in the review queue.",
+            status_code=409,
+        )
+    try:
+        review_queue.verdict(
+            session,
+            result.review_item_id,
+            verdict=verdict,
+            actor=actor(viewer),
+            note=note.strip() or None,
+            add_to_bank=(add_to_bank or None) if verdict == "block" else None,
+            policy_version=request.app.state.policy.version,
+        )
+    except ModerationError as exc:
+        session.rollback()
+        return _content(request, session, viewer, check_id, error=exc.message, status_code=exc.status)
+    following = _next_pending(session, result.review_item_id)
+    return RedirectResponse(f"/admin/content/{following}" if following else "/admin/review", status_code=303)
+
+
+# --- shielded images ---------------------------------------------------------------------------
+
+
+def _recently_revealed(session: DBSession, viewer: Viewer, evidence_id: int) -> bool:
+    events = audit.page(
+        session,
+        actor=actor(viewer),
+        action="evidence.reveal",
+        subject_type="evidence",
+        subject_id=str(evidence_id),
+        since=utc_now() - REVEAL_WINDOW,
+        limit=1,
+    )
+    return bool(events)
+
+
+def _shield(data: bytes) -> bytes:
+    """A small blurred greyscale rendering: the unshielded pixels never reach the browser unrevealed."""
+    with Image.open(io.BytesIO(data)) as image:
+        image.draft("L", (SHIELDED_SIZE * 2, SHIELDED_SIZE * 2))
+        small = ImageOps.exif_transpose(image).convert("L")
+        small.thumbnail((SHIELDED_SIZE, SHIELDED_SIZE))
+        blurred = small.filter(ImageFilter.GaussianBlur(radius=max(small.size) / 12))
+    out = io.BytesIO()
+    blurred.save(out, format="PNG")
+    return out.getvalue()
+
+
+@router.get("/evidence/{evidence_id}/image")
+def evidence_image(
+    request: Request, session: DBSession, viewer: ViewerDep, evidence_id: int, view: str = "shielded"
+) -> Response:
+    """The shielded rendering by default; the original only after this viewer's audited reveal."""
+    require_roles(viewer, *ACTING)
+    if view == "full" and not _recently_revealed(session, viewer, evidence_id):
+        raise PageForbidden
+    data = takedown.evidence_bytes(
+        session, evidence_id, actor=actor(viewer), settings=request.app.state.settings
+    )
+    if data is None:
+        raise PageNotFound(f"evidence {evidence_id} holds no image")
+    headers = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+    if view == "full":
+        return Response(data, media_type=_media_type(data), headers=headers)
+    try:
+        return Response(_shield(data), media_type="image/png", headers=headers)
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise PageNotFound(f"evidence {evidence_id} is not a readable image") from exc
+
+
+def _media_type(data: bytes) -> str:
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            return Image.MIME.get(image.format or "", "application/octet-stream")
+    except (UnidentifiedImageError, OSError):
+        return "application/octet-stream"
+
+
+@router.post("/evidence/{evidence_id}/reveal", dependencies=[CSRF])
+def evidence_reveal(
+    request: Request,
+    session: DBSession,
+    viewer: ViewerDep,
+    evidence_id: int,
+    context: Annotated[str, Form(max_length=200)] = "",
+    back: Annotated[str, Form(max_length=300)] = "",
+) -> Response:
+    """Record the reveal in the audit log; the original is served only after this."""
+    require_roles(viewer, *ACTING)
+    audit.record(
+        session,
+        actor=actor(viewer),
+        action="evidence.reveal",
+        subject_type="evidence",
+        subject_id=evidence_id,
+        details={"context": context or None},
+    )
+    src = f"/admin/evidence/{evidence_id}/image?view=full"
+    if request.headers.get("accept", "").startswith("application/json"):
+        return JSONResponse({"src": src})
+    target = back if back.startswith("/admin/") and "//" not in back else "/admin/review"
+    separator = "&" if "?" in target else "?"
+    return RedirectResponse(f"{target}{separator}revealed=1", status_code=303)
