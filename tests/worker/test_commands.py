@@ -88,3 +88,28 @@ def test_serve_with_worker_process_reports_the_worker_ready(tmp_path: Path) -> N
         process.send_signal(signal.SIGTERM)
         # uvicorn shuts down gracefully, then re-raises SIGTERM so the exit status names it.
         assert process.wait(timeout=15) in (0, -signal.SIGTERM)
+
+
+def test_worker_stops_cleanly_on_sigterm(settings: Settings) -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moderation", "worker"],
+        env=dict(os.environ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        assert process.stdout is not None
+        deadline = time.monotonic() + 30
+        lines = []
+        while time.monotonic() < deadline:
+            line = process.stdout.readline().decode()
+            lines.append(line)
+            if "job email.deliver_outbox" in line:  # the first round of jobs has run
+                break
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=15) == 0, "".join(lines)
+        rest = process.stdout.read().decode()
+        assert "stopped" in rest
+    finally:
+        if process.poll() is None:
+            process.kill()
