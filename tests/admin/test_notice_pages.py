@@ -46,7 +46,7 @@ def test_claim_and_assign(
     token = form_token(client.get("/admin/notices").text)
     response = client.post(f"/admin/notices/{notice_id}/claim", data={"csrf_token": token})
     assert response.status_code == 200
-    me = [e for e in audit.page(session, action="notice.assign")][0]
+    me = audit.page(session, action="notice.assign")[0]
     assert me.details["to"].startswith("reviewer")
     mine = client.get("/admin/notices", params={"assignee": "me"})
     assert f'data-notice="{notice_id}"' in mine.text
