@@ -74,7 +74,7 @@ def test_invalid_policy_names_file_and_field(policies: Path, change: Any, field:
 
 def test_missing_file_is_a_policy_error(policies: Path) -> None:
     (policies / "decisions.yaml").unlink()
-    with pytest.raises(PolicyError, match="decisions.yaml: policy file is missing"):
+    with pytest.raises(PolicyError, match=r"decisions\.yaml: policy file is missing"):
         load_decisions(policies)
 
 
