@@ -22,6 +22,15 @@ class NoticeClock(Base):
             postgresql_where=text("next_alert_at IS NOT NULL"),
             sqlite_where=text("next_alert_at IS NOT NULL"),
         ),
+        # The queue filtered by regime: one row per (open notice, regime) carries the notice's due time.
+        Index(
+            "ix_notice_clocks_regime_queue",
+            "regime",
+            "queue_due_at",
+            "notice_id",
+            postgresql_where=text("in_queue"),
+            sqlite_where=text("in_queue"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -42,3 +51,7 @@ class NoticeClock(Base):
     last_alert_threshold: Mapped[float | None] = mapped_column(Float, default=None)
     stopped_at: Mapped[datetime | None] = mapped_column(default=None)
     met: Mapped[bool | None] = mapped_column(Boolean, default=None)
+    # Set on the first clock of each regime while the notice is open: the notice's due time, so the
+    # regime-filtered queue is an index range scan instead of a semi-join over every open notice.
+    in_queue: Mapped[bool] = mapped_column(Boolean, default=False)
+    queue_due_at: Mapped[datetime | None] = mapped_column(default=None)

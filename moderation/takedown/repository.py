@@ -6,13 +6,13 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, func, or_, select, update
+from sqlalchemy import and_, delete, exists, func, or_, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from moderation.models.evidence_hold import EvidenceHold
 from moderation.models.evidence_item import EvidenceItem
-from moderation.models.notice import Notice
+from moderation.models.notice import OPEN_STATES, Notice
 from moderation.models.notice_clock import NoticeClock
 from moderation.models.notice_content import NoticeContent
 from moderation.models.notice_pause import NoticePause
@@ -75,7 +75,20 @@ class TakedownRepository:
         after: tuple[datetime | None, int] | None,
         limit: int,
     ) -> list[Notice]:
-        """Notices by due time (no due time last), then id; `after` is the keyset cursor."""
+        """Notices by due time (no due time last), then id; `after` is the keyset cursor.
+
+        Filtered by regime over open states, the walk goes through the regime's queue rows in
+        `notice_clocks` (one per open notice and regime, carrying the notice's due time)."""
+        if regime and set(states) <= set(OPEN_STATES):
+            return self._regime_queue(
+                session,
+                states=states,
+                regime=regime,
+                assignee=assignee,
+                overdue_at=overdue_at,
+                after=after,
+                limit=limit,
+            )
         query = select(Notice).where(Notice.state.in_(list(states)))
         if regime:
             query = query.where(
@@ -85,19 +98,36 @@ class TakedownRepository:
             query = query.where(Notice.assignee == assignee)
         if overdue_at is not None:
             query = query.where(Notice.due_at < overdue_at)
-        if after is not None:
-            due, last_id = after
-            if due is None:
-                query = query.where(Notice.due_at.is_(None), Notice.id > last_id)
-            else:
-                query = query.where(
-                    or_(
-                        Notice.due_at > due,
-                        and_(Notice.due_at == due, Notice.id > last_id),
-                        Notice.due_at.is_(None),
-                    )
-                )
+        query = _after(query, Notice.due_at, Notice.id, after)
         query = query.order_by(Notice.due_at.asc().nulls_last(), Notice.id.asc()).limit(limit)
+        return list(session.scalars(query).all())
+
+    def _regime_queue(
+        self,
+        session: Session,
+        *,
+        states: Sequence[str],
+        regime: str,
+        assignee: str | None,
+        overdue_at: datetime | None,
+        after: tuple[datetime | None, int] | None,
+        limit: int,
+    ) -> list[Notice]:
+        query = (
+            select(Notice)
+            .join(NoticeClock, NoticeClock.notice_id == Notice.id)
+            .where(NoticeClock.regime == regime, NoticeClock.in_queue == true())
+        )
+        if set(states) != set(OPEN_STATES):
+            query = query.where(Notice.state.in_(list(states)))
+        if assignee:
+            query = query.where(Notice.assignee == assignee)
+        if overdue_at is not None:
+            query = query.where(NoticeClock.queue_due_at < overdue_at)
+        query = _after(query, NoticeClock.queue_due_at, NoticeClock.notice_id, after)
+        query = query.order_by(
+            NoticeClock.queue_due_at.asc().nulls_last(), NoticeClock.notice_id.asc()
+        ).limit(limit)
         return list(session.scalars(query).all())
 
     # --- content ------------------------------------------------------------------------------
@@ -143,6 +173,8 @@ class TakedownRepository:
                 "next_alert_threshold",
                 "stopped_at",
                 "met",
+                "in_queue",
+                "queue_due_at",
             ):
                 setattr(current, field, getattr(row, field))
         for stale in existing.values():
@@ -436,6 +468,18 @@ class TakedownRepository:
                 .order_by(EvidenceItem.id)
             ).all()
         )
+
+
+def _after(query: Any, due_column: Any, id_column: Any, after: tuple[datetime | None, int] | None) -> Any:
+    """Keyset condition for ORDER BY due NULLS LAST, id: rows strictly after the cursor."""
+    if after is None:
+        return query
+    due, last_id = after
+    if due is None:
+        return query.where(due_column.is_(None), id_column > last_id)
+    return query.where(
+        or_(due_column > due, and_(due_column == due, id_column > last_id), due_column.is_(None))
+    )
 
 
 takedown_repository = TakedownRepository()

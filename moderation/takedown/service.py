@@ -369,10 +369,18 @@ class TakedownService:
                         next_alert_threshold=next_threshold,
                         stopped_at=stopped_at,
                         met=(clock.due_at is None or stopped_at <= clock.due_at) if stopped_at else None,
+                        in_queue=False,
+                        queue_due_at=None,
                     )
                 )
-        repo.replace_clocks(session, notice.id, rows)
         notice.due_at = due_at(all_due)
+        if notice.state in OPEN_STATES:
+            seen: set[str] = set()
+            for row in rows:
+                if row.regime not in seen:
+                    seen.add(row.regime)
+                    row.in_queue, row.queue_due_at = True, notice.due_at
+        repo.replace_clocks(session, notice.id, rows)
         repo.update_notice(session, notice.id, {"due_at": notice.due_at})
 
     # --- state machine ------------------------------------------------------------------------

@@ -120,3 +120,27 @@ def test_supply_missing_info_over_http(app_client: TestClient, auth: Auth) -> No
     assert response.status_code == 200, response.text
     assert response.json()["missing_fields"] == {}
     assert response.json()["due_at"] == "2026-11-25T13:00:00Z"
+
+
+def test_regime_filter_lists_each_open_notice_once_by_its_due_time(
+    app_client: TestClient, auth: Auth, fake_stay_down: FakeStayDown
+) -> None:
+    intake, admin = auth("intake"), auth("admin")
+    dsa_fields = {"explanation": "x", "good_faith_statement": "y"}
+    both = _post(app_client, intake, regimes=["us-dmca", "eu-dsa-16"],
+                 fields={"signature": "s", "copyrighted_work": "w", "accuracy_statement": "a", **dsa_fields})
+    dsa_only = _post(app_client, intake, regimes=["eu-dsa-16"], fields=dsa_fields,
+                     received_at=(T0 - timedelta(hours=1)).isoformat())
+    done = _post(app_client, intake, regimes=["eu-dsa-16"], fields=dsa_fields)
+    app_client.post(f"/v1/notices/{done['id']}/validate", headers=admin)
+    app_client.post(f"/v1/notices/{done['id']}/action", headers=admin)
+
+    page = app_client.get("/v1/notices?regime=eu-dsa-16&limit=1", headers=admin).json()
+    assert [i["id"] for i in page["items"]] == [dsa_only["id"]]
+    rest = app_client.get(f"/v1/notices?regime=eu-dsa-16&cursor={page['next_cursor']}", headers=admin).json()
+    assert [i["id"] for i in rest["items"]] == [both["id"]] and rest["next_cursor"] is None
+    assert rest["items"][0]["due_at"] == both["due_at"]  # the notice's earliest clock over both regimes
+    dmca = app_client.get("/v1/notices?regime=us-dmca", headers=admin).json()["items"]
+    assert [i["id"] for i in dmca] == [both["id"]]
+    actioned = app_client.get("/v1/notices?regime=eu-dsa-16&state=actioned", headers=admin).json()["items"]
+    assert [i["id"] for i in actioned] == [done["id"]]
