@@ -16,6 +16,9 @@ import pytest
 import uvicorn
 
 from moderation.config import PROJECT_ROOT, Settings
+from tests.admin.conftest import make_bank, make_notice, make_review_item
+
+__all__ = ["make_bank", "make_notice", "make_review_item", "screenshot"]
 
 CHROMIUM = os.environ.get("MODERATION_TEST_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = PROJECT_ROOT / "test-artifacts" / "screenshots"

@@ -34,7 +34,7 @@
         var img = figure.querySelector("img");
         img.src = data.src; img.alt = "Revealed image";
         figure.classList.add("revealed");
-        form.outerHTML = "<span>Revealed; the reveal is in the audit log.</span>";
+        figure.querySelector("figcaption").textContent = "Revealed; the reveal is in the audit log.";
       }).catch(function () { form.submit(); });
     });
   });
