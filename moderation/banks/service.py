@@ -514,6 +514,7 @@ class BankService:
         bank = self.get(session, bank_name)
         report = ImportReport()
         now = utc_now()
+        bank_id = bank.id
         for batch in read_batches(lines, fmt, IMPORT_BATCH):
             report.lines += batch.lines
             report.skipped += len(batch.bad)
@@ -525,7 +526,7 @@ class BankService:
                 last = bank_repository.bump_counter(session, ENTRY_COUNTER, by=len(batch.hashes))
                 first = last - len(batch.hashes) + 1
                 rows: list[EntryRow] = [
-                    (first + i, bank.id, t, v, PLAIN, None, meta, note, source, None, actor, now)
+                    (first + i, bank_id, t, v, PLAIN, None, meta, note, source, None, actor, now)
                     for i, (t, v, meta) in enumerate(batch.hashes)
                 ]
                 bank_repository.insert_entry_rows(session, rows)

@@ -228,3 +228,27 @@ def test_disable_until_must_be_aware(session: Session) -> None:
     with pytest.raises(ModerationError) as caught:
         banks.disable_entry(session, entry.id, until=datetime(2030, 1, 1) + timedelta(0), actor="t")
     assert caught.value.code == "invalid_until"
+
+
+def test_text_fields_survive_the_bulk_insert_path(session: Session) -> None:
+    banks.create(session, name="b", actor="t")
+    note = 'tab\there, back\\slash,\nnew line, quote " and \\N'
+    meta = {"path": "C:\\dir\\file", "text": "a\tb\nc", "n": None}
+    entry = banks.add_hashes(
+        session,
+        "b",
+        [("pdq", "0" * 64)],
+        source="import:we\\ird",
+        note=note,
+        metadata=meta,
+        actor="cli:o'\tx",
+    )[0]
+    session.expire_all()
+    stored = banks.get_entry(session, entry.id)
+    assert (stored.note, stored.meta, stored.source, stored.added_by) == (
+        note,
+        meta,
+        "import:we\\ird",
+        "cli:o'\tx",
+    )
+    assert stored.created_at.tzinfo is not None

@@ -1,0 +1,116 @@
+"""Bank import throughput: hashes/s for a generated PDQ-hex (or CSV) file on SQLite and PostgreSQL.
+
+Usage: .venv/bin/python benchmarks/bank_import.py [--lines 1000000] [--format pdq-hex|csv]
+           [--postgres postgresql+psycopg://postgres@127.0.0.1:5432/bench_banks] [--no-sqlite] [--refresh]
+
+Each run migrates a fresh database, streams the file through `banks.import_lines` in one transaction
+(the CLI path without the progress bar) and prints lines, seconds, hashes/s and peak RSS. `--refresh`
+also times how long a running matcher takes to pick the imported hashes up from the change log.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import random
+import resource
+import tempfile
+import time
+from pathlib import Path
+
+from sqlalchemy import create_engine, make_url, text
+
+from moderation.banks.service import banks
+from moderation.db import make_engine, transaction
+from moderation.kit import migrations
+from moderation.matching.service import MatchService
+
+
+def machine() -> str:
+    cpu = "unknown cpu"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    load = os.getloadavg()
+    return f"{platform.machine()} {cpu}, {os.cpu_count()} cores, load average {load[0]:.1f} {load[1]:.1f}"
+
+
+def write_file(path: Path, lines: int, fmt: str) -> None:
+    rng = random.Random(42)
+    with path.open("w") as handle:
+        if fmt == "csv":
+            handle.write("hash_type,value,metadata\n")
+        for i in range(lines):
+            value = f"{rng.getrandbits(256):064x}"
+            handle.write(f"pdq,{value},\n" if fmt == "csv" else f"{value}\n")
+            if i % 100_000 == 99_999 and fmt == "pdq-hex":
+                handle.write("not-a-hash\n")  # a few bad lines, as real exchange files have
+
+
+def fresh_postgres(url: str) -> str:
+    parsed = make_url(url)
+    admin = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)'))
+        connection.execute(text(f'CREATE DATABASE "{parsed.database}"'))
+    admin.dispose()
+    return url
+
+
+def run(url: str, path: Path, fmt: str, refresh: bool) -> None:
+    migrations.upgrade(url)
+    engine = make_engine(url)
+    matcher = MatchService()
+    if refresh:
+        matcher.start(engine, background=False)
+    with transaction(engine) as session:
+        banks.create(session, name="bench", actor="bench")
+    started = time.perf_counter()
+    with transaction(engine) as session, path.open() as handle:
+        report = banks.import_lines(session, "bench", handle, fmt=fmt, source="import:bench", actor="bench")
+    seconds = time.perf_counter() - started
+    rate = report.imported / seconds
+    print(
+        f"{engine.dialect.name:10} {report.lines:>9,} lines  {report.imported:>9,} imported  "
+        f"{report.skipped} bad  {seconds:6.2f} s  {rate:>9,.0f} hashes/s"
+    )
+    if refresh:
+        started = time.perf_counter()
+        matcher.refresh()
+        print(
+            f"{'':10} matcher refresh picked up {matcher.status()['entries']:,} entries "
+            f"in {time.perf_counter() - started:.2f} s"
+        )
+        matcher.stop()
+    engine.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--lines", type=int, default=1_000_000)
+    parser.add_argument("--format", default="pdq-hex", choices=["pdq-hex", "csv"])
+    parser.add_argument("--postgres", default=None, help="PostgreSQL URL of a scratch database (dropped!)")
+    parser.add_argument("--no-sqlite", action="store_true")
+    parser.add_argument("--refresh", action="store_true", help="also time the matcher picking the import up")
+    args = parser.parse_args()
+    print(f"machine: {machine()}")
+    with tempfile.TemporaryDirectory() as scratch:
+        path = Path(scratch) / f"hashes.{'csv' if args.format == 'csv' else 'txt'}"
+        started = time.perf_counter()
+        write_file(path, args.lines, args.format)
+        print(f"generated {path.stat().st_size / 1e6:.0f} MB ({args.format}) in {time.perf_counter() - started:.1f} s")
+        if not args.no_sqlite:
+            run(f"sqlite:///{Path(scratch) / 'bench.db'}", path, args.format, args.refresh)
+        if args.postgres:
+            run(fresh_postgres(args.postgres), path, args.format, args.refresh)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak RSS of this process: {peak:.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()
