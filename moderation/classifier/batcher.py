@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
 
@@ -83,46 +84,65 @@ class AsyncBatcher(Generic[In, Out]):
     async def _collect(
         self, queue: asyncio.Queue[tuple[In, asyncio.Future[Out]]], full: asyncio.Event
     ) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            batch = [await queue.get()]
-            deadline = loop.time() + self.max_wait_s
-            self._drain(queue, batch)
-            while len(batch) < self.max_batch:
-                remaining = deadline - loop.time()
-                if remaining <= 0:
-                    break
-                self._wanted = self.max_batch - len(batch)
-                full.clear()
-                try:
-                    await asyncio.wait_for(full.wait(), remaining)
-                except TimeoutError:
-                    pass
-                self._drain(queue, batch)
-            self._wanted = self.max_batch
-            live = [(item, future) for item, future in batch if not future.done()]
-            if not live:
-                continue
-            try:
-                outputs = await loop.run_in_executor(self._executor, self._fn, [item for item, _ in live])
-                if len(outputs) != len(live):
-                    raise RuntimeError(f"batch function returned {len(outputs)} outputs for {len(live)} items")
-            except asyncio.CancelledError:
-                for _, future in live:
-                    future.cancel()
-                raise
-            except Exception as exc:  # noqa: BLE001 - handed to every caller in the batch
-                for _, future in live:
-                    if not future.done():
-                        future.set_exception(exc)
-                continue
-            self.batches += 1
-            self.items += len(live)
-            for (_, future), output in zip(live, outputs, strict=True):
+        batch: list[tuple[In, asyncio.Future[Out]]] = []
+        try:
+            while True:
+                batch = [await queue.get()]
+                await self._gather(queue, full, batch)
+                await self._run(batch)
+        except asyncio.CancelledError:
+            for _, future in batch:
                 if not future.done():
-                    future.set_result(output)
+                    future.set_exception(BatcherClosed("the batcher closed before this item ran"))
+            raise
 
-    def _drain(self, queue: asyncio.Queue[tuple[In, asyncio.Future[Out]]], batch: list[tuple[In, asyncio.Future[Out]]]) -> None:
+    async def _gather(
+        self,
+        queue: asyncio.Queue[tuple[In, asyncio.Future[Out]]],
+        full: asyncio.Event,
+        batch: list[tuple[In, asyncio.Future[Out]]],
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.max_wait_s
+        self._drain(queue, batch)
+        while len(batch) < self.max_batch:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                break
+            self._wanted = self.max_batch - len(batch)
+            full.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(full.wait(), remaining)
+            self._drain(queue, batch)
+        self._wanted = self.max_batch
+
+    async def _run(self, batch: list[tuple[In, asyncio.Future[Out]]]) -> None:
+        live = [(item, future) for item, future in batch if not future.done()]
+        if not live:
+            return
+        loop = asyncio.get_running_loop()
+        try:
+            outputs = await loop.run_in_executor(self._executor, self._fn, [item for item, _ in live])
+            if len(outputs) != len(live):
+                raise RuntimeError(f"batch function returned {len(outputs)} outputs for {len(live)} items")
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - handed to every caller in the batch
+            for _, future in live:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        self.batches += 1
+        self.items += len(live)
+        for (_, future), output in zip(live, outputs, strict=True):
+            if not future.done():
+                future.set_result(output)
+
+    def _drain(
+        self,
+        queue: asyncio.Queue[tuple[In, asyncio.Future[Out]]],
+        batch: list[tuple[In, asyncio.Future[Out]]],
+    ) -> None:
         while len(batch) < self.max_batch:
             try:
                 batch.append(queue.get_nowait())
@@ -133,10 +153,8 @@ class AsyncBatcher(Generic[In, Out]):
         """Stop collecting and fail whatever is still queued (in the current event loop)."""
         self.close()
         if self._task is not None and self._loop is asyncio.get_running_loop():
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
 
     def close(self) -> None:
         """Stop accepting items; cancel the collecting task and fail queued items. Thread-safe."""

@@ -1,5 +1,7 @@
 """Loads the open_clip model named by the settings, without ever blocking on a hub download when offline."""
 
+# ruff: noqa: I001 - the torchvision shim must be imported before open_clip, against isort's order
+
 from __future__ import annotations
 
 import hashlib
@@ -16,8 +18,8 @@ from typing import Any
 from moderation.classifier import torchvision_compat  # noqa: F401 - must precede open_clip (torchvision)
 from moderation.config import Settings
 
-import open_clip  # noqa: E402,I001 - after the torchvision shim
-import torch  # noqa: E402
+import open_clip
+import torch
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +144,9 @@ def resolve_weights(settings: Settings, name: str) -> tuple[str, str, dict[str, 
         return str(path), f"{name}@sha256:{_file_digest(path)[:12]}", {}
     tag = settings.clip_pretrained
     if not tag:
-        raise ModelUnavailable("no weights configured: set MODERATION_CLIP_WEIGHTS or MODERATION_CLIP_PRETRAINED")
+        raise ModelUnavailable(
+            "no weights configured: set MODERATION_CLIP_WEIGHTS or MODERATION_CLIP_PRETRAINED"
+        )
     cfg = open_clip.get_pretrained_cfg(name, tag)
     if not cfg:
         tags = ", ".join(t for m, t in open_clip.list_pretrained() if m == name) or "none"
@@ -156,7 +160,9 @@ def resolve_weights(settings: Settings, name: str) -> tuple[str, str, dict[str, 
             f"weights for {model_id} are not in the local cache and HF_HUB_OFFLINE is set; "
             "set MODERATION_CLIP_WEIGHTS to a local .pt/.safetensors file"
         )
-    source = cfg.get("url") if not cfg.get("hf_hub") else os.environ.get("HF_ENDPOINT", "https://huggingface.co")
+    source = (
+        cfg.get("url") if not cfg.get("hf_hub") else os.environ.get("HF_ENDPOINT", "https://huggingface.co")
+    )
     problem = _unreachable(str(source))
     if problem:
         # huggingface_hub would retry for a minute or more before giving up; say why at once instead.
@@ -177,17 +183,17 @@ def load_model(settings: Settings) -> LoadedModel:
             name, pretrained=pretrained, device="cpu", **kwargs
         )
         tokenizer = open_clip.get_tokenizer(name)
-    except Exception as exc:  # noqa: BLE001 - any failure (download, shape mismatch, bad file) means unavailable
+    except Exception as exc:  # any failure (download, shape mismatch, bad file) means unavailable
         raise ModelUnavailable(f"loading {model_id} failed: {type(exc).__name__}: {exc}") from exc
     model.eval()
     visual: Any = model.visual
     size = visual.image_size
     image_size = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
     with torch.inference_mode():
-        embed_dim = int(model.encode_text(tokenizer(["a"]), normalize=True).shape[1])  # type: ignore[operator]
+        embed_dim = int(model.encode_text(tokenizer(["a"]), normalize=True).shape[1])
     loaded = LoadedModel(
         model=model,
-        preprocess=preprocess,  # type: ignore[arg-type]
+        preprocess=preprocess,
         tokenizer=tokenizer,
         model_id=model_id,
         embed_dim=embed_dim,

@@ -96,7 +96,7 @@ class ClassifierRuntime:
         except (ModelUnavailable, PromptBankError) as exc:
             self._become_unavailable(str(exc))
             return
-        except Exception as exc:  # noqa: BLE001 - whatever went wrong, report it rather than die
+        except Exception as exc:  # whatever went wrong, report it rather than die
             log.exception("classifier failed to load")
             self._become_unavailable(f"{type(exc).__name__}: {exc}")
             return
@@ -179,7 +179,9 @@ class ClassifierRuntime:
             state, reason = self._state, self._reason
             batcher, executor = self._batcher, self._executor
         if state is not ClassifierState.READY or batcher is None or executor is None:
-            why = reason or ("the model is still loading" if state is ClassifierState.LOADING else state.value)
+            why = reason or (
+                "the model is still loading" if state is ClassifierState.LOADING else state.value
+            )
             raise ClassifierUnavailable(
                 f"the classifier is {state.value}: {why}",
                 details={"state": state.value, "reason": why},
@@ -205,7 +207,8 @@ class ClassifierRuntime:
                 out.append(loaded.preprocess(image))
             except (OSError, ValueError, SyntaxError, TypeError) as exc:
                 raise CorruptImage(
-                    f"image {position} cannot be prepared for the classifier: {exc}", details={"index": position}
+                    f"image {position} cannot be prepared for the classifier: {exc}",
+                    details={"index": position},
                 ) from exc
         return out
 
@@ -240,7 +243,7 @@ class ClassifierRuntime:
             return await batcher.submit(self._items(pixels, with_embeddings))
         except BatcherClosed as exc:
             raise ClassifierUnavailable("the classifier closed", details={"state": "unavailable"}) from exc
-        except Exception as exc:  # noqa: BLE001 - model errors become a stable error code
+        except Exception as exc:  # model errors become a stable error code
             log.exception("classifier forward pass failed")
             raise ClassifierFailed(f"classification failed: {type(exc).__name__}") from exc
 
@@ -256,12 +259,16 @@ class ClassifierRuntime:
             try:
                 future = executor.submit(self._run_batch, items[start : start + size])
             except RuntimeError as exc:  # the executor has shut down
-                raise ClassifierUnavailable("the classifier closed", details={"state": "unavailable"}) from exc
+                raise ClassifierUnavailable(
+                    "the classifier closed", details={"state": "unavailable"}
+                ) from exc
             try:
                 results.extend(future.result())
             except concurrent.futures.CancelledError as exc:
-                raise ClassifierUnavailable("the classifier closed", details={"state": "unavailable"}) from exc
-            except Exception as exc:  # noqa: BLE001 - model errors become a stable error code
+                raise ClassifierUnavailable(
+                    "the classifier closed", details={"state": "unavailable"}
+                ) from exc
+            except Exception as exc:  # model errors become a stable error code
                 log.exception("classifier forward pass failed")
                 raise ClassifierFailed(f"classification failed: {type(exc).__name__}") from exc
         return results

@@ -53,8 +53,15 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> TinyModel:
     return TinyModel(config, root / "tiny.pt", root / "tiny.safetensors")
 
 
-def softmax_category(cid: str, positive: list[str], negative: list[str], review: float, block: float | None,
-                     temperature: float = 0.01, **extra: Any) -> dict[str, Any]:
+def softmax_category(
+    cid: str,
+    positive: list[str],
+    negative: list[str],
+    review: float,
+    block: float | None,
+    temperature: float = 0.01,
+    **extra: Any,
+) -> dict[str, Any]:
     return {
         "id": cid,
         "description": f"test category {cid}",
@@ -73,13 +80,17 @@ def make_policy(tmp_path: Path) -> PolicyFactory:
     """Write classifier.yaml (and probe files) into a fresh policies dir and load it."""
     counter = iter(range(1000))
 
-    def make(categories: list[dict[str, Any]], probes: dict[str, dict[str, Any]] | None = None) -> CategoryPolicy:
+    def make(
+        categories: list[dict[str, Any]], probes: dict[str, dict[str, Any]] | None = None
+    ) -> CategoryPolicy:
         directory = tmp_path / f"policies{next(counter)}"
         directory.mkdir()
         for name, body in (probes or {}).items():
             (directory / name).parent.mkdir(parents=True, exist_ok=True)
             (directory / name).write_text(json.dumps(body))
-        (directory / "classifier.yaml").write_text(yaml.safe_dump({"categories": categories}, sort_keys=False))
+        (directory / "classifier.yaml").write_text(
+            yaml.safe_dump({"categories": categories}, sort_keys=False)
+        )
         return load_categories(directory)
 
     return make
@@ -92,8 +103,15 @@ def basic_policy(make_policy: PolicyFactory) -> CategoryPolicy:
             # Identical prompts make the softmax score exact: 1 positive of 2 -> 0.5, 3 of 4 -> 0.75.
             softmax_category("half", ["a photo"], ["a photo"], review=0.5, block=0.6),
             softmax_category("three_quarters", ["a photo"] * 3, ["a photo"], review=0.2, block=0.7),
-            softmax_category("red_vs_blue", ["a red square"], ["a blue square", "a green field"], 0.5, None,
-                             temperature=0.05, child_safety=True),
+            softmax_category(
+                "red_vs_blue",
+                ["a red square"],
+                ["a blue square", "a green field"],
+                0.5,
+                None,
+                temperature=0.05,
+                child_safety=True,
+            ),
         ]
     )
 
@@ -118,7 +136,9 @@ def make_runtime(tiny_model: TinyModel, basic_policy: CategoryPolicy) -> Iterato
     """Start a runtime on the tiny model and wait for it to settle; closed after the test."""
     started: list[ClassifierRuntime] = []
 
-    def make(policy: CategoryPolicy | None = None, *, wait: bool = True, **overrides: Any) -> ClassifierRuntime:
+    def make(
+        policy: CategoryPolicy | None = None, *, wait: bool = True, **overrides: Any
+    ) -> ClassifierRuntime:
         runtime = ClassifierRuntime(tiny_settings(tiny_model, **overrides), policy or basic_policy)
         started.append(runtime)
         runtime.start()

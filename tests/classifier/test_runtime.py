@@ -32,7 +32,9 @@ def solid(color: tuple[int, int, int], size: tuple[int, int] = (48, 40)) -> Imag
 def gradient(seed: int, size: int = 40) -> Image.Image:
     rng = np.random.default_rng(seed)
     ramp = np.linspace(0, 255, size, dtype=np.float64)
-    pixels = np.stack([np.add.outer(ramp, ramp) / 2, rng.uniform(0, 255, (size, size)), np.tile(ramp, (size, 1))], -1)
+    pixels = np.stack(
+        [np.add.outer(ramp, ramp) / 2, rng.uniform(0, 255, (size, size)), np.tile(ramp, (size, 1))], -1
+    )
     return Image.fromarray(pixels.astype(np.uint8), "RGB")
 
 
@@ -60,7 +62,9 @@ def test_ready_through_environment_settings(
     assert runtime.status()["state"] == "unavailable" and runtime.status()["reason"] == "closed"
 
 
-def test_safetensors_weights_give_the_same_scores(make_runtime: RuntimeFactory, tiny_model: TinyModel) -> None:
+def test_safetensors_weights_give_the_same_scores(
+    make_runtime: RuntimeFactory, tiny_model: TinyModel
+) -> None:
     image = gradient(3)
     from_pt = make_runtime().classify_sync([image])[0]
     from_st = make_runtime(clip_weights=tiny_model.weights_safetensors).classify_sync([image])[0]
@@ -104,12 +108,16 @@ def test_softmax_score_matches_a_direct_open_clip_computation(
     image = gradient(5)
     result = runtime.classify_sync([image], with_embeddings=True)[0]
 
-    model, _, preprocess = open_clip.create_model_and_transforms("tiny-clip-test", pretrained=str(tiny_model.weights_pt))
+    model, _, preprocess = open_clip.create_model_and_transforms(
+        "tiny-clip-test", pretrained=str(tiny_model.weights_pt)
+    )
     model.eval()
     tokenizer = open_clip.get_tokenizer("tiny-clip-test")
     with torch.no_grad():
         image_embedding = model.encode_image(preprocess(image).unsqueeze(0), normalize=True)[0]
-        text = model.encode_text(tokenizer(["a red square", "a blue square", "a green field"]), normalize=True)
+        text = model.encode_text(
+            tokenizer(["a red square", "a blue square", "a green field"]), normalize=True
+        )
     probabilities = torch.softmax((text @ image_embedding) / 0.05, dim=0)
     assert result.scores["red_vs_blue"] == pytest.approx(float(probabilities[0]), abs=1e-5)
     assert result.embedding is not None
@@ -134,15 +142,21 @@ def test_linear_probe_scores(make_runtime: RuntimeFactory, make_policy: PolicyFa
             {
                 "id": "constant",
                 "description": "bias only",
-                "scoring": {"method": "linear_probe", "probe": "probes/constant.json",
-                            "sha256": digest(probes["probes/constant.json"])},
+                "scoring": {
+                    "method": "linear_probe",
+                    "probe": "probes/constant.json",
+                    "sha256": digest(probes["probes/constant.json"]),
+                },
                 "thresholds": {"review": 0.8, "block": 0.9},
             },
             {
                 "id": "like_red",
                 "description": "close to the red reference",
-                "scoring": {"method": "linear_probe", "probe": "probes/like_red.json",
-                            "sha256": digest(probes["probes/like_red.json"])},
+                "scoring": {
+                    "method": "linear_probe",
+                    "probe": "probes/like_red.json",
+                    "sha256": digest(probes["probes/like_red.json"]),
+                },
                 "thresholds": {"review": 0.5, "block": 0.99},
             },
         ],
@@ -206,8 +220,14 @@ def test_probe_of_the_wrong_size_makes_the_classifier_unavailable(
     body = {"weights": [0.1] * 16, "bias": 0.0}
     digest = hashlib.sha256(json.dumps(body).encode()).hexdigest()
     policy = make_policy(
-        [{"id": "p", "description": "d", "scoring": {"method": "linear_probe", "probe": "p.json", "sha256": digest},
-          "thresholds": {"review": 0.5}}],
+        [
+            {
+                "id": "p",
+                "description": "d",
+                "scoring": {"method": "linear_probe", "probe": "p.json", "sha256": digest},
+                "thresholds": {"review": 0.5},
+            }
+        ],
         probes={"p.json": body},
     )
     status = make_runtime(policy).status()
@@ -228,7 +248,9 @@ def test_unavailable_quickly_when_offline_without_weights(
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "empty-hub-cache"))
     from moderation.config import Settings
 
-    runtime = ClassifierRuntime(Settings(clip_model="ViT-B-32", clip_pretrained="laion2b_s34b_b79k", clip_weights=None), basic_policy)
+    runtime = ClassifierRuntime(
+        Settings(clip_model="ViT-B-32", clip_pretrained="laion2b_s34b_b79k", clip_weights=None), basic_policy
+    )
     started = time.perf_counter()
     runtime.start()
     status = runtime.wait_settled(10)
@@ -250,7 +272,10 @@ def test_unavailable_quickly_when_offline_without_weights(
 @pytest.mark.parametrize(
     ("overrides", "reason"),
     [
-        ({"clip_weights": Path("/nonexistent/weights.pt")}, "weights file /nonexistent/weights.pt does not exist"),
+        (
+            {"clip_weights": Path("/nonexistent/weights.pt")},
+            "weights file /nonexistent/weights.pt does not exist",
+        ),
         ({"clip_model": "no-such-architecture"}, "unknown open_clip model 'no-such-architecture'"),
         ({"clip_weights": None, "clip_pretrained": "no-such-tag"}, "unknown pretrained tag 'no-such-tag'"),
     ],
@@ -286,7 +311,9 @@ def test_disabled_classifier_never_loads(tiny_model: TinyModel, basic_policy: Ca
     assert runtime.status()["state"] == "disabled"
 
 
-def test_classify_during_loading_is_unavailable_not_blocking(tiny_model: TinyModel, basic_policy: CategoryPolicy) -> None:
+def test_classify_during_loading_is_unavailable_not_blocking(
+    tiny_model: TinyModel, basic_policy: CategoryPolicy
+) -> None:
     runtime = ClassifierRuntime(tiny_settings(tiny_model), basic_policy)
     runtime.start()
     try:
@@ -303,7 +330,9 @@ def test_classify_during_loading_is_unavailable_not_blocking(tiny_model: TinyMod
 @pytest.mark.parametrize("mode", ["L", "LA", "P", "RGBA", "1", "CMYK", "I;16", "I", "F"])
 def test_every_common_image_mode_is_classified(make_runtime: RuntimeFactory, mode: str) -> None:
     runtime = make_runtime()
-    image = gradient(4).convert("L").convert(mode) if mode in {"I;16", "I", "F"} else gradient(4).convert(mode)
+    image = (
+        gradient(4).convert("L").convert(mode) if mode in {"I;16", "I", "F"} else gradient(4).convert(mode)
+    )
     result = runtime.classify_sync([image])[0]
     assert all(0.0 <= score <= 1.0 for score in result.scores.values())
 
