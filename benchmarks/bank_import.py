@@ -91,7 +91,9 @@ def run(url: str, path: Path, fmt: str, refresh: bool) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--lines", type=int, default=1_000_000)
     parser.add_argument("--format", default="pdq-hex", choices=["pdq-hex", "csv"])
     parser.add_argument("--postgres", default=None, help="PostgreSQL URL of a scratch database (dropped!)")
@@ -103,7 +105,9 @@ def main() -> None:
         path = Path(scratch) / f"hashes.{'csv' if args.format == 'csv' else 'txt'}"
         started = time.perf_counter()
         write_file(path, args.lines, args.format)
-        print(f"generated {path.stat().st_size / 1e6:.0f} MB ({args.format}) in {time.perf_counter() - started:.1f} s")
+        print(
+            f"generated {path.stat().st_size / 1e6:.0f} MB ({args.format}) in {time.perf_counter() - started:.1f} s"
+        )
         if not args.no_sqlite:
             run(f"sqlite:///{Path(scratch) / 'bench.db'}", path, args.format, args.refresh)
         if args.postgres:
