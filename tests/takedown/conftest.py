@@ -55,8 +55,9 @@ def notice_body(**overrides: Any) -> dict[str, Any]:
 
 
 def submit(session: Session, settings: Settings, actor: str = "apikey:intake", **overrides: Any) -> Any:
-    notice, _ = takedown.submit(session, NoticeCreate.model_validate(notice_body(**overrides)), actor=actor,
-                                settings=settings)
+    notice, _ = takedown.submit(
+        session, NoticeCreate.model_validate(notice_body(**overrides)), actor=actor, settings=settings
+    )
     return notice
 
 
@@ -83,16 +84,27 @@ class FakeStayDown:
         found = self.registry.get(content_id)
         return [found] if found else []
 
-    def add_hashes(self, session: Session, hashes: list[tuple[str, str]], *, note: str, metadata: dict[str, Any],
-                   actor: str) -> int:
+    def add_hashes(
+        self,
+        session: Session,
+        hashes: list[tuple[str, str]],
+        *,
+        note: str,
+        metadata: dict[str, Any],
+        actor: str,
+    ) -> int:
         self.banked.extend(hashes)
         return len(hashes)
 
-    def add_image(self, session: Session, data: bytes, *, note: str, metadata: dict[str, Any], actor: str) -> int:
+    def add_image(
+        self, session: Session, data: bytes, *, note: str, metadata: dict[str, Any], actor: str
+    ) -> int:
         self.banked.append(("image", hashlib.sha256(data).hexdigest()))
         return 1
 
-    def find_copies(self, session: Session, *, sha256: str | None, pdq: str | None, threshold: int) -> list[Copy]:
+    def find_copies(
+        self, session: Session, *, sha256: str | None, pdq: str | None, threshold: int
+    ) -> list[Copy]:
         return [c for c in self.copies if (c.identical and c.sha256 == sha256) or (not c.identical)]
 
     def mark_removed(self, session: Session, content_id: str, *, notice_id: int, actor: str) -> None:

@@ -29,7 +29,7 @@ def webhook_receiver() -> Iterator[Receiver]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            receiver.requests.append(Received({k: v for k, v in self.headers.items()}, body))
+            receiver.requests.append(Received(dict(self.headers.items()), body))
             status = receiver.statuses.pop(0) if receiver.statuses else 200
             self.send_response(status)
             self.send_header("Content-Length", "2")

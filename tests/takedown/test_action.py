@@ -34,7 +34,9 @@ def _validated(session: Session, settings: Settings, **overrides: object) -> int
     return int(notice.id)
 
 
-def test_action_removes_sweeps_and_banks(session: Session, settings: Settings, fake_stay_down: FakeStayDown) -> None:
+def test_action_removes_sweeps_and_banks(
+    session: Session, settings: Settings, fake_stay_down: FakeStayDown
+) -> None:
     fake_stay_down.registry["c-1"] = RegisteredHashes("c-1", SHA, PDQ, md5="b" * 32)
     fake_stay_down.copies = [
         Copy("c-2", SHA, PDQ, 0, identical=True),
@@ -74,8 +76,9 @@ def test_substantially_similar_copies_are_removed_under_uk_duty(
 ) -> None:
     fake_stay_down.registry["c-1"] = RegisteredHashes("c-1", SHA, PDQ)
     fake_stay_down.copies = [Copy("c-9", "d" * 64, "e" + "f" * 63, 5, identical=False)]
-    notice_id = _validated(session, settings, regimes=["uk-osa-intimate-image"],
-                           fields={**UK_FIELDS, "signature": "x"})
+    notice_id = _validated(
+        session, settings, regimes=["uk-osa-intimate-image"], fields={**UK_FIELDS, "signature": "x"}
+    )
     takedown.action(session, notice_id, actor="admin", settings=settings)
     detail = takedown.detail(session, notice_id, settings)
     assert detail["copies"][0]["state"] == "removed"
@@ -125,8 +128,13 @@ def test_purge_deletes_only_unheld_evidence(
 ) -> None:
     image = generated_png(4)
     # Terms of service preserve evidence for 90 days from removal.
-    notice = submit(session, settings, regimes=["terms-of-service"], content={"image_base64": b64(image)},
-                    fields={"reason": "spam"})
+    notice = submit(
+        session,
+        settings,
+        regimes=["terms-of-service"],
+        content={"image_base64": b64(image)},
+        fields={"reason": "spam"},
+    )
     takedown.transition(session, notice.id, "validate", actor="admin", settings=settings)
     takedown.action(session, notice.id, actor="admin", settings=settings)
     takedown.transition(session, notice.id, "close", actor="admin", settings=settings)
@@ -151,13 +159,15 @@ def test_open_notice_evidence_is_never_purged(session: Session, settings: Settin
 def test_child_safety_content_is_never_restored(
     session: Session, settings: Settings, fake_stay_down: FakeStayDown
 ) -> None:
-    notice_id = _validated(session, settings, regimes=["uk-osa-intimate-image"], child_safety=True,
-                           fields={**UK_FIELDS})
+    notice_id = _validated(
+        session, settings, regimes=["uk-osa-intimate-image"], child_safety=True, fields={**UK_FIELDS}
+    )
     takedown.action(session, notice_id, actor="admin", settings=settings)
     takedown.transition(session, notice_id, "appeal", actor="uploader-support", settings=settings)
     with pytest.raises(ModerationError) as caught:
-        takedown.transition(session, notice_id, "restore", actor="admin", reason="appeal granted",
-                            settings=settings)
+        takedown.transition(
+            session, notice_id, "restore", actor="admin", reason="appeal granted", settings=settings
+        )
     assert caught.value.code == "restore_forbidden_child_safety" and caught.value.status == 409
     kinds = {h["kind"] for e in takedown.detail(session, notice_id, settings)["evidence"] for h in e["holds"]}
     assert "child_safety" in kinds
@@ -169,7 +179,9 @@ def test_appeal_restore_enqueues_restore_actions(
     notice_id = _validated(session, settings, regimes=["uk-osa-intimate-image"], fields={**UK_FIELDS})
     takedown.action(session, notice_id, actor="admin", settings=settings)
     takedown.transition(session, notice_id, "appeal", actor="admin", settings=settings)
-    takedown.transition(session, notice_id, "restore", actor="admin", reason="not intimate", settings=settings)
+    takedown.transition(
+        session, notice_id, "restore", actor="admin", reason="not intimate", settings=settings
+    )
     detail = takedown.detail(session, notice_id, settings)
     assert detail["state"] == "restored"
     assert [d["action"] for d in detail["deliveries"]] == ["remove", "restore"]
@@ -179,18 +191,26 @@ def test_appeal_restore_enqueues_restore_actions(
 def test_dmca_counter_notice_restores_only_inside_the_window(
     session: Session, settings: Settings, fake_stay_down: FakeStayDown
 ) -> None:
-    fields = {"signature": "x", "copyrighted_work": "photo", "good_faith_statement": "y",
-              "accuracy_statement": "z"}
+    fields = {
+        "signature": "x",
+        "copyrighted_work": "photo",
+        "good_faith_statement": "y",
+        "accuracy_statement": "z",
+    }
     notice_id = _validated(session, settings, regimes=["us-dmca"], fields=fields)
     takedown.action(session, notice_id, actor="admin", settings=settings)
     takedown.transition(session, notice_id, "counter_notice", actor="admin", settings=settings)
     set_clock(T0 + timedelta(days=3))
     with pytest.raises(ModerationError) as caught:
-        takedown.transition(session, notice_id, "restore", actor="admin", reason="counter-notice", settings=settings)
+        takedown.transition(
+            session, notice_id, "restore", actor="admin", reason="counter-notice", settings=settings
+        )
     assert caught.value.code == "restore_window_not_open"
     earliest = caught.value.details["earliest"]
     # Counter-notice Monday 23 Nov 2026: 10 US business days skip Thanksgiving (26 Nov) -> end of 8 Dec.
     assert earliest == "2026-12-09T05:00:00Z"
     set_clock(T0 + timedelta(days=17))
-    takedown.transition(session, notice_id, "restore", actor="admin", reason="counter-notice", settings=settings)
+    takedown.transition(
+        session, notice_id, "restore", actor="admin", reason="counter-notice", settings=settings
+    )
     assert takedown.get(session, notice_id).state == "restored"

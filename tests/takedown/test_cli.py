@@ -14,10 +14,30 @@ def test_create_prints_id_and_due_time_and_list_shows_it(settings: Settings) -> 
     runner = CliRunner()
     outcome = runner.invoke(
         cli,
-        ["notice", "create", "--regime", "us-take-it-down", "--regime", "uk-osa-intimate-image",
-         "--received-at", "2026-11-20T09:00:00Z", "--content-id", "c-1", "--content-id", "c-2",
-         "--reporter-email", "person@example.org", "--reporter-name", "A. Person", "--channel", "post",
-         "--field", "signature=/s/ A. Person", "--field", "non_consent_statement=no consent"],
+        [
+            "notice",
+            "create",
+            "--regime",
+            "us-take-it-down",
+            "--regime",
+            "uk-osa-intimate-image",
+            "--received-at",
+            "2026-11-20T09:00:00Z",
+            "--content-id",
+            "c-1",
+            "--content-id",
+            "c-2",
+            "--reporter-email",
+            "person@example.org",
+            "--reporter-name",
+            "A. Person",
+            "--channel",
+            "post",
+            "--field",
+            "signature=/s/ A. Person",
+            "--field",
+            "non_consent_statement=no consent",
+        ],
     )
     assert outcome.exit_code == 0, outcome.output
     assert outcome.output.startswith("notice 1 created: state needs_info, due 2026-11-22T09:00:00Z")

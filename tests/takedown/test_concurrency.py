@@ -55,7 +55,9 @@ def test_two_reviewers_actioning_at_once_produce_one_action(
     engine: Engine, settings: Settings, fake_stay_down: FakeStayDown, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with session_factory(engine)() as session:
-        notice, _ = takedown.submit(session, NoticeCreate.model_validate(notice_body()), actor="a", settings=settings)
+        notice, _ = takedown.submit(
+            session, NoticeCreate.model_validate(notice_body()), actor="a", settings=settings
+        )
         takedown.transition(session, notice.id, "validate", actor="a", settings=settings)
         session.commit()
         notice_id = notice.id

@@ -35,8 +35,12 @@ def test_action_signs_webhook_banks_hashes_and_sweeps_copies(
 
     notice = app_client.post(
         "/v1/notices",
-        json={"regimes": ["us-take-it-down"], "reporter": {"email": "person@example.org"},
-              "content": {"content_ids": ["post-1"]}, "fields": COMPLETE_TID},
+        json={
+            "regimes": ["us-take-it-down"],
+            "reporter": {"email": "person@example.org"},
+            "content": {"content_ids": ["post-1"]},
+            "fields": COMPLETE_TID,
+        },
         headers=auth("intake"),
     ).json()
     url = f"/v1/notices/{notice['id']}"
@@ -81,8 +85,12 @@ def test_uploaded_copy_alone_is_enough_for_stay_down(app_client: TestClient, aut
     upload = jpeg(43)
     notice = app_client.post(
         "/v1/notices",
-        json={"regimes": ["us-take-it-down"], "reporter": {"email": "person@example.org"},
-              "content": {"image_base64": base64.b64encode(upload).decode()}, "fields": COMPLETE_TID},
+        json={
+            "regimes": ["us-take-it-down"],
+            "reporter": {"email": "person@example.org"},
+            "content": {"image_base64": base64.b64encode(upload).decode()},
+            "fields": COMPLETE_TID,
+        },
         headers=auth("intake"),
     ).json()
     url = f"/v1/notices/{notice['id']}"

@@ -62,8 +62,12 @@ def test_bad_input_gets_stable_codes_not_500(app_client: TestClient, auth: Auth)
 def test_queue_sorted_by_due_time_with_keyset_paging_and_filters(app_client: TestClient, auth: Auth) -> None:
     intake, admin = auth("intake"), auth("admin")
     tid = _post(app_client, intake)  # due +48 h
-    tco = _post(app_client, intake, regimes=["eu-tco"],
-                fields={"reasons": "r", "issuing_authority": "a", "authority_reference": "x"})  # due +1 h
+    tco = _post(
+        app_client,
+        intake,
+        regimes=["eu-tco"],
+        fields={"reasons": "r", "issuing_authority": "a", "authority_reference": "x"},
+    )  # due +1 h
     dsa = _post(app_client, intake, regimes=["eu-dsa-16"], fields={})  # internal target +24 h
     waiting = _post(app_client, intake, fields={})  # incomplete TAKE IT DOWN request: no clock yet
     late = _post(app_client, intake, channel="post", received_at=(T0 - timedelta(hours=50)).isoformat())
@@ -127,10 +131,19 @@ def test_regime_filter_lists_each_open_notice_once_by_its_due_time(
 ) -> None:
     intake, admin = auth("intake"), auth("admin")
     dsa_fields = {"explanation": "x", "good_faith_statement": "y"}
-    both = _post(app_client, intake, regimes=["us-dmca", "eu-dsa-16"],
-                 fields={"signature": "s", "copyrighted_work": "w", "accuracy_statement": "a", **dsa_fields})
-    dsa_only = _post(app_client, intake, regimes=["eu-dsa-16"], fields=dsa_fields,
-                     received_at=(T0 - timedelta(hours=1)).isoformat())
+    both = _post(
+        app_client,
+        intake,
+        regimes=["us-dmca", "eu-dsa-16"],
+        fields={"signature": "s", "copyrighted_work": "w", "accuracy_statement": "a", **dsa_fields},
+    )
+    dsa_only = _post(
+        app_client,
+        intake,
+        regimes=["eu-dsa-16"],
+        fields=dsa_fields,
+        received_at=(T0 - timedelta(hours=1)).isoformat(),
+    )
     done = _post(app_client, intake, regimes=["eu-dsa-16"], fields=dsa_fields)
     app_client.post(f"/v1/notices/{done['id']}/validate", headers=admin)
     app_client.post(f"/v1/notices/{done['id']}/action", headers=admin)

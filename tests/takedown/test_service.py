@@ -42,18 +42,26 @@ def test_complete_notice_is_received_with_its_48_hour_clock(session: Session, se
     assert notice.raw_submission["fields"]["signature"] == "/s/ A. Person"
 
 
-def test_missing_fields_keep_the_notice_and_hold_a_completion_clock(session: Session, settings: Settings) -> None:
-    notice = submit(session, settings, fields={"signature": "/s/ A"}, reporter={"name": "A"},
-                    extra_note="kept as sent")
+def test_missing_fields_keep_the_notice_and_hold_a_completion_clock(
+    session: Session, settings: Settings
+) -> None:
+    notice = submit(
+        session, settings, fields={"signature": "/s/ A"}, reporter={"name": "A"}, extra_note="kept as sent"
+    )
     assert notice.state == "needs_info"
     assert notice.regimes[0]["missing"] == ["non_consent_statement", "contact"]
     assert notice.due_at is None  # TAKE IT DOWN runs from a complete (valid) request
     assert notice.raw_submission["extra_note"] == "kept as sent"
 
     set_clock(T0 + timedelta(hours=3))
-    takedown.supply_info(session, notice.id, fields={"non_consent_statement": "no consent"},
-                         statements={"us-take-it-down": {"contact": "+1 555 0100"}}, actor="apikey:intake",
-                         settings=settings)
+    takedown.supply_info(
+        session,
+        notice.id,
+        fields={"non_consent_statement": "no consent"},
+        statements={"us-take-it-down": {"contact": "+1 555 0100"}},
+        actor="apikey:intake",
+        settings=settings,
+    )
     assert notice.regimes[0]["missing"] == []
     assert notice.due_at == T0 + timedelta(hours=51)
     assert notice.raw_submission["supplements"][0]["fields"] == {"non_consent_statement": "no consent"}
@@ -69,9 +77,16 @@ def test_receipt_clock_runs_even_when_fields_are_missing(session: Session, setti
 
 def test_several_regimes_earliest_clock_wins(session: Session, settings: Settings) -> None:
     notice = submit(
-        session, settings, regimes=["us-take-it-down", "uk-osa-intimate-image", "eu-dsa-16"],
-        fields={**notice_body()["fields"], "intimate_image_declaration": "yes", "subject_declaration": "me",
-                "explanation": "x", "good_faith_statement": "yes"},
+        session,
+        settings,
+        regimes=["us-take-it-down", "uk-osa-intimate-image", "eu-dsa-16"],
+        fields={
+            **notice_body()["fields"],
+            "intimate_image_declaration": "yes",
+            "subject_declaration": "me",
+            "explanation": "x",
+            "good_faith_statement": "yes",
+        },
     )
     detail = takedown.detail(session, notice.id, settings)
     regimes = {c["regime"] for c in detail["clocks"]}
@@ -91,10 +106,17 @@ def test_backdated_receipt_is_audited(session: Session, settings: Settings) -> N
 
 
 def test_client_reference_stores_a_notice_once(session: Session, settings: Settings) -> None:
-    first, created = takedown.submit(session, NoticeCreate.model_validate(notice_body(client_reference="r-1")),
-                                     actor="a", settings=settings)
+    first, created = takedown.submit(
+        session,
+        NoticeCreate.model_validate(notice_body(client_reference="r-1")),
+        actor="a",
+        settings=settings,
+    )
     again, created_again = takedown.submit(
-        session, NoticeCreate.model_validate(notice_body(client_reference="r-1")), actor="a", settings=settings
+        session,
+        NoticeCreate.model_validate(notice_body(client_reference="r-1")),
+        actor="a",
+        settings=settings,
     )
     assert created and not created_again and again.id == first.id
 
@@ -109,14 +131,17 @@ def test_client_reference_stores_a_notice_once(session: Session, settings: Setti
         ({"content": {"image_base64": "not base64!"}}, "invalid_notice"),
     ],
 )
-def test_bad_submissions_get_stable_codes(session: Session, settings: Settings, overrides: dict, code: str) -> None:
+def test_bad_submissions_get_stable_codes(
+    session: Session, settings: Settings, overrides: dict, code: str
+) -> None:
     with pytest.raises(ModerationError) as caught:
         submit(session, settings, **overrides)
     assert caught.value.code == code
 
 
-def test_state_machine_refuses_illegal_transitions(session: Session, settings: Settings,
-                                                   fake_stay_down: FakeStayDown) -> None:
+def test_state_machine_refuses_illegal_transitions(
+    session: Session, settings: Settings, fake_stay_down: FakeStayDown
+) -> None:
     notice = submit(session, settings)
     with pytest.raises(ModerationError) as caught:
         takedown.action(session, notice.id, actor="admin", settings=settings)
@@ -156,24 +181,35 @@ def test_validate_needs_every_field(session: Session, settings: Settings) -> Non
 
 def test_rejection_keeps_reason_and_stops_clocks(session: Session, settings: Settings) -> None:
     notice = submit(session, settings)
-    takedown.transition(session, notice.id, "reject", actor="admin", reason="not intimate imagery",
-                        settings=settings)
+    takedown.transition(
+        session, notice.id, "reject", actor="admin", reason="not intimate imagery", settings=settings
+    )
     detail = takedown.detail(session, notice.id, settings)
     assert detail["state"] == "rejected" and detail["state_reason"] == "not intimate imagery"
     assert all(c["next_alert_at"] is None and c["stopped_at"] is not None for c in detail["clocks"])
 
 
 def test_tco_clock_pauses_for_an_allowed_reason_and_resumes(session: Session, settings: Settings) -> None:
-    notice = submit(session, settings, regimes=["eu-tco"],
-                    fields={"reasons": "x", "issuing_authority": "y", "authority_reference": "z"})
+    notice = submit(
+        session,
+        settings,
+        regimes=["eu-tco"],
+        fields={"reasons": "x", "issuing_authority": "y", "authority_reference": "z"},
+    )
     assert notice.due_at == T0 + timedelta(hours=1)
     set_clock(T0 + timedelta(minutes=20))
     with pytest.raises(ModerationError) as caught:
         takedown.pause(session, notice.id, reason="bored", note=None, actor="admin", settings=settings)
     assert caught.value.code == "pause_not_allowed"
     assert "force_majeure" in caught.value.details["allowed"]
-    takedown.pause(session, notice.id, reason="force_majeure", note="data centre outage", actor="admin",
-                   settings=settings)
+    takedown.pause(
+        session,
+        notice.id,
+        reason="force_majeure",
+        note="data centre outage",
+        actor="admin",
+        settings=settings,
+    )
     detail = takedown.detail(session, notice.id, settings)
     assert detail["due_at"] is None and detail["clocks"][0]["paused"] is True
     assert detail["clocks"][0]["next_alert_at"] is None
@@ -190,7 +226,9 @@ def test_tco_clock_pauses_for_an_allowed_reason_and_resumes(session: Session, se
 def test_take_it_down_clock_cannot_pause(session: Session, settings: Settings) -> None:
     notice = submit(session, settings)
     with pytest.raises(ModerationError) as caught:
-        takedown.pause(session, notice.id, reason="force_majeure", note=None, actor="admin", settings=settings)
+        takedown.pause(
+            session, notice.id, reason="force_majeure", note=None, actor="admin", settings=settings
+        )
     assert caught.value.code == "pause_not_allowed" and caught.value.details["allowed"] == []
 
 

@@ -35,8 +35,13 @@ def _actioned(session: Session, settings: Settings, content_ids: list[str]) -> i
 
 
 def _with_url(settings: Settings, url: str) -> Settings:
-    return settings.model_copy(update={"action_webhook_url": url, "action_webhook_secret": SECRET,
-                                       "action_webhook_timeout_seconds": 5.0})
+    return settings.model_copy(
+        update={
+            "action_webhook_url": url,
+            "action_webhook_secret": SECRET,
+            "action_webhook_timeout_seconds": 5.0,
+        }
+    )
 
 
 def test_delivery_is_signed_idempotent_and_recorded(
@@ -89,7 +94,11 @@ def test_failures_retry_with_exponential_backoff(
 
 
 def test_gives_up_after_the_last_attempt(
-    session: Session, settings: Settings, engine: Engine, fake_stay_down: FakeStayDown, monkeypatch: pytest.MonkeyPatch
+    session: Session,
+    settings: Settings,
+    engine: Engine,
+    fake_stay_down: FakeStayDown,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(action_outbox, "max_attempts", 2)
     notice_id = _actioned(session, settings, ["c-1"])
@@ -109,9 +118,13 @@ def test_two_workers_never_claim_the_same_attempt(
     with transaction(engine) as s:
         [(delivery_id, seen)] = action_outbox.due(s, limit=10)
     with transaction(engine) as s:
-        first = action_outbox.claim(s, delivery_id, seen_attempts=seen, worker="w1", lease=timedelta(minutes=1))
+        first = action_outbox.claim(
+            s, delivery_id, seen_attempts=seen, worker="w1", lease=timedelta(minutes=1)
+        )
     with transaction(engine) as s:
-        second = action_outbox.claim(s, delivery_id, seen_attempts=seen, worker="w2", lease=timedelta(minutes=1))
+        second = action_outbox.claim(
+            s, delivery_id, seen_attempts=seen, worker="w2", lease=timedelta(minutes=1)
+        )
     assert first is not None and second is None
 
 
@@ -121,7 +134,9 @@ def test_a_dead_workers_claim_is_retried_after_the_lease(
     notice_id = _actioned(session, settings, ["c-1"])
     with transaction(engine) as s:
         [(delivery_id, seen)] = action_outbox.due(s, limit=10)
-        claimed = action_outbox.claim(s, delivery_id, seen_attempts=seen, worker="dead", lease=timedelta(seconds=40))
+        claimed = action_outbox.claim(
+            s, delivery_id, seen_attempts=seen, worker="dead", lease=timedelta(seconds=40)
+        )
     assert claimed is not None  # ...and the worker dies before sending or recording anything
     with webhook_receiver() as receiver:
         configured = _with_url(settings, receiver.url)
@@ -130,8 +145,12 @@ def test_a_dead_workers_claim_is_retried_after_the_lease(
         assert deliver_webhooks(engine, settings=configured, worker="w2").delivered == 1
         # The dead worker wakes up and reports: its outcome no longer owns the row.
         with transaction(engine) as s:
-            assert action_outbox.record(s, claimed, worker="dead", ok=False, status_code=None, error="late",
-                                        actor="x") == "lost"
+            assert (
+                action_outbox.record(
+                    s, claimed, worker="dead", ok=False, status_code=None, error="late", actor="x"
+                )
+                == "lost"
+            )
     session.expire_all()
     [delivery] = takedown.detail(session, notice_id, settings)["deliveries"]
     assert delivery["state"] == "delivered" and delivery["attempts"] == 2
