@@ -14,7 +14,9 @@ class WebhookAttempt(Base):
     __tablename__ = "webhook_attempts"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    delivery_id: Mapped[int] = mapped_column(ForeignKey("webhook_deliveries.id", ondelete="CASCADE"), index=True)
+    delivery_id: Mapped[int] = mapped_column(
+        ForeignKey("webhook_deliveries.id", ondelete="CASCADE"), index=True
+    )
     attempt: Mapped[int] = mapped_column(Integer)
     worker: Mapped[str] = mapped_column(String(200))
     started_at: Mapped[datetime]
