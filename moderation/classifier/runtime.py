@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures
 import logging
 import threading
@@ -24,10 +23,13 @@ from moderation.policy.categories import CategoryPolicy
 
 log = logging.getLogger(__name__)
 
+# Decoding and resizing release the GIL; two threads keep up with a CPU forward pass.
+_PREPROCESSING_THREADS = 2
+
 
 @dataclass(frozen=True)
 class _Item:
-    pixels: torch.Tensor
+    pixels: concurrent.futures.Future[torch.Tensor]
     with_embedding: bool
 
 
@@ -55,7 +57,8 @@ class ClassifierRuntime:
         self._loaded: LoadedModel | None = None
         self._bank: PromptBank | None = None
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
-        self._batcher: AsyncBatcher[_Item, ClassifierResult] | None = None
+        self._preprocessing: concurrent.futures.ThreadPoolExecutor | None = None
+        self._batcher: AsyncBatcher[_Item, ClassifierResult | Exception] | None = None
         self.forward_passes = 0
         self.images_classified = 0
         if not settings.classifier_enabled:
@@ -74,6 +77,9 @@ class ClassifierRuntime:
             self._state, self._reason = ClassifierState.LOADING, None
             self._executor = concurrent.futures.ThreadPoolExecutor(
                 max_workers=1, thread_name_prefix="classifier", initializer=self._init_thread
+            )
+            self._preprocessing = concurrent.futures.ThreadPoolExecutor(
+                max_workers=_PREPROCESSING_THREADS, thread_name_prefix="classifier-prep"
             )
             self._batcher = AsyncBatcher(
                 self._run_batch,
@@ -165,20 +171,27 @@ class ClassifierRuntime:
         with self._lock:
             if self._state is not ClassifierState.DISABLED:
                 self._state, self._reason = ClassifierState.UNAVAILABLE, "closed"
-            executor, batcher = self._executor, self._batcher
+            executor, batcher, pool = self._executor, self._batcher, self._preprocessing
         if batcher is not None:
             batcher.close()
-        if executor is not None:
-            executor.shutdown(wait=False, cancel_futures=True)
+        for each in (executor, pool):
+            if each is not None:
+                each.shutdown(wait=False, cancel_futures=True)
         self._settled.set()
 
     # --- classification -----------------------------------------------------------------------
 
-    def _require_ready(self) -> tuple[AsyncBatcher[_Item, ClassifierResult], concurrent.futures.Executor]:
+    def _require_ready(
+        self,
+    ) -> tuple[
+        AsyncBatcher[_Item, ClassifierResult | Exception],
+        concurrent.futures.Executor,
+        concurrent.futures.Executor,
+    ]:
         with self._lock:
             state, reason = self._state, self._reason
-            batcher, executor = self._batcher, self._executor
-        if state is not ClassifierState.READY or batcher is None or executor is None:
+            batcher, executor, pool = self._batcher, self._executor, self._preprocessing
+        if state is not ClassifierState.READY or batcher is None or executor is None or pool is None:
             why = reason or (
                 "the model is still loading" if state is ClassifierState.LOADING else state.value
             )
@@ -186,47 +199,63 @@ class ClassifierRuntime:
                 f"the classifier is {state.value}: {why}",
                 details={"state": state.value, "reason": why},
             )
-        return batcher, executor
+        return batcher, executor, pool
 
-    def preprocess(self, images: list[Image.Image]) -> list[torch.Tensor]:
-        """PIL images -> model input tensors. Raises `EmptyImage` / `CorruptImage` for unusable input."""
+    def _prepare(self, image: Image.Image, position: int) -> torch.Tensor:
+        """PIL image -> model input tensor; runs on the preprocessing pool."""
         loaded = self._loaded
-        if loaded is None:
-            raise ClassifierUnavailable("the classifier is not ready", details={"state": self._state.value})
-        out = []
+        assert loaded is not None
+        try:
+            image.load()
+            if image.mode not in _PIL_CONVERTIBLE:
+                # 16-bit and float modes: scale to 8 bits rather than let `convert` clip them.
+                image = _to_8bit(image)
+            return loaded.preprocess(image)
+        except (OSError, ValueError, SyntaxError, TypeError) as exc:
+            raise CorruptImage(
+                f"image {position} cannot be prepared for the classifier: {exc}",
+                details={"index": position},
+            ) from exc
+
+    def _items(
+        self, images: list[Image.Image], with_embeddings: bool | None, pool: concurrent.futures.Executor
+    ) -> list[_Item]:
+        """Check the images, start preprocessing each on the pool, and wrap them for the batcher."""
         for position, image in enumerate(images):
             if not isinstance(image, Image.Image):
                 raise TypeError(f"image {position} is a {type(image).__name__}, not a PIL image")
             if image.width == 0 or image.height == 0:
                 raise EmptyImage(f"image {position} has no pixels", details={"index": position})
-            try:
-                image.load()
-                if image.mode not in {"RGB", "RGBA", "L", "LA", "P", "PA", "1", "CMYK", "YCbCr"}:
-                    # 16-bit and float modes: scale to 8 bits rather than let `convert` clip them.
-                    image = _to_8bit(image)
-                out.append(loaded.preprocess(image))
-            except (OSError, ValueError, SyntaxError, TypeError) as exc:
-                raise CorruptImage(
-                    f"image {position} cannot be prepared for the classifier: {exc}",
-                    details={"index": position},
-                ) from exc
-        return out
+        keep = self._settings.store_embeddings if with_embeddings is None else with_embeddings
+        try:
+            return [_Item(pool.submit(self._prepare, image, i), keep) for i, image in enumerate(images)]
+        except RuntimeError as exc:  # the pool has shut down
+            raise _closed() from exc
 
-    def _run_batch(self, items: list[_Item]) -> list[ClassifierResult]:
-        """One forward pass over a batch; runs on the worker thread only."""
+    def _run_batch(self, items: list[_Item]) -> list[ClassifierResult | Exception]:
+        """One forward pass over a batch; runs on the worker thread only. An image that could not be
+        preprocessed gets its exception in place of a result, so it fails only its own request."""
         loaded, categories = self._loaded, self._categories
         assert loaded is not None
-        bank = self._bank
-        if bank is None or bank.policy is not categories:
-            bank = self._bank = PromptBank(loaded, categories)
-        embeddings = loaded.encode_images(torch.stack([item.pixels for item in items]))
-        self.forward_passes += 1
-        self.images_classified += len(items)
-        return bank.results(embeddings, [item.with_embedding for item in items])
-
-    def _items(self, pixels: list[torch.Tensor], with_embeddings: bool | None) -> list[_Item]:
-        keep = self._settings.store_embeddings if with_embeddings is None else with_embeddings
-        return [_Item(p, keep) for p in pixels]
+        outputs: list[ClassifierResult | Exception] = []
+        ready: list[tuple[int, torch.Tensor, bool]] = []
+        for index, item in enumerate(items):
+            try:
+                ready.append((index, item.pixels.result(), item.with_embedding))
+                outputs.append(_PENDING)
+            except Exception as exc:  # noqa: BLE001 - handed back to the request that sent this image
+                outputs.append(exc)
+        if ready:
+            bank = self._bank
+            if bank is None or bank.policy is not categories:
+                bank = self._bank = PromptBank(loaded, categories)
+            embeddings = loaded.encode_images(torch.stack([pixels for _, pixels, _ in ready]))
+            self.forward_passes += 1
+            self.images_classified += len(ready)
+            results = bank.results(embeddings, [keep for _, _, keep in ready])
+            for (index, _, _), result in zip(ready, results, strict=True):
+                outputs[index] = result
+        return outputs
 
     async def classify(
         self, images: list[Image.Image], *, with_embeddings: bool | None = None
@@ -235,43 +264,60 @@ class ClassifierRuntime:
 
         `with_embeddings` defaults to the `store_embeddings` setting. Raises `ClassifierUnavailable`
         unless ready, `EmptyImage`/`CorruptImage` for unusable images, `ClassifierFailed` if the
-        model itself fails.
+        model itself fails. Preprocessing starts at once on a small thread pool and overlaps the
+        forward pass of the batch before.
         """
-        batcher, _ = self._require_ready()
-        pixels = await asyncio.to_thread(self.preprocess, images)
+        batcher, _, pool = self._require_ready()
+        items = self._items(images, with_embeddings, pool)
         try:
-            return await batcher.submit(self._items(pixels, with_embeddings))
+            outputs = await batcher.submit(items)
         except BatcherClosed as exc:
-            raise ClassifierUnavailable("the classifier closed", details={"state": "unavailable"}) from exc
+            raise _closed() from exc
         except Exception as exc:  # model errors become a stable error code
             log.exception("classifier forward pass failed")
             raise ClassifierFailed(f"classification failed: {type(exc).__name__}") from exc
+        return _unwrap(outputs)
 
     def classify_sync(
         self, images: list[Image.Image], *, with_embeddings: bool | None = None
     ) -> list[ClassifierResult]:
         """Blocking `classify` for the CLI and scripts (batches of `classifier_batch_size`)."""
-        _, executor = self._require_ready()
-        items = self._items(self.preprocess(images), with_embeddings)
+        _, executor, pool = self._require_ready()
+        items = self._items(images, with_embeddings, pool)
         size = max(1, self._settings.classifier_batch_size)
-        results: list[ClassifierResult] = []
+        outputs: list[ClassifierResult | Exception] = []
         for start in range(0, len(items), size):
             try:
                 future = executor.submit(self._run_batch, items[start : start + size])
             except RuntimeError as exc:  # the executor has shut down
-                raise ClassifierUnavailable(
-                    "the classifier closed", details={"state": "unavailable"}
-                ) from exc
+                raise _closed() from exc
             try:
-                results.extend(future.result())
+                outputs.extend(future.result())
             except concurrent.futures.CancelledError as exc:
-                raise ClassifierUnavailable(
-                    "the classifier closed", details={"state": "unavailable"}
-                ) from exc
+                raise _closed() from exc
             except Exception as exc:  # model errors become a stable error code
                 log.exception("classifier forward pass failed")
                 raise ClassifierFailed(f"classification failed: {type(exc).__name__}") from exc
-        return results
+        return _unwrap(outputs)
+
+
+_PIL_CONVERTIBLE = {"RGB", "RGBA", "L", "LA", "P", "PA", "1", "CMYK", "YCbCr"}
+_PENDING: Any = object()
+
+
+def _closed() -> ClassifierUnavailable:
+    return ClassifierUnavailable(
+        "the classifier closed", details={"state": "unavailable", "reason": "closed"}
+    )
+
+
+def _unwrap(outputs: list[ClassifierResult | Exception]) -> list[ClassifierResult]:
+    for output in outputs:
+        if isinstance(output, concurrent.futures.CancelledError):
+            raise _closed() from output
+        if isinstance(output, Exception):
+            raise output
+    return outputs  # type: ignore[return-value]
 
 
 def _to_8bit(image: Image.Image) -> Image.Image:
