@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -24,10 +27,16 @@ class NoticeContent(TimestampMixin, Base):
     url: Mapped[str | None] = mapped_column(Text, default=None)
     # reported | identical_copy | near_duplicate
     source: Mapped[str] = mapped_column(String(20))
-    # pending | removed | review | restored | not_found
+    # pending | removed | review | dismissed | restored | not_found
     state: Mapped[str] = mapped_column(String(20), default="pending")
     sha256: Mapped[str | None] = mapped_column(String(64), default=None)
     pdq: Mapped[str | None] = mapped_column(String(64), default=None)
     distance: Mapped[int | None] = mapped_column(Integer, default=None)
     found_from: Mapped[int | None] = mapped_column(Integer, default=None)
     note: Mapped[str | None] = mapped_column(Text, default=None)
+    # Top-level `stay-down` bank entries this item added, disabled again when the notice is restored.
+    stay_down_entry_ids: Mapped[list[Any] | None] = mapped_column(default=None)
+    # A near-duplicate's review decision (remove or dismiss): who, when and why.
+    reviewed_by: Mapped[str | None] = mapped_column(String(200), default=None)
+    reviewed_at: Mapped[datetime | None] = mapped_column(default=None)
+    review_reason: Mapped[str | None] = mapped_column(Text, default=None)
