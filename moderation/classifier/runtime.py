@@ -40,10 +40,11 @@ class ClassifierRuntime:
     loads the model on the runtime's single worker thread (state `loading`), embeds the categories'
     prompts, then becomes `ready`, or `unavailable` with a reason (no weights, offline hub, bad file,
     probe/model mismatch). `disabled` when `classifier_enabled` is false. While ready, `classify()`
-    queues images for the batcher (concurrent callers share forward passes, which run on the worker
-    thread), `classify_sync()` runs batches on the same thread for the CLI. `set_categories()` swaps in
-    a new policy version; its prompts are embedded once, before the next batch. `close()` fails queued
-    work and stops the thread.
+    starts preprocessing its images on a two-thread pool and queues them for the batcher at once
+    (concurrent callers share forward passes, which run on the worker thread; the next batch is
+    preprocessed while the current one runs); `classify_sync()` runs batches on the same worker thread
+    for the CLI. `set_categories()` swaps in a new policy version; its prompts are embedded once, before
+    the next batch. `close()` fails queued work with `classifier_unavailable` and stops the threads.
     """
 
     def __init__(self, settings: Settings, categories: CategoryPolicy) -> None:
@@ -147,6 +148,11 @@ class ClassifierRuntime:
     @property
     def state(self) -> ClassifierState:
         return self._state
+
+    @property
+    def categories(self) -> CategoryPolicy:
+        """The categories policy the next batch will be scored with."""
+        return self._categories
 
     def wait_settled(self, timeout: float | None = None) -> dict[str, Any]:
         """Block until loading has finished one way or the other (or `timeout`); returns `status()`."""
