@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Path, Request
 from sqlalchemy.orm import Session
 
 from moderation.auth.service import Principal, api_keys
@@ -53,3 +53,9 @@ def require_role(*roles: str) -> Callable[..., Principal]:
 Admin = Annotated[Principal, Depends(require_role("admin"))]
 Checker = Annotated[Principal, Depends(require_role("checker"))]
 Intake = Annotated[Principal, Depends(require_role("intake"))]
+
+
+# Database ids in URLs: positive and within a signed 64-bit integer, so an absurd id is a 422,
+# never an overflow inside the database driver.
+MAX_ID = 2**63 - 1
+ID = Annotated[int, Path(ge=1, le=MAX_ID)]
