@@ -1,12 +1,16 @@
-"""HTTP endpoints of the takedown queue: intake, queue, detail, assignment and state changes."""
+"""HTTP endpoints of the takedown queue: intake, queue, detail, state changes, copies, evidence."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
+from fastapi.routing import APIRoute
 
+from moderation.config import Settings
 from moderation.dependencies import Admin, DBSession, Intake
+from moderation.takedown.errors import RequestTooLarge
 from moderation.takedown.schemas import (
     Assign,
     NoticeCreate,
@@ -19,7 +23,47 @@ from moderation.takedown.schemas import (
 )
 from moderation.takedown.service import takedown
 
-router = APIRouter()
+# Room for the JSON around an upload: reporter, statements, signature, content ids and URLs.
+_BODY_OVERHEAD = 1024 * 1024
+
+
+def body_limit(settings: Settings) -> int:
+    """Largest request body the takedown API reads: a base64 upload of the largest image, plus room."""
+    return (settings.max_image_bytes * 4) // 3 + _BODY_OVERHEAD
+
+
+class LimitedBodyRoute(APIRoute):
+    """Refuses an oversized body with 413 `request_too_large` before it is read into memory or parsed
+    (by its Content-Length, or while reading a chunked body)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def limited(request: Request) -> Response:
+            if request.method in ("POST", "PUT", "PATCH"):
+                limit = body_limit(request.app.state.settings)
+                declared = request.headers.get("content-length", "")
+                if declared.isdigit() and int(declared) > limit:
+                    raise RequestTooLarge(
+                        f"the request body is larger than {limit} bytes", details={"limit": limit}
+                    )
+                if not declared:
+                    chunks, size = [], 0
+                    async for chunk in request.stream():
+                        size += len(chunk)
+                        if size > limit:
+                            raise RequestTooLarge(
+                                f"the request body is larger than {limit} bytes", details={"limit": limit}
+                            )
+                        chunks.append(chunk)
+                    # Starlette caches the body here; the handler's parser reads it back from the cache.
+                    request._body = b"".join(chunks)
+            return await handler(request)
+
+        return limited
+
+
+router = APIRouter(route_class=LimitedBodyRoute)
 
 
 def _detail(request: Request, session: DBSession, notice_id: int) -> dict[str, Any]:
@@ -180,3 +224,81 @@ def resume_notice(
         settings=request.app.state.settings,
     )
     return _detail(request, session, notice_id)
+
+
+@router.post(
+    "/notices/{notice_id}/copies/{copy_id}/remove",
+    response_model=NoticeOut,
+    summary="Remove a near-duplicate the sweep left in review",
+)
+def remove_copy(
+    notice_id: int,
+    copy_id: int,
+    request: Request,
+    session: DBSession,
+    principal: Admin,
+    body: Reason | None = None,
+) -> dict[str, Any]:
+    takedown.remove_copy(
+        session,
+        notice_id,
+        copy_id,
+        actor=principal.actor,
+        reason=body.reason if body else None,
+        settings=request.app.state.settings,
+    )
+    return _detail(request, session, notice_id)
+
+
+@router.post(
+    "/notices/{notice_id}/copies/{copy_id}/dismiss",
+    response_model=NoticeOut,
+    summary="Keep a near-duplicate up (reason required)",
+)
+def dismiss_copy(
+    notice_id: int, copy_id: int, body: RequiredReason, request: Request, session: DBSession, principal: Admin
+) -> dict[str, Any]:
+    takedown.dismiss_copy(
+        session,
+        notice_id,
+        copy_id,
+        actor=principal.actor,
+        reason=body.reason,
+        settings=request.app.state.settings,
+    )
+    return _detail(request, session, notice_id)
+
+
+@router.get(
+    "/notices/{notice_id}/evidence/{evidence_id}",
+    summary="Decrypted evidence bytes (audited; reason required)",
+    response_class=Response,
+    responses={200: {"content": {"image/*": {}, "application/octet-stream": {}}}},
+)
+def read_evidence(
+    notice_id: int,
+    evidence_id: int,
+    reason: Annotated[str, Query(min_length=1, max_length=2000, description="Why the bytes are read.")],
+    request: Request,
+    session: DBSession,
+    principal: Admin,
+) -> Response:
+    read = takedown.read_evidence(
+        session,
+        notice_id,
+        evidence_id,
+        actor=principal.actor,
+        reason=reason,
+        settings=request.app.state.settings,
+    )
+    filename = f"notice-{read.notice_id}-evidence-{read.evidence_id}"
+    return Response(
+        read.data,
+        media_type=read.media_type,
+        headers={
+            "Cache-Control": "no-store",
+            "X-Content-Type-Options": "nosniff",
+            "Content-Disposition": f'attachment; filename="{filename}"',
+            "X-Evidence-SHA256": read.sha256 or "",
+        },
+    )

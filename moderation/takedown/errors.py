@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
-from moderation.exceptions import Conflict, IllegalTransition, NotFound, ValidationFailed
+from moderation.exceptions import Conflict, IllegalTransition, ModerationError, NotFound, ValidationFailed
 
 __all__ = [
+    "CopyNotFound",
+    "CopyNotInReview",
+    "EvidenceNotFound",
+    "EvidenceNotHeld",
+    "EvidencePurged",
     "IllegalTransition",
     "InvalidNotice",
     "NotPaused",
     "NoticeIncomplete",
     "NoticeNotFound",
     "PauseNotAllowed",
+    "RequestTooLarge",
     "RestoreForbidden",
     "RestoreWindowNotOpen",
 ]
@@ -52,3 +58,37 @@ class RestoreWindowNotOpen(Conflict):
     """A counter-notice restore before the regime's earliest restore time."""
 
     code = "restore_window_not_open"
+
+
+class CopyNotFound(NotFound):
+    """No near-duplicate with that id under this notice."""
+
+    code = "notice_copy_not_found"
+
+
+class CopyNotInReview(Conflict):
+    """The near-duplicate was already removed, dismissed or restored (or another reviewer was first)."""
+
+    code = "copy_not_in_review"
+
+
+class EvidenceNotFound(NotFound):
+    code = "evidence_not_found"
+
+
+class EvidenceNotHeld(NotFound):
+    """The evidence item keeps hashes and metadata only: the service never held the bytes."""
+
+    code = "evidence_bytes_not_held"
+
+
+class EvidencePurged(ModerationError):
+    """The preservation period ended and the purge job dropped the bytes."""
+
+    code = "evidence_purged"
+    status = 410
+
+
+class RequestTooLarge(ModerationError):
+    code = "request_too_large"
+    status = 413

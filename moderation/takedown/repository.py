@@ -143,6 +143,21 @@ class TakedownRepository:
             ).all()
         )
 
+    def get_content(self, session: Session, item_id: int) -> NoticeContent | None:
+        return session.get(NoticeContent, item_id, populate_existing=True)
+
+    def move_content_state(
+        self, session: Session, item_id: int, *, expected: str, values: dict[str, Any]
+    ) -> bool:
+        """Conditional UPDATE of one content item; False when it is no longer in `expected`."""
+        result = session.execute(
+            update(NoticeContent)
+            .where(NoticeContent.id == item_id, NoticeContent.state == expected)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        return result.rowcount == 1  # type: ignore[attr-defined]
+
     # --- clocks and pauses --------------------------------------------------------------------
     def clocks(self, session: Session, notice_id: int) -> list[NoticeClock]:
         return list(

@@ -32,6 +32,11 @@ from moderation.policy.regimes import Regime, RegimeSet, RegimeVersion, load_reg
 from moderation.takedown import evidence as evidence_crypto
 from moderation.takedown.clocks import Pause, compute_clocks, due_at, iso_utc, require_aware, restore_window
 from moderation.takedown.errors import (
+    CopyNotFound,
+    CopyNotInReview,
+    EvidenceNotFound,
+    EvidenceNotHeld,
+    EvidencePurged,
     IllegalTransition,
     InvalidNotice,
     NoticeIncomplete,
@@ -44,7 +49,7 @@ from moderation.takedown.errors import (
 from moderation.takedown.repository import takedown_repository as repo
 from moderation.takedown.schemas import NoticeCreate
 from moderation.takedown.states import APPEAL_ROUTES, CLOCK_STOPPING, TRANSITIONS
-from moderation.takedown.staydown import Copy, PlatformStayDown, StayDownPort
+from moderation.takedown.staydown import Banked, Copy, PlatformStayDown, StayDownPort
 
 SUBJECT = "notice"
 # A receipt time this far before intake counts as entered by staff and is audited as backdated.
@@ -65,6 +70,18 @@ _CONTENT_FIELDS = (
 class QueueResult:
     items: list[dict[str, Any]]
     next_cursor: str | None
+
+
+@dataclass(frozen=True)
+class EvidenceRead:
+    """Decrypted evidence for an authorised, audited read."""
+
+    evidence_id: int
+    notice_id: int
+    data: bytes
+    media_type: str
+    sha256: str | None
+    child_safety: bool
 
 
 def _present(value: Any) -> bool:
@@ -506,12 +523,38 @@ class TakedownService:
                     )
 
     def _restore_content(self, session: Session, notice: Notice, *, actor: str, reason: str | None) -> None:
+        """Restore every removed item: a `restore` outbox row each, and the stay-down entries this
+        notice added are disabled so a re-upload of the restored content is no longer blocked."""
+        entry_ids: list[int] = []
         for item in repo.contents(session, notice.id):
             if item.state != "removed":
                 continue
             item.state = "restored"
             self._enqueue(session, notice, item, "restore", reason=reason)
+            entry_ids.extend(int(i) for i in item.stay_down_entry_ids or [])
         session.flush()
+        # _check_restore already refuses child-safety notices; never unblock such content regardless.
+        if not entry_ids or notice.child_safety:
+            return
+        try:
+            disabled = self.stay_down.disable_entries(session, entry_ids, actor=actor)
+            error = None
+        except ImportError as exc:
+            disabled, error = [], f"stay-down bank unavailable: {exc}"
+        audit.record(
+            session,
+            actor=actor,
+            action="notice.stay_down_disabled",
+            subject_type=SUBJECT,
+            subject_id=notice.id,
+            details={
+                "notice_id": notice.id,
+                "bank_entry_ids": disabled,
+                "missing": sorted(set(entry_ids) - set(disabled)),
+                "reason": reason,
+                "error": error,
+            },
+        )
 
     # --- actioning ----------------------------------------------------------------------------
     def action(
@@ -587,7 +630,7 @@ class TakedownService:
                         },
                     ),
                 )
-            stay_down_added += self._stay_down(
+            banked = self._stay_down(
                 session,
                 notice,
                 hashes,
@@ -596,6 +639,8 @@ class TakedownService:
                 metadata={"notice_id": notice.id, "ref": item.ref},
                 image=image,
             )
+            stay_down_added += banked.rows
+            item.stay_down_entry_ids = [*(item.stay_down_entry_ids or []), *banked.entry_ids]
             item.state = "removed"
             self._enqueue(session, notice, item, "remove", reason=reason)
             if item.content_id:
@@ -645,7 +690,7 @@ class TakedownService:
         errors: list[str],
         metadata: dict[str, Any],
         image: bytes | None = None,
-    ) -> int:
+    ) -> Banked:
         """Bank the removed content: the image itself when we hold it (so the bank stores its robust
         variants and rotations too), else the hashes the registry or the sweep gave."""
         note = f"removed under notice {notice.id}"
@@ -653,11 +698,11 @@ class TakedownService:
             if image is not None:
                 return self.stay_down.add_image(session, image, note=note, metadata=metadata, actor=actor)
             if not hashes:
-                return 0
+                return Banked([], 0)
             return self.stay_down.add_hashes(session, hashes, note=note, metadata=metadata, actor=actor)
         except ImportError as exc:
             errors.append(f"stay-down bank unavailable: {exc}")
-            return 0
+            return Banked([], 0)
 
     def _mark_removed(
         self, session: Session, content_id: str, notice: Notice, *, actor: str, errors: list[str]
@@ -741,7 +786,7 @@ class TakedownService:
                 ),
             )
             if not copy.identical:
-                self._stay_down(
+                banked = self._stay_down(
                     session,
                     notice,
                     list(hashes.items()),
@@ -749,6 +794,7 @@ class TakedownService:
                     errors=errors,
                     metadata={"notice_id": notice.id, "ref": item.ref, "near_duplicate_of": origin},
                 )
+                item.stay_down_entry_ids = banked.entry_ids
         return identical, near
 
     def _enqueue(
@@ -820,6 +866,168 @@ class TakedownService:
                     note="child-safety evidence is kept until released by legal",
                 ),
             )
+
+    # --- near-duplicates left in review by the sweep --------------------------------------------
+    def _copy_in_review(self, session: Session, notice: Notice, copy_id: int) -> NoticeContent:
+        item = repo.get_content(session, copy_id)
+        if item is None or item.notice_id != notice.id or item.source != "near_duplicate":
+            raise CopyNotFound(
+                f"notice {notice.id} has no near-duplicate {copy_id}",
+                details={"notice_id": notice.id, "copy_id": copy_id},
+            )
+        if item.state != "review":
+            raise CopyNotInReview(
+                f"near-duplicate {copy_id} is '{item.state}', not in review",
+                details={"copy_id": copy_id, "state": item.state},
+            )
+        return item
+
+    def _decide_copy(
+        self, session: Session, item: NoticeContent, target: str, *, actor: str, reason: str | None
+    ) -> None:
+        """Move a copy out of review with a conditional UPDATE: of two reviewers, one wins, one gets 409."""
+        if not repo.move_content_state(
+            session,
+            item.id,
+            expected="review",
+            values={
+                "state": target,
+                "reviewed_by": actor,
+                "reviewed_at": utc_now(),
+                "review_reason": reason,
+            },
+        ):
+            fresh = repo.get_content(session, item.id)
+            raise CopyNotInReview(
+                f"near-duplicate {item.id} was decided meanwhile (now '{fresh.state if fresh else None}')",
+                details={"copy_id": item.id, "state": fresh.state if fresh else None},
+            )
+        session.refresh(item)
+
+    def _note_sweep_decision(self, session: Session, notice: Notice, item: NoticeContent) -> None:
+        sweep = dict(notice.sweep_result or {})
+        sweep["near_duplicates"] = [
+            {**row, "action": item.state, "reviewed_by": item.reviewed_by}
+            if row.get("content_id") == item.content_id
+            else row
+            for row in sweep.get("near_duplicates", [])
+        ]
+        repo.update_notice(session, notice.id, {"sweep_result": sweep})
+        session.refresh(notice)
+
+    def remove_copy(
+        self,
+        session: Session,
+        notice_id: int,
+        copy_id: int,
+        *,
+        actor: str,
+        reason: str | None = None,
+        settings: Settings | None = None,
+    ) -> Notice:
+        """Remove a near-duplicate the sweep left in review, under the same notice: `review ->
+        removed`, a `remove` outbox row, the registry marked, its hashes into the stay-down bank,
+        evidence under the notice's holds, and the sweep's record updated. Only while the notice is
+        `actioned` (409 `illegal_transition` otherwise); 409 `copy_not_in_review` if already decided."""
+        settings = settings or get_settings()
+        policy, regime_set = self._policy(settings)
+        notice = self._load(session, notice_id)
+        item = self._copy_in_review(session, notice, copy_id)
+        if notice.state != "actioned":
+            raise IllegalTransition(
+                f"copies can be removed under an actioned notice only (this one is '{notice.state}')",
+                details={"state": notice.state, "action": "remove_copy", "allowed_from": ["actioned"]},
+            )
+        self._decide_copy(session, item, "removed", actor=actor, reason=reason)
+        errors: list[str] = []
+        self._enqueue(session, notice, item, "remove", reason=reason)
+        if item.content_id:
+            self._mark_removed(session, item.content_id, notice, actor=actor, errors=errors)
+        hashes = {t: v for t, v in (("sha256", item.sha256), ("pdq", item.pdq)) if v}
+        evidence = repo.add_evidence(
+            session,
+            EvidenceItem(
+                notice_id=notice.id,
+                notice_content_id=item.id,
+                sha256=item.sha256,
+                hashes=hashes,
+                details={"kind": "sweep", "content_id": item.content_id, "distance": item.distance},
+            ),
+        )
+        self._hold_evidence(session, notice, evidence, self._versions(notice, regime_set), start=utc_now())
+        banked = self._stay_down(
+            session,
+            notice,
+            list(hashes.items()),
+            actor=actor,
+            errors=errors,
+            metadata={"notice_id": notice.id, "ref": item.ref, "reviewed": True},
+        )
+        item.stay_down_entry_ids = banked.entry_ids
+        session.flush()
+        self._note_sweep_decision(session, notice, item)
+        audit.record(
+            session,
+            actor=actor,
+            action="notice.copy_removed",
+            subject_type=SUBJECT,
+            subject_id=notice.id,
+            details={
+                "copy_id": item.id,
+                "content_id": item.content_id,
+                "distance": item.distance,
+                "reason": reason,
+                "stay_down_entry_ids": banked.entry_ids,
+                "errors": errors,
+            },
+            policy_version=policy.version,
+        )
+        return notice
+
+    def dismiss_copy(
+        self,
+        session: Session,
+        notice_id: int,
+        copy_id: int,
+        *,
+        actor: str,
+        reason: str,
+        settings: Settings | None = None,
+    ) -> Notice:
+        """Keep a near-duplicate up (`review -> dismissed`), e.g. not substantially the same content.
+        A reason is required; the decision is audited and shown on the notice."""
+        settings = settings or get_settings()
+        policy, _ = self._policy(settings)
+        if not (reason and reason.strip()):
+            raise ValidationFailed("a reason is required to dismiss a copy", code="reason_required")
+        notice = self._load(session, notice_id)
+        item = self._copy_in_review(session, notice, copy_id)
+        self._decide_copy(session, item, "dismissed", actor=actor, reason=reason)
+        self._note_sweep_decision(session, notice, item)
+        audit.record(
+            session,
+            actor=actor,
+            action="notice.copy_dismissed",
+            subject_type=SUBJECT,
+            subject_id=notice.id,
+            details={
+                "copy_id": item.id,
+                "content_id": item.content_id,
+                "distance": item.distance,
+                "reason": reason,
+            },
+            policy_version=policy.version,
+        )
+        return notice
+
+    def copies_in_review(self, session: Session, notice_id: int) -> list[dict[str, Any]]:
+        """The near-duplicates of a notice still waiting for a remove-or-dismiss decision."""
+        notice = self._load(session, notice_id)
+        return [
+            self._content_out(c)
+            for c in repo.contents(session, notice.id)
+            if c.source == "near_duplicate" and c.state == "review"
+        ]
 
     # --- other changes ------------------------------------------------------------------------
     def assign(self, session: Session, notice_id: int, assignee: str | None, *, actor: str) -> Notice:
@@ -1153,6 +1361,7 @@ class TakedownService:
 
     def _content_out(self, c: NoticeContent) -> dict[str, Any]:
         return {
+            "id": c.id,
             "ref": c.ref,
             "content_id": c.content_id,
             "url": c.url,
@@ -1162,6 +1371,9 @@ class TakedownService:
             "pdq": c.pdq,
             "distance": c.distance,
             "note": c.note,
+            "reviewed_by": c.reviewed_by,
+            "reviewed_at": c.reviewed_at,
+            "review_reason": c.review_reason,
         }
 
     def _duties(
@@ -1177,8 +1389,9 @@ class TakedownService:
                 else:
                     source = "identical_copy" if scope == "identical_copies" else "near_duplicate"
                     copies = [c for c in contents if c.source == source]
+                    # A dismissed near-duplicate was judged not substantially the same: nothing to remove.
                     met = notice.sweep_ran_at is not None and all(
-                        c.state in ("removed", "restored") for c in copies
+                        c.state in ("removed", "restored", "dismissed") for c in copies
                     )
                 out.append({"regime": regime.id, "scope": scope, "met": met})
         return out
@@ -1281,22 +1494,78 @@ class TakedownService:
 
     # --- evidence -----------------------------------------------------------------------------
     def evidence_bytes(
-        self, session: Session, evidence_id: int, *, actor: str, settings: Settings | None = None
+        self,
+        session: Session,
+        evidence_id: int,
+        *,
+        actor: str,
+        reason: str | None = None,
+        settings: Settings | None = None,
     ) -> bytes | None:
-        """Decrypt preserved bytes for an authorised reader; every read is audited."""
+        """Decrypt preserved bytes for an authorised reader; every read is audited. None when the
+        item does not exist or holds no bytes (hash-only, or purged)."""
         settings = settings or get_settings()
         item = repo.get_evidence(session, evidence_id)
         if item is None or item.ciphertext is None:
             return None
+        notice = repo.get(session, item.notice_id)
         audit.record(
             session,
             actor=actor,
             action="evidence.read",
             subject_type=SUBJECT,
             subject_id=item.notice_id,
-            details={"evidence_id": item.id},
+            details={
+                "evidence_id": item.id,
+                "reason": reason,
+                "child_safety": bool(notice and notice.child_safety),
+            },
         )
         return evidence_crypto.decrypt(settings, item.ciphertext)
+
+    def read_evidence(
+        self,
+        session: Session,
+        notice_id: int,
+        evidence_id: int,
+        *,
+        actor: str,
+        reason: str,
+        settings: Settings | None = None,
+    ) -> EvidenceRead:
+        """The decrypted bytes of one evidence item of a notice, for a named reader with a stated
+        reason (required); the read is audited as `evidence.read` with actor, reason and whether it is
+        child-safety evidence. 404 `evidence_not_found` / `evidence_bytes_not_held`, 410
+        `evidence_purged` after the purge job dropped the bytes."""
+        if not (reason and reason.strip()):
+            raise ValidationFailed("a reason is required to read evidence", code="reason_required")
+        notice = self._load(session, notice_id)
+        item = repo.get_evidence(session, evidence_id)
+        if item is None or item.notice_id != notice.id:
+            raise EvidenceNotFound(
+                f"notice {notice.id} has no evidence item {evidence_id}",
+                details={"notice_id": notice.id, "evidence_id": evidence_id},
+            )
+        if item.purged_at is not None:
+            raise EvidencePurged(
+                f"evidence {evidence_id} was purged at {iso_utc(item.purged_at)}",
+                details={"evidence_id": evidence_id, "purged_at": iso_utc(item.purged_at)},
+            )
+        if item.ciphertext is None:
+            raise EvidenceNotHeld(
+                f"evidence {evidence_id} keeps hashes and metadata only; the service never held the bytes",
+                details={"evidence_id": evidence_id},
+            )
+        data = self.evidence_bytes(session, evidence_id, actor=actor, reason=reason, settings=settings)
+        assert data is not None
+        return EvidenceRead(
+            evidence_id=item.id,
+            notice_id=notice.id,
+            data=data,
+            media_type=_media_type(data),
+            sha256=item.sha256,
+            child_safety=notice.child_safety,
+        )
 
 
 @dataclass(frozen=True)
@@ -1436,6 +1705,27 @@ class EvidenceStore:
 
 
 _BANK_HASHES = ("sha256", "md5", "pdq", "phash", "dhash")
+
+
+# Leading bytes of the image formats the check API accepts; anything else is served as octet-stream.
+_MAGIC = (
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"GIF87a", "image/gif"),
+    (b"GIF89a", "image/gif"),
+    (b"BM", "image/bmp"),
+)
+
+
+def _media_type(data: bytes) -> str:
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    if data[4:12] in (b"ftypavif", b"ftypheic", b"ftypmif1"):
+        return "image/avif" if data[8:12] == b"avif" else "image/heic"
+    for magic, media_type in _MAGIC:
+        if data.startswith(magic):
+            return media_type
+    return "application/octet-stream"
 
 
 def _sha256(data: bytes) -> str:

@@ -29,6 +29,15 @@ class Copy:
 
 
 @dataclass(frozen=True)
+class Banked:
+    """What a stay-down addition stored: the top-level entry ids (what a restore disables) and the
+    number of bank rows (an image entry adds its companion hashes and robust variants too)."""
+
+    entry_ids: list[int]
+    rows: int
+
+
+@dataclass(frozen=True)
 class RegisteredHashes:
     content_id: str
     sha256: str
@@ -43,7 +52,8 @@ class StayDownPort(Protocol):
     Lifecycle: at intake `hash_upload` hashes an uploaded copy (raising ImageRejected subclasses for
     bad images); at removal `registered` looks up the registry's hashes of each reported content_id,
     `add_hashes`/`add_image` put the removed content into the stay-down bank, `find_copies` sweeps the
-    registry for identical and near-duplicate copies and `mark_removed` records the removal there."""
+    registry for identical and near-duplicate copies and `mark_removed` records the removal there. At
+    restore `disable_entries` stops the entries that the notice added from matching."""
 
     def hash_upload(self, data: bytes, settings: Settings) -> dict[str, Any]: ...
 
@@ -57,17 +67,19 @@ class StayDownPort(Protocol):
         note: str,
         metadata: dict[str, Any],
         actor: str,
-    ) -> int: ...
+    ) -> Banked: ...
 
     def add_image(
         self, session: Session, data: bytes, *, note: str, metadata: dict[str, Any], actor: str
-    ) -> int: ...
+    ) -> Banked: ...
 
     def find_copies(
         self, session: Session, *, sha256: str | None, pdq: str | None, threshold: int
     ) -> list[Copy]: ...
 
     def mark_removed(self, session: Session, content_id: str, *, notice_id: int, actor: str) -> None: ...
+
+    def disable_entries(self, session: Session, entry_ids: list[int], *, actor: str) -> list[int]: ...
 
 
 class PlatformStayDown:
@@ -96,27 +108,27 @@ class PlatformStayDown:
         note: str,
         metadata: dict[str, Any],
         actor: str,
-    ) -> int:
+    ) -> Banked:
         from moderation.banks.service import banks
 
         if not hashes:
-            return 0
+            return Banked([], 0)
         bank = banks.ensure_stay_down_bank(session)
         entries = banks.add_hashes(
             session, bank.name, hashes, source=STAY_DOWN_SOURCE, note=note, metadata=metadata, actor=actor
         )
-        return len(entries)
+        return Banked([e.id for e in entries if e.parent_id is None], len(entries))
 
     def add_image(
         self, session: Session, data: bytes, *, note: str, metadata: dict[str, Any], actor: str
-    ) -> int:
+    ) -> Banked:
         from moderation.banks.service import banks
 
         bank = banks.ensure_stay_down_bank(session)
         entries = banks.add_image(
             session, bank.name, data, source=STAY_DOWN_SOURCE, note=note, metadata=metadata, actor=actor
         )
-        return len(entries)
+        return Banked([e.id for e in entries if e.parent_id is None], len(entries))
 
     def find_copies(
         self, session: Session, *, sha256: str | None, pdq: str | None, threshold: int
@@ -143,3 +155,17 @@ class PlatformStayDown:
         except NotFound:
             # Content the registry never saw (e.g. only a URL was reported): nothing to mark.
             return
+
+    def disable_entries(self, session: Session, entry_ids: list[int], *, actor: str) -> list[int]:
+        from moderation.banks.service import STAY_DOWN_BANK, banks
+        from moderation.exceptions import BankEntryNotFound
+
+        disabled = []
+        for entry_id in entry_ids:
+            try:
+                banks.disable_entry(session, entry_id, bank_name=STAY_DOWN_BANK, actor=actor)
+            except BankEntryNotFound:
+                # An operator deleted it meanwhile: it no longer blocks anything.
+                continue
+            disabled.append(entry_id)
+        return disabled

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from moderation.config import Settings
 from moderation.takedown.schemas import NoticeCreate
 from moderation.takedown.service import takedown
-from moderation.takedown.staydown import Copy, RegisteredHashes
+from moderation.takedown.staydown import Banked, Copy, RegisteredHashes
 
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
@@ -73,6 +73,7 @@ class FakeStayDown:
     copies: list[Copy] = field(default_factory=list)
     banked: list[tuple[str, str]] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
+    disabled: list[int] = field(default_factory=list)
 
     def hash_upload(self, data: bytes, settings: Settings) -> dict[str, Any]:
         from moderation.hashing.hashers import hash_image_bytes
@@ -92,15 +93,16 @@ class FakeStayDown:
         note: str,
         metadata: dict[str, Any],
         actor: str,
-    ) -> int:
+    ) -> Banked:
+        first = len(self.banked) + 1
         self.banked.extend(hashes)
-        return len(hashes)
+        return Banked(list(range(first, len(self.banked) + 1)), len(hashes))
 
     def add_image(
         self, session: Session, data: bytes, *, note: str, metadata: dict[str, Any], actor: str
-    ) -> int:
+    ) -> Banked:
         self.banked.append(("image", hashlib.sha256(data).hexdigest()))
-        return 1
+        return Banked([len(self.banked)], 1)
 
     def find_copies(
         self, session: Session, *, sha256: str | None, pdq: str | None, threshold: int
@@ -109,6 +111,10 @@ class FakeStayDown:
 
     def mark_removed(self, session: Session, content_id: str, *, notice_id: int, actor: str) -> None:
         self.removed.append(content_id)
+
+    def disable_entries(self, session: Session, entry_ids: list[int], *, actor: str) -> list[int]:
+        self.disabled.extend(entry_ids)
+        return list(entry_ids)
 
 
 @pytest.fixture
