@@ -52,6 +52,9 @@ ROUTE_ROLES: dict[tuple[str, str], set[str]] = {
             "restore", "close", "pause", "resume",
         )
     },
+    ("POST", "/v1/notices/{notice_id}/copies/{copy_id}/remove"): {"admin"},
+    ("POST", "/v1/notices/{notice_id}/copies/{copy_id}/dismiss"): {"admin"},
+    ("GET", "/v1/notices/{notice_id}/evidence/{evidence_id}"): {"admin"},
 }
 
 
