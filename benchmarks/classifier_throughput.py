@@ -83,11 +83,13 @@ def random_weights_model(name: str) -> LoadedModel:
     )
 
 
-def bare_throughput(loaded: LoadedModel, pixels: torch.Tensor, batches: int) -> float:
-    started = time.perf_counter()
+def bare_throughput(loaded: LoadedModel, pixels: torch.Tensor, batches: int) -> tuple[float, float]:
+    """(images per wall second, images per CPU second of this process)."""
+    started, cpu = time.perf_counter(), time.process_time()
     for _ in range(batches):
         loaded.encode_images(pixels)
-    return batches * pixels.shape[0] / (time.perf_counter() - started)
+    count = batches * pixels.shape[0]
+    return count / (time.perf_counter() - started), count / (time.process_time() - cpu)
 
 
 async def closed_loop(
@@ -109,12 +111,13 @@ async def closed_loop(
 
 def service_throughput(
     runtime: ClassifierRuntime, pool: list[Image.Image], batch: int, batches: int
-) -> float:
+) -> tuple[float, float]:
+    """(images per wall second, images per CPU second of this process, all threads)."""
     clients = 2 * batch
     per_client = max(1, batches * batch // clients)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     latencies = asyncio.run(closed_loop(runtime, pool, clients, per_client))
-    return len(latencies) / (time.perf_counter() - started)
+    return len(latencies) / (time.perf_counter() - started), len(latencies) / (time.process_time() - cpu)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -153,20 +156,26 @@ def main() -> None:
     bare_throughput(loaded, pixels, 1)  # warm-up
     runtime.classify_sync(pool[: args.batch])
 
-    bare, service = [], []
+    bare, service, bare_cpu, service_cpu = [], [], [], []
     for round_ in range(args.rounds):
-        bare.append(bare_throughput(loaded, pixels, args.batches))
+        wall, cpu = bare_throughput(loaded, pixels, args.batches)
+        bare.append(wall)
+        bare_cpu.append(cpu)
         passes, classified = runtime.forward_passes, runtime.images_classified
-        service.append(service_throughput(runtime, pool, args.batch, args.batches))
+        wall, cpu = service_throughput(runtime, pool, args.batch, args.batches)
+        service.append(wall)
+        service_cpu.append(cpu)
         mean_batch = (runtime.images_classified - classified) / max(1, runtime.forward_passes - passes)
         print(
-            f"round {round_ + 1}: bare {bare[-1]:.2f} img/s, service {service[-1]:.2f} img/s "
-            f"(mean batch {mean_batch:.1f})"
+            f"round {round_ + 1}: bare {bare[-1]:.2f} img/s ({bare_cpu[-1]:.2f} per CPU-s), "
+            f"service {service[-1]:.2f} img/s ({service_cpu[-1]:.2f} per CPU-s), mean batch {mean_batch:.1f}"
         )
     b, s = statistics.median(bare), statistics.median(service)
     print(
         f"throughput (median of {args.rounds}): bare {b:.2f} img/s, service {s:.2f} img/s, ratio {s / b:.1%}"
     )
+    b, s = statistics.median(bare_cpu), statistics.median(service_cpu)
+    print(f"images per CPU-second (median): bare {b:.2f}, service {s:.2f}, ratio {s / b:.1%}")
 
     for clients in (1, 4, 16):
         passes, classified = runtime.forward_passes, runtime.images_classified
