@@ -90,7 +90,9 @@ class Category(_Frozen):
     @classmethod
     def _id_shape(cls, value: str) -> str:
         if not _ID.match(value):
-            raise ValueError("must be lower_snake_case (a-z, 0-9, _), starting with a letter, at most 64 chars")
+            raise ValueError(
+                "must be lower_snake_case (a-z, 0-9, _), starting with a letter, at most 64 chars"
+            )
         return value
 
     @model_validator(mode="after")
@@ -153,7 +155,9 @@ def _loc(loc: tuple[int | str, ...], raw: Any) -> str:
     return out or "(top level)"
 
 
-def _first_error(path: Path, exc: ValidationError, raw: Any, prefix: tuple[int | str, ...] = ()) -> PolicyError:
+def _first_error(
+    path: Path, exc: ValidationError, raw: Any, prefix: tuple[int | str, ...] = ()
+) -> PolicyError:
     err = exc.errors()[0]
     where = _loc(prefix + tuple(err["loc"]), raw)
     message = err["msg"].removeprefix("Value error, ")
@@ -228,7 +232,9 @@ def load_categories(policies_dir: Path) -> CategoryPolicy:
     """Load and validate `<policies_dir>/classifier.yaml` into a frozen `CategoryPolicy`."""
     path = policies_dir / FILENAME
     categories = parse_categories(read_yaml(path), path, policies_dir)
-    return CategoryPolicy(categories=categories, policy_version=policy_version(policies_dir), source=str(path))
+    return CategoryPolicy(
+        categories=categories, policy_version=policy_version(policies_dir), source=str(path)
+    )
 
 
 register_part("categories", load_categories)
