@@ -38,6 +38,8 @@ class Settings(BaseSettings):
 
     # --- matching ---------------------------------------------------------------------------
     match_refresh_seconds: float = 2.0
+    # Change-log rows younger than this are never pruned (a margin for processes still starting up).
+    match_change_retention_seconds: float = 3600.0
 
     # --- classifier -------------------------------------------------------------------------
     classifier_enabled: bool = True
@@ -48,6 +50,11 @@ class Settings(BaseSettings):
     classifier_batch_size: int = 16
     classifier_max_wait_ms: float = 5.0
     store_embeddings: bool = False
+
+    # --- checks -----------------------------------------------------------------------------
+    # Days a blocked review item's encrypted image copy is kept after the verdict (0: deleted at once).
+    review_copy_retention_days: int = 30
+    check_seal_batch_size: int = 1000
 
     # --- takedown ---------------------------------------------------------------------------
     action_webhook_url: str | None = None

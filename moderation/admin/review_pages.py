@@ -161,6 +161,8 @@ def _content(
     history.sort(key=lambda e: e.id)
     evidence_ids = takedown.evidence_holding(session, result.hashes.sha256)
     evidence_id = evidence_ids[0] if evidence_ids else None
+    # Preserved takedown evidence wins; otherwise the item's own encrypted copy while it is kept.
+    copy_item = item.id if item and evidence_id is None and review_queue.has_image(session, item.id) else None
     return render(
         request,
         "content.html",
@@ -172,7 +174,12 @@ def _content(
         scores=sorted(result.classifier.get("categories", []), key=lambda c: -float(c.get("score", 0))),
         history=history,
         evidence_id=evidence_id,
-        revealed=revealed and evidence_id is not None and _recently_revealed(session, viewer, evidence_id),
+        revealed=revealed
+        and (
+            (evidence_id is not None and _recently_revealed(session, viewer, evidence_id))
+            or (copy_item is not None and _recently_revealed(session, viewer, copy_item, kind="review_copy"))
+        ),
+        copy_item=copy_item,
         next_check=_next_pending(session, item.id if item else None),
         bank_names=[b.name for b in banks.all(session)] if viewer.can_act else [],
         error=error,
@@ -223,13 +230,15 @@ def content_verdict(
 # --- shielded images ---------------------------------------------------------------------------
 
 
-def _recently_revealed(session: DBSession, viewer: Viewer, evidence_id: int) -> bool:
+def _recently_revealed(session: DBSession, viewer: Viewer, subject_id: int, kind: str = "evidence") -> bool:
+    """Whether this viewer revealed the evidence item (or review item's copy, `kind="review_copy"`)
+    within the reveal window."""
     events = audit.page(
         session,
         actor=actor(viewer),
-        action="evidence.reveal",
-        subject_type="evidence",
-        subject_id=str(evidence_id),
+        action=f"{kind}.reveal",
+        subject_type="evidence" if kind == "evidence" else "review_item",
+        subject_id=str(subject_id),
         since=utc_now() - REVEAL_WINDOW,
         limit=1,
     )
@@ -298,6 +307,60 @@ def evidence_reveal(
         details={"context": context or None},
     )
     src = f"/admin/evidence/{evidence_id}/image?view=full"
+    if request.headers.get("accept", "").startswith("application/json"):
+        return JSONResponse({"src": src})
+    target = back if back.startswith("/admin/") and "//" not in back else "/admin/review"
+    separator = "&" if "?" in target else "?"
+    return RedirectResponse(f"{target}{separator}revealed=1", status_code=303)
+
+
+@router.get("/review/{item_id}/image")
+def review_copy_image(
+    request: Request, session: DBSession, viewer: ViewerDep, item_id: int, view: str = "shielded"
+) -> Response:
+    """A review item's kept copy: shielded by default, the original only after an audited reveal."""
+    require_roles(viewer, *ACTING)
+    if view == "full" and not _recently_revealed(session, viewer, item_id, kind="review_copy"):
+        raise PageForbidden
+    try:
+        data = review_queue.review_image(
+            session,
+            item_id,
+            actor=actor(viewer),
+            reason="revealed" if view == "full" else "shielded preview",
+            settings=request.app.state.settings,
+        )
+    except ModerationError as exc:
+        raise PageNotFound(exc.message) from exc
+    headers = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+    if view == "full":
+        return Response(data, media_type=_media_type(data), headers=headers)
+    try:
+        return Response(_shield(data), media_type="image/png", headers=headers)
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise PageNotFound(f"review item {item_id} holds no readable image") from exc
+
+
+@router.post("/review/{item_id}/reveal", dependencies=[CSRF])
+def review_copy_reveal(
+    request: Request,
+    session: DBSession,
+    viewer: ViewerDep,
+    item_id: int,
+    context: Annotated[str, Form(max_length=200)] = "",
+    back: Annotated[str, Form(max_length=300)] = "",
+) -> Response:
+    """Record the reveal of a review item's copy in the audit log; the original is served only after this."""
+    require_roles(viewer, *ACTING)
+    audit.record(
+        session,
+        actor=actor(viewer),
+        action="review_copy.reveal",
+        subject_type="review_item",
+        subject_id=item_id,
+        details={"context": context or None},
+    )
+    src = f"/admin/review/{item_id}/image?view=full"
     if request.headers.get("accept", "").startswith("application/json"):
         return JSONResponse({"src": src})
     target = back if back.startswith("/admin/") and "//" not in back else "/admin/review"

@@ -1,4 +1,5 @@
-"""CLI commands of the `checks` feature: `moderation check FILE` runs the pipeline in-process."""
+"""CLI commands of the `checks` feature: `moderation check FILE` runs the pipeline in-process;
+`moderation checks seal|verify` seal stored checks into the audit log and verify the seals."""
 
 from __future__ import annotations
 
@@ -8,10 +9,60 @@ from typing import Annotated
 
 import typer
 
+checks_app = typer.Typer(help="Seals over stored checks in the audit log.", no_args_is_help=True)
+
 
 def register(app: typer.Typer) -> None:
     """Attach this feature's commands to the top-level `moderation` CLI."""
     app.command("check")(check)
+    app.add_typer(checks_app, name="checks")
+
+
+@checks_app.command("seal")
+def seal(
+    batch_size: Annotated[
+        int | None, typer.Option(min=1, help="Checks per audit event (MODERATION_CHECK_SEAL_BATCH_SIZE).")
+    ] = None,
+) -> None:
+    """Seal every unsealed check now (what the `checks.seal_decisions` job does each interval)."""
+    from moderation.checks.tasks import seal_decisions
+    from moderation.cli import cli_actor
+
+    run = seal_decisions(actor=cli_actor(), batch_size=batch_size)
+    for done in run.seals:
+        typer.echo(
+            f"sealed checks {done.first_id}-{done.last_id} ({done.count}) in audit event {done.event_id}"
+        )
+    typer.echo(f"{run.sealed} checks sealed in {len(run.seals)} batches")
+    if run.conflicts:
+        typer.echo("another sealer was running; it seals the rest")
+
+
+@checks_app.command("verify")
+def verify() -> None:
+    """Recompute every seal from the checks table (and the audit chain); exit 1 naming the first
+    altered check."""
+    from moderation.audit.service import audit
+    from moderation.checks.service import check_seals
+    from moderation.cli import fail
+    from moderation.db import transaction
+
+    with transaction() as session:
+        chain = audit.verify(session)
+        report = check_seals.verify(session) if chain.ok else None
+    if not chain.ok:
+        raise fail(f"error [audit_chain_broken]: event {chain.first_broken_id}: {chain.reason}")
+    assert report is not None
+    if not report.ok:
+        raise fail(
+            f"error [check_seal_broken]: check {report.check_id} (seal event {report.event_id}): "
+            f"{report.reason}"
+        )
+    oldest = report.oldest_unsealed_at.isoformat() if report.oldest_unsealed_at else "-"
+    typer.echo(
+        f"ok: {report.sealed} checks in {report.batches} sealed batches; "
+        f"{report.unsealed} not sealed yet (oldest {oldest})"
+    )
 
 
 def check(
@@ -60,7 +111,7 @@ def check(
         waiter = getattr(classifier, "wait_settled", None)
         if waiter is not None:
             waiter(wait_classifier)
-    context = CheckContext(matcher=matcher, classifier=classifier, limits=limits)
+    context = CheckContext(matcher=matcher, classifier=classifier, limits=limits, settings=settings)
     try:
         with transaction() as session:
             result = checks.check_sync(

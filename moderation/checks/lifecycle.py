@@ -55,7 +55,10 @@ def install(app: FastAPI) -> None:
     settings: Settings = app.state.settings
     classifier = make_classifier(settings, app.state.policy)
     context = CheckContext(
-        matcher=AppMatcher(app), classifier=classifier, limits=ImageLimits.from_settings(settings)
+        matcher=AppMatcher(app),
+        classifier=classifier,
+        limits=ImageLimits.from_settings(settings),
+        settings=settings,
     )
     app.state.check_context = context
 

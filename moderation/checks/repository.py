@@ -1,17 +1,19 @@
-"""All SQL of the checks feature: checks, the content registry with its PDQ keys, the review queue."""
+"""All SQL of the checks feature: checks and their seals, the content registry with its PDQ keys, the
+review queue and its encrypted image copies."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import Table, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from moderation.models.check import Check
 from moderation.models.content_item import ContentItem
 from moderation.models.content_pdq_key import ContentPDQKey
+from moderation.models.review_copy import ReviewCopy
 from moderation.models.review_item import ReviewItem
 
 
@@ -38,6 +40,53 @@ class CheckRepository:
         if not wanted:
             return {}
         return {c.id: c for c in session.scalars(select(Check).where(Check.id.in_(wanted)))}
+
+    def unsealed(self, session: Session, limit: int) -> list[Check]:
+        """The oldest checks no seal covers yet, in id order."""
+        return list(
+            session.scalars(
+                select(Check).where(Check.sealed_by_event_id.is_(None)).order_by(Check.id).limit(limit)
+            )
+        )
+
+    def claim_seal(self, session: Session, ids: Sequence[int], event_id: int) -> int:
+        """Mark still-unsealed checks as sealed by `event_id`; the count another sealer did not take."""
+        result = session.execute(
+            update(Check)
+            .where(Check.id.in_(list(ids)), Check.sealed_by_event_id.is_(None))
+            .values(sealed_by_event_id=event_id)
+            .execution_options(synchronize_session=False)
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+    def set_seal_digests(self, session: Session, event_id: int, digests: dict[int, str]) -> None:
+        table = cast(Table, Check.__table__)
+        session.connection().execute(
+            update(table)
+            .where(table.c.id == bindparam("check_id"), table.c.sealed_by_event_id == event_id)
+            .values(seal_digest=bindparam("digest")),
+            [{"check_id": check_id, "digest": digest} for check_id, digest in digests.items()],
+        )
+
+    def sealed_by(self, session: Session, event_id: int) -> list[Check]:
+        return list(
+            session.scalars(select(Check).where(Check.sealed_by_event_id == event_id).order_by(Check.id))
+        )
+
+    def seal_event_ids(self, session: Session) -> set[int]:
+        """Every event id some check claims to be sealed by."""
+        return set(
+            session.scalars(
+                select(Check.sealed_by_event_id).where(Check.sealed_by_event_id.is_not(None)).distinct()
+            )
+        )
+
+    def unsealed_summary(self, session: Session) -> tuple[int, datetime | None]:
+        """How many checks wait for a seal, and when the oldest of them was made."""
+        count, oldest = session.execute(
+            select(func.count(Check.id), func.min(Check.created_at)).where(Check.sealed_by_event_id.is_(None))
+        ).one()
+        return int(count), oldest
 
 
 class ContentRepository:
@@ -136,6 +185,52 @@ class ReviewRepository:
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
+class ReviewCopyRepository:
+    def add(self, session: Session, copy: ReviewCopy) -> ReviewCopy:
+        session.add(copy)
+        session.flush()
+        return copy
+
+    def get(self, session: Session, review_item_id: int) -> ReviewCopy | None:
+        return session.scalars(select(ReviewCopy).where(ReviewCopy.review_item_id == review_item_id)).first()
+
+    def exists(self, session: Session, review_item_id: int) -> bool:
+        found = session.scalar(select(ReviewCopy.id).where(ReviewCopy.review_item_id == review_item_id))
+        return found is not None
+
+    def delete(self, session: Session, review_item_id: int) -> bool:
+        result = session.execute(delete(ReviewCopy).where(ReviewCopy.review_item_id == review_item_id))
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def set_delete_after(self, session: Session, review_item_id: int, at: datetime) -> bool:
+        result = session.execute(
+            update(ReviewCopy).where(ReviewCopy.review_item_id == review_item_id).values(delete_after=at)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def purge_due(self, session: Session, now: datetime, limit: int) -> list[int]:
+        """Delete copies whose retention has ended; the review item ids whose copy went."""
+        due = list(
+            session.scalars(
+                select(ReviewCopy.review_item_id)
+                .where(ReviewCopy.delete_after.is_not(None), ReviewCopy.delete_after <= now)
+                .order_by(ReviewCopy.id)
+                .limit(limit)
+            )
+        )
+        if not due:
+            return []
+        # RETURNING reports only the rows this statement deleted: a concurrent purge gets the rest.
+        return list(
+            session.scalars(
+                delete(ReviewCopy)
+                .where(ReviewCopy.review_item_id.in_(due), ReviewCopy.delete_after <= now)
+                .returning(ReviewCopy.review_item_id)
+            )
+        )
+
+
 checks_repository = CheckRepository()
 content_repository = ContentRepository()
 review_repository = ReviewRepository()
+review_copy_repository = ReviewCopyRepository()

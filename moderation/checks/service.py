@@ -1,18 +1,23 @@
-"""The pre-publish check pipeline, the content registry and the review queue.
+"""The pre-publish check pipeline, check seals, the content registry and the review queue.
 
 A check runs in four phases so that the database transaction stays short and never spans the slow
 stages: (1) SHA-256 of the bytes and a cache lookup in a read-only transaction that is ended before
 anything slow happens; (2) one decode, every hash computed once, in-memory bank matching; (3) the
 classifier (batched with concurrent requests); (4) the decision and every write (check, content
 registry, review item, audit event) in the caller's transaction, which the caller commits.
+
+Block and review decisions are audited one event each; allow decisions are sealed in batches by
+`check_seals` (one `checks.sealed` audit event per batch) so checks never wait on the audit chain lock.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import anyio.to_thread
@@ -22,10 +27,16 @@ from sqlalchemy.orm import Session
 from moderation.audit.service import audit
 from moderation.checks.decision import ClassifierOutcome, Decided, decide
 from moderation.checks.ports import Matcher, add_hashes_to_bank
-from moderation.checks.repository import checks_repository, content_repository, review_repository
+from moderation.checks.repository import (
+    checks_repository,
+    content_repository,
+    review_copy_repository,
+    review_repository,
+)
 from moderation.checks.schemas import CheckMetadata, CheckResult, Hashes, ImageInfo, Reason, ReviewEntry
 from moderation.classifier.interface import ImageClassifier
 from moderation.classifier.results import CategoryScore, ClassifierResult
+from moderation.config import Settings, get_settings
 from moderation.exceptions import IllegalTransition, ModerationError, NotFound, ValidationFailed
 from moderation.hashing.hashers import ImageHashes, hash_decoded
 from moderation.hashing.intake import DecodedImage, ImageLimits, check_size, decode_image
@@ -33,10 +44,12 @@ from moderation.hashing.types import PDQ, PDQ_DEFAULT_THRESHOLD, hamming_to_rows
 from moderation.kit.time import utc_now
 from moderation.models.check import Check
 from moderation.models.content_item import ContentItem
+from moderation.models.review_copy import ReviewCopy
 from moderation.models.review_item import ReviewItem
 from moderation.policy.categories import CategoryPolicy, load_categories
 from moderation.policy.decisions import get_decisions
 from moderation.policy.loader import Policy
+from moderation.takedown import evidence as evidence_crypto
 
 T = TypeVar("T")
 RunSync = Callable[[Callable[[], T]], Awaitable[T]]
@@ -50,6 +63,15 @@ class ReviewItemNotFound(NotFound):
     code = "review_item_not_found"
 
 
+class ReviewCopyNotFound(NotFound):
+    code = "review_copy_not_found"
+
+
+class SealConflict(ModerationError):
+    code = "seal_conflict"
+    status = 409
+
+
 @dataclass
 class CheckContext:
     """The per-process collaborators of the pipeline (set up once by the app or the CLI)."""
@@ -57,6 +79,8 @@ class CheckContext:
     matcher: Matcher
     classifier: ImageClassifier | None
     limits: ImageLimits
+    # For the encrypted review copies (the evidence key); the process settings when None.
+    settings: Settings | None = None
 
 
 @dataclass
@@ -333,9 +357,12 @@ class CheckService:
 
     # --- phase 4: decide and record ----------------------------------------------------------------
 
-    def _record(self, session: Session, works: list[_Work], policy: Policy, actor: str) -> None:
+    def _record(
+        self, session: Session, works: list[_Work], policy: Policy, actor: str, context: CheckContext
+    ) -> None:
         decisions = get_decisions(policy)
         thresholds = _category_thresholds(policy)
+        settings = context.settings or get_settings()
         for work in works:
             if work.error is not None or work.item.error is not None:
                 continue
@@ -392,6 +419,16 @@ class CheckService:
                         check_id=check.id, risk=decided.risk, content_id=meta.content_id, state="open"
                     ),
                 ).id
+                assert work.item.data is not None
+                review_copy_repository.add(
+                    session,
+                    ReviewCopy(
+                        review_item_id=review_id,
+                        sha256=hashes.sha256,
+                        size=len(work.item.data),
+                        ciphertext=evidence_crypto.encrypt(settings, work.item.data),
+                    ),
+                )
             if meta.content_id:
                 content_registry.register(session, check, meta)
             if decided.decision != "allow":
@@ -477,7 +514,7 @@ class CheckService:
         await run(lambda: self._lookup(session, works, policy, context))
         await run(lambda: self._prepare(works, context))
         await self._classify(works, context)
-        await run(lambda: self._record(session, works, policy, actor))
+        await run(lambda: self._record(session, works, policy, actor, context))
         return self._outputs(works)
 
     async def check(
@@ -497,7 +534,7 @@ class CheckService:
         self._lookup(session, works, policy, context)
         self._prepare(works, context)
         self._classify_sync(works, context)
-        self._record(session, works, policy, actor)
+        self._record(session, works, policy, actor, context)
         (output,) = self._outputs(works)
         if isinstance(output, ModerationError):
             raise output
@@ -769,8 +806,12 @@ class ReviewQueue:
         note: str | None = None,
         add_to_bank: str | None = None,
         policy_version: str | None = None,
+        settings: Settings | None = None,
     ) -> ReviewEntry:
-        """Record a reviewer's verdict (`allow`, `block`, `escalate`) against the item and its check."""
+        """Record a reviewer's verdict (`allow`, `block`, `escalate`) against the item and its check.
+
+        The item's encrypted image copy is deleted on `allow`; on `block` it is kept for
+        MODERATION_REVIEW_COPY_RETENTION_DAYS (0: deleted at once), then the purge job deletes it."""
         if verdict not in ("allow", "block", "escalate"):
             raise ValidationFailed("verdict must be allow, block or escalate", code="invalid_verdict")
         if add_to_bank and verdict != "block":
@@ -815,6 +856,7 @@ class ReviewQueue:
                 )
                 session.refresh(item)
                 item.added_to_bank = add_to_bank
+        copy = self._settle_copy(session, item.id, verdict, now, settings or get_settings())
         session.flush()
         audit.record(
             session,
@@ -828,13 +870,217 @@ class ReviewQueue:
                 "note": note,
                 "bank": add_to_bank,
                 "bank_entry_ids": [getattr(e, "id", None) for e in bank_entries],
+                "review_copy": copy,
             },
             policy_version=policy_version or check.policy_version,
         )
         session.refresh(item)
         return self._entry(session, item, check)
 
+    def _settle_copy(
+        self, session: Session, item_id: int, verdict: str, now: datetime, settings: Settings
+    ) -> str | None:
+        """What happens to the image copy on a verdict (for the audit event); None without a copy."""
+        if verdict == "escalate":
+            return "kept" if review_copy_repository.exists(session, item_id) else None
+        days = settings.review_copy_retention_days
+        if verdict == "allow" or days <= 0:
+            return "deleted" if review_copy_repository.delete(session, item_id) else None
+        until = now + timedelta(days=days)
+        if review_copy_repository.set_delete_after(session, item_id, until):
+            return f"kept until {until.astimezone(UTC).isoformat()}"
+        return None
+
+    def has_image(self, session: Session, item_id: int) -> bool:
+        """Whether the item still holds an encrypted copy of its image."""
+        return review_copy_repository.exists(session, item_id)
+
+    def review_image(
+        self,
+        session: Session,
+        review_item_id: int,
+        *,
+        actor: str,
+        reason: str | None = None,
+        settings: Settings | None = None,
+    ) -> bytes:
+        """The decrypted image bytes of a review item, for an authorised reader; every read is audited
+        (`review.image_read`, in the caller's transaction). 404 `review_item_not_found` or
+        `review_copy_not_found` (never stored for allowed content, deleted after an allow verdict or
+        when a block verdict's retention ends)."""
+        item = review_repository.get(session, review_item_id)
+        if item is None:
+            raise ReviewItemNotFound(f"no review item {review_item_id}")
+        copy = review_copy_repository.get(session, review_item_id)
+        if copy is None:
+            raise ReviewCopyNotFound(f"review item {review_item_id} holds no image copy")
+        audit.record(
+            session,
+            actor=actor,
+            action="review.image_read",
+            subject_type="review_item",
+            subject_id=review_item_id,
+            details={"check_id": item.check_id, "sha256": copy.sha256, "reason": reason},
+        )
+        return evidence_crypto.decrypt(settings or get_settings(), copy.ciphertext)
+
+    def purge_copies(self, session: Session, *, actor: str, limit: int = 500) -> int:
+        """Delete the image copies of blocked items whose retention has ended (one audit event per run)."""
+        purged = review_copy_repository.purge_due(session, utc_now(), limit)
+        if purged:
+            audit.record(
+                session,
+                actor=actor,
+                action="review.copies_purged",
+                subject_type="review_item",
+                subject_id=purged[0] if len(purged) == 1 else f"{min(purged)}-{max(purged)}",
+                details={"review_item_ids": sorted(purged)},
+            )
+        return len(purged)
+
+
+# --- seals over checks --------------------------------------------------------------------------
+
+SEAL_ACTION = "checks.sealed"
+
+
+def check_digest(check: Check) -> str:
+    """SHA-256 of a check's canonical content: what a seal vouches for. The fields never change after
+    the check is stored (a reviewer's verdict lives in other columns and is audited on its own)."""
+    created = check.created_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    content = {
+        "id": check.id,
+        "sha256": check.sha256,
+        "decision": check.decision,
+        "reasons": check.reasons,
+        "policy_version": check.policy_version,
+        "created_at": created,
+    }
+    encoded = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(encoded.encode()).hexdigest()
+
+
+def batch_digest(digests: Sequence[str]) -> str:
+    """SHA-256 over the batch's check digests in id order, one per line."""
+    return hashlib.sha256("\n".join(digests).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Seal:
+    event_id: int
+    first_id: int
+    last_id: int
+    count: int
+    digest: str
+
+
+@dataclass
+class SealReport:
+    """The outcome of `check_seals.verify`: ok, or the first problem with the check (and event) it is in."""
+
+    ok: bool = True
+    batches: int = 0
+    sealed: int = 0
+    unsealed: int = 0
+    oldest_unsealed_at: datetime | None = None
+    check_id: int | None = None
+    event_id: int | None = None
+    reason: str | None = None
+
+
+class CheckSeals:
+    """Seals stored checks into the audit log, in batches, and verifies the seals.
+
+    Lifecycle: a check is stored unsealed. `seal_batch` (run by the `checks.seal_decisions` job every
+    worker interval, or `moderation checks seal`) takes the oldest unsealed checks, appends one
+    `checks.sealed` audit event with their id range, count and batch digest, and claims them with a
+    conditional UPDATE; when another sealer claimed any of them first it raises `SealConflict`, and the
+    caller's rollback drops the event too. `verify` recomputes every batch from the checks table.
+    """
+
+    def seal_batch(self, session: Session, *, actor: str, limit: int) -> Seal | None:
+        """Seal up to `limit` unsealed checks in the caller's transaction; None when there are none."""
+        rows = checks_repository.unsealed(session, limit)
+        if not rows:
+            return None
+        digests = {check.id: check_digest(check) for check in rows}
+        ids = list(digests)
+        digest = batch_digest(list(digests.values()))
+        event = audit.record(
+            session,
+            actor=actor,
+            action=SEAL_ACTION,
+            subject_type="check_batch",
+            subject_id=f"{ids[0]}-{ids[-1]}",
+            details={
+                "first_id": ids[0],
+                "last_id": ids[-1],
+                "count": len(ids),
+                "digest": digest,
+                "decisions": {
+                    d: sum(1 for c in rows if c.decision == d) for d in sorted({c.decision for c in rows})
+                },
+            },
+        )
+        claimed = checks_repository.claim_seal(session, ids, event.id)
+        if claimed != len(ids):
+            raise SealConflict(
+                f"{len(ids) - claimed} of checks {ids[0]}-{ids[-1]} were sealed by another worker"
+            )
+        checks_repository.set_seal_digests(session, event.id, digests)
+        return Seal(event.id, ids[0], ids[-1], len(ids), digest)
+
+    def verify(self, session: Session) -> SealReport:
+        """Recompute every `checks.sealed` batch from the checks table, oldest first. Fails on the first
+        check whose content no longer matches its digest, a batch that lost or gained checks, or a
+        check that claims a seal no event made."""
+        report = SealReport()
+        seen: set[int] = set()
+        before: int | None = None
+        events: list[tuple[int, dict[str, Any]]] = []
+        while True:
+            page = audit.page(session, action=SEAL_ACTION, before_id=before, limit=1000)
+            if not page:
+                break
+            events.extend((e.id, dict(e.details)) for e in page)
+            before = page[-1].id
+        for event_id, details in sorted(events, key=lambda e: e[0]):
+            seen.add(event_id)
+            rows = checks_repository.sealed_by(session, event_id)
+            digests = []
+            for check in rows:
+                digest = check_digest(check)
+                if digest != check.seal_digest:
+                    return self._fail(report, check.id, event_id, "content does not match its sealed digest")
+                digests.append(digest)
+            if len(rows) != details.get("count") or (rows and rows[0].id != details.get("first_id")):
+                return self._fail(
+                    report,
+                    rows[0].id if rows else details.get("first_id"),
+                    event_id,
+                    f"the batch sealed {details.get('count')} checks; {len(rows)} are marked with it now",
+                )
+            if batch_digest(digests) != details.get("digest"):
+                return self._fail(
+                    report, rows[0].id, event_id, "batch digest does not match (check digests rewritten)"
+                )
+            report.batches += 1
+            report.sealed += len(rows)
+            session.expunge_all()
+        stray = sorted(checks_repository.seal_event_ids(session) - seen)
+        if stray:
+            check = checks_repository.sealed_by(session, stray[0])[0]
+            return self._fail(report, check.id, stray[0], "sealed by an event that is not a checks seal")
+        report.unsealed, report.oldest_unsealed_at = checks_repository.unsealed_summary(session)
+        return report
+
+    @staticmethod
+    def _fail(report: SealReport, check_id: int | None, event_id: int, reason: str) -> SealReport:
+        report.ok, report.check_id, report.event_id, report.reason = False, check_id, event_id, reason
+        return report
+
 
 checks = CheckService()
 content_registry = ContentRegistry()
 review_queue = ReviewQueue()
+check_seals = CheckSeals()

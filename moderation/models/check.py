@@ -17,6 +17,7 @@ class Check(TimestampMixin, Base):
         Index("ix_checks_cache", "cache_key", "policy_version"),
         Index("ix_checks_sha256", "sha256"),
         Index("ix_checks_content_id", "content_id"),
+        Index("ix_checks_sealed", "sealed_by_event_id", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -49,3 +50,7 @@ class Check(TimestampMixin, Base):
     verdict: Mapped[str | None] = mapped_column(String(10), default=None)
     verdict_at: Mapped[datetime | None] = mapped_column(default=None)
     verdict_by: Mapped[str | None] = mapped_column(String(200), default=None)
+    # Sealing: the `checks.sealed` audit event whose batch digest covers this check, and this check's
+    # own digest (so a verifier can name the altered check, not just the batch).
+    sealed_by_event_id: Mapped[int | None] = mapped_column(default=None)
+    seal_digest: Mapped[str | None] = mapped_column(String(64), default=None)

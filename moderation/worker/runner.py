@@ -26,7 +26,13 @@ log = logging.getLogger("moderation.worker")
 
 # Feature task modules, in the order `--once` runs their jobs: actions first, then the scans that
 # enqueue emails, then the delivery that sends what the scans enqueued in the same run.
-TASK_MODULES = ("moderation.takedown.tasks", "moderation.alerts.tasks", "moderation.email.tasks")
+TASK_MODULES = (
+    "moderation.takedown.tasks",
+    "moderation.alerts.tasks",
+    "moderation.email.tasks",
+    "moderation.checks.tasks",
+    "moderation.matching.tasks",
+)
 
 
 def load_jobs() -> list[Job]:

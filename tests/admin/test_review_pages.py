@@ -28,14 +28,22 @@ def test_content_page_shows_hashes_prompt_and_history_without_an_image(
     signed_in: Callable[[str], TestClient], make_review_item: Callable[..., int], session: Session
 ) -> None:
     check_id = make_review_item(3, prompt="a lighthouse at dusk")
-    page = signed_in("reviewer").get(f"/admin/content/{check_id}")
+    client = signed_in("reviewer")
+    page = client.get(f"/admin/content/{check_id}")
     assert page.status_code == 200
     result = checks.get(session, check_id)
     assert result.hashes.pdq in page.text and result.hashes.sha256 in page.text
     assert "a lighthouse at dusk" in page.text
     assert "check.review" in page.text
-    assert 'id="no-image"' in page.text and "<img" not in page.text
+    # A pending item shows its kept (encrypted) copy, shielded; an allow verdict deletes the copy.
+    assert f'id="review-copy-{result.review_item_id}"' in page.text and "view=full" not in page.text
     assert 'data-key="a"' in page.text and 'data-key="b"' in page.text
+    session.rollback()
+    client.post(
+        f"/admin/content/{check_id}/verdict", data={"csrf_token": form_token(page.text), "verdict": "allow"}
+    )
+    page = client.get(f"/admin/content/{check_id}")
+    assert 'id="no-image"' in page.text and "<img" not in page.text
 
 
 def test_verdict_moves_to_the_next_item_and_is_audited(
