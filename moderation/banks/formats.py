@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
+
+import numpy as np
 
 from moderation.exceptions import ModerationError
 from moderation.hashing.types import PDQ, parse_hash
@@ -37,11 +40,32 @@ class BadLine:
 
 @dataclass
 class ParsedBatch:
-    """One batch of a file: the valid hashes (canonical values) and the bad lines with their numbers."""
+    """One batch of a file, by column: the valid hashes (hash type, canonical value and metadata, None
+    everywhere when `metas` is None) and the bad lines with their numbers."""
 
-    hashes: list[tuple[str, str, dict[str, Any] | None]]
+    types: list[str]
+    values: list[str]
+    metas: list[dict[str, Any] | None] | None
     bad: list[BadLine]
     lines: int
+
+    @classmethod
+    def of(
+        cls, hashes: list[tuple[str, str, dict[str, Any] | None]], bad: list[BadLine], lines: int
+    ) -> ParsedBatch:
+        metas = [m for _, _, m in hashes]
+        return cls(
+            [t for t, _, _ in hashes],
+            [v for _, v, _ in hashes],
+            metas if any(m is not None for m in metas) else None,
+            bad,
+            lines,
+        )
+
+    @property
+    def hashes(self) -> list[tuple[str, str, dict[str, Any] | None]]:
+        metas = self.metas if self.metas is not None else [None] * len(self.values)
+        return list(zip(self.types, self.values, metas, strict=True))
 
 
 def read_batches(lines: Iterable[str], fmt: FileFormat, batch_size: int = 20_000) -> Iterator[ParsedBatch]:
@@ -49,55 +73,71 @@ def read_batches(lines: Iterable[str], fmt: FileFormat, batch_size: int = 20_000
 
     Blank lines are skipped everywhere; `#` comment lines in PDQ hex files; a header row in CSV files.
     Line numbers count every line from 1, so operators can find a bad line in the original file."""
-    numbered = enumerate(lines, start=1)
+    source = iter(lines)
     parse = {FileFormat.CSV: _parse_csv, FileFormat.JSONL: _parse_jsonl, FileFormat.PDQ_HEX: _parse_pdq_hex}[
         fmt
     ]
     state: dict[str, Any] = {"first": True}
+    number = 1
     while True:
-        chunk: list[tuple[int, str]] = []
-        for item in numbered:
-            chunk.append(item)
-            if len(chunk) >= batch_size:
-                break
+        chunk = list(itertools.islice(source, batch_size))
         if not chunk:
             return
-        yield parse(chunk, state)
+        yield parse(number, chunk, state)
+        number += len(chunk)
 
 
-def _parse_pdq_hex(chunk: list[tuple[int, str]], _state: dict[str, Any]) -> ParsedBatch:
+# Per byte: is it an ASCII hex digit? (0-9, a-f, A-F)
+_IS_HEX = np.zeros(256, dtype=bool)
+_IS_HEX[list(b"0123456789abcdefABCDEF")] = True
+
+
+def _parse_pdq_hex(first: int, chunk: list[str], _state: dict[str, Any]) -> ParsedBatch:
+    fast = _pdq_hex_fast(chunk)
+    if fast is not None:
+        return ParsedBatch(["pdq"] * len(fast), fast, None, [], len(chunk))
     numbers: list[int] = []
     tokens: list[str] = []
-    for number, line in chunk:
+    for number, line in enumerate(chunk, start=first):
         text = line.strip()
         if not text or text.startswith("#"):
             continue
         # ThreatExchange files may carry more fields after the hash (quality, ids): the hash comes first.
         numbers.append(number)
         tokens.append(text.split(",", 1)[0].split(None, 1)[0])
-    # Validate the whole batch with one fromhex call; only a failing batch is checked line by line.
-    joined = "".join(tokens)
-    if all(len(t) == PDQ.hex_length for t in tokens):
-        try:
-            bytes.fromhex(joined)
-        except ValueError:
-            pass
-        else:
-            return ParsedBatch([("pdq", t.lower(), None) for t in tokens], [], len(chunk))
-    hashes: list[tuple[str, str, dict[str, Any] | None]] = []
+    values: list[str] = []
     bad: list[BadLine] = []
     for number, token in zip(numbers, tokens, strict=True):
         try:
-            hashes.append(("pdq", PDQ.parse(token), None))
+            values.append(PDQ.parse(token))
         except ModerationError as exc:
             bad.append(BadLine(number, exc.message))
-    return ParsedBatch(hashes, bad, len(chunk))
+    return ParsedBatch(["pdq"] * len(values), values, None, bad, len(chunk))
 
 
-def _parse_csv(chunk: list[tuple[int, str]], state: dict[str, Any]) -> ParsedBatch:
+def _pdq_hex_fast(chunk: list[str]) -> list[str] | None:
+    """The common case, checked in bulk with numpy: every line is exactly 64 hex digits and a newline
+    (LF or CRLF). Returns the lower-cased values, or None to fall back to the line-by-line parser."""
+    text = "".join(chunk)
+    width = PDQ.hex_length + (2 if chunk[0].endswith("\r\n") else 1)
+    if len(text) != width * len(chunk) or not text.isascii():
+        return None
+    grid = np.frombuffer(text.encode("ascii"), dtype=np.uint8).reshape(len(chunk), width)
+    if not (grid[:, -1] == ord("\n")).all() or (width == 66 and not (grid[:, 64] == ord("\r")).all()):
+        return None
+    digits = grid[:, : PDQ.hex_length]
+    if not _IS_HEX[digits].all():
+        return None
+    # Setting bit 5 lower-cases A-F and leaves 0-9 unchanged.
+    joined = (digits | 0x20).tobytes().decode("ascii")
+    step = PDQ.hex_length
+    return [joined[i : i + step] for i in range(0, len(joined), step)]
+
+
+def _parse_csv(first: int, chunk: list[str], state: dict[str, Any]) -> ParsedBatch:
     hashes: list[tuple[str, str, dict[str, Any] | None]] = []
     bad: list[BadLine] = []
-    for number, line in chunk:
+    for number, line in enumerate(chunk, start=first):
         if not line.strip():
             continue
         try:
@@ -117,13 +157,13 @@ def _parse_csv(chunk: list[tuple[int, str]], state: dict[str, Any]) -> ParsedBat
             hashes.append((*_typed(row[0], row[1]), metadata))
         except (ValueError, ModerationError) as exc:
             bad.append(BadLine(number, _reason(exc)))
-    return ParsedBatch(hashes, bad, len(chunk))
+    return ParsedBatch.of(hashes, bad, len(chunk))
 
 
-def _parse_jsonl(chunk: list[tuple[int, str]], _state: dict[str, Any]) -> ParsedBatch:
+def _parse_jsonl(first: int, chunk: list[str], _state: dict[str, Any]) -> ParsedBatch:
     hashes: list[tuple[str, str, dict[str, Any] | None]] = []
     bad: list[BadLine] = []
-    for number, line in chunk:
+    for number, line in enumerate(chunk, start=first):
         if not line.strip():
             continue
         try:
@@ -138,7 +178,7 @@ def _parse_jsonl(chunk: list[tuple[int, str]], _state: dict[str, Any]) -> Parsed
             hashes.append((*_typed(hash_type, value), _metadata(metadata) if metadata is not None else None))
         except (ValueError, ModerationError) as exc:
             bad.append(BadLine(number, _reason(exc)))
-    return ParsedBatch(hashes, bad, len(chunk))
+    return ParsedBatch.of(hashes, bad, len(chunk))
 
 
 def _typed(hash_type: str, value: str) -> tuple[str, str]:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -19,6 +21,8 @@ from moderation.models.bank_entry import BankEntry
 
 CHANGE_COUNTER = "change"
 ENTRY_COUNTER = "entry"
+# SQLite page cache (KiB) while importing: holds the `value` index of a few million entries.
+IMPORT_CACHE_KIB = 512 * 1024
 
 # Column order of `EntryRow` tuples handed to `insert_entry_rows`.
 ENTRY_COLUMNS: tuple[str, ...] = (
@@ -152,6 +156,98 @@ class BankRepository:
         connection.exec_driver_sql(
             f"INSERT INTO bank_entries ({', '.join(ENTRY_COLUMNS)}) VALUES ({placeholders})", prepared
         )
+
+    def insert_plain_entries(
+        self,
+        session: Session,
+        *,
+        first_id: int,
+        bank_id: int,
+        hash_types: Sequence[str],
+        values: Sequence[str],
+        metas: Sequence[dict[str, Any] | None] | None,
+        note: str | None,
+        source: str,
+        actor: str,
+        created_at: datetime,
+    ) -> None:
+        """Insert top-level `plain` entries with ids `first_id, first_id + 1, ...` (the import path).
+
+        Columns are given separately and the constant ones once, so rows are assembled by `zip` in C
+        (SQLite executemany) or one f-string each (PostgreSQL COPY) rather than tuple by tuple."""
+        count = len(values)
+        if not count:
+            return
+        connection = session.connection()
+        dialect = connection.dialect
+        meta_json: Iterable[str | None] = map(_json, metas) if metas is not None else itertools.repeat(None)
+        if dialect.name == "postgresql":
+            # Ids, hash types and canonical values are digits, hex and known names: no escaping needed.
+            middle = f"\t{bank_id}\t"
+            before_meta = "\tplain\t\\N\t"
+            after_meta = (
+                f"\t{_copy_text(note)}\t{_copy_text(source)}\t\\N\t{_copy_text(actor)}\t"
+                f"{_copy_text(created_at)}\n"
+            )
+            if metas is None:
+                constant = f"{before_meta}\\N{after_meta}"
+                text_rows = "".join(
+                    f"{i}{middle}{t}\t{v}{constant}"
+                    for i, t, v in zip(itertools.count(first_id), hash_types, values, strict=False)
+                )
+            else:
+                text_rows = "".join(
+                    f"{i}{middle}{t}\t{v}{before_meta}{_copy_text(m)}{after_meta}"
+                    for i, t, v, m in zip(
+                        itertools.count(first_id), hash_types, values, meta_json, strict=False
+                    )
+                )
+            raw = connection.connection.driver_connection
+            columns = ", ".join(f'"{c}"' for c in ENTRY_COLUMNS)
+            with raw.cursor() as cursor, cursor.copy(f"COPY bank_entries ({columns}) FROM STDIN") as copy:  # type: ignore[union-attr]
+                copy.write(text_rows)
+            return
+        # The column type's own processor for this dialect: the same text the ORM writes, made once.
+        column_type = BankEntry.__table__.c["created_at"].type
+        to_db = column_type.dialect_impl(dialect).bind_processor(dialect)
+        stamp = to_db(created_at) if to_db is not None else created_at
+        rows = zip(
+            itertools.count(first_id),
+            itertools.repeat(bank_id),
+            hash_types,
+            values,
+            itertools.repeat("plain"),
+            itertools.repeat(None),
+            meta_json,
+            itertools.repeat(note),
+            itertools.repeat(source),
+            itertools.repeat(None),
+            itertools.repeat(actor),
+            itertools.repeat(stamp),
+        )
+        placeholders = ", ".join("?" for _ in ENTRY_COLUMNS)
+        cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.executemany(
+                f"INSERT INTO bank_entries ({', '.join(ENTRY_COLUMNS)}) VALUES ({placeholders})", rows
+            )
+        finally:
+            cursor.close()
+
+    @contextlib.contextmanager
+    def bulk_mode(self, session: Session) -> Iterator[None]:
+        """During a large import on SQLite, a page cache big enough for the `value` index's random
+        inserts (the default 2 MiB thrashes); restored afterwards since the connection is pooled."""
+        connection = session.connection()
+        if connection.dialect.name != "sqlite":
+            yield
+            return
+        previous = connection.exec_driver_sql("PRAGMA cache_size").scalar_one()
+        connection.exec_driver_sql(f"PRAGMA cache_size=-{IMPORT_CACHE_KIB}")
+        try:
+            yield
+        finally:
+            connection.exec_driver_sql(f"PRAGMA cache_size={int(previous)}")
 
     def entries_by_ids(self, session: Session, ids: Sequence[int]) -> list[BankEntry]:
         return list(

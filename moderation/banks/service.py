@@ -265,12 +265,18 @@ class BankService:
         seq = bank_repository.bump_counter(session, CHANGE_COUNTER)
         last = bank_repository.bump_counter(session, ENTRY_COUNTER, by=len(canonical))
         first = last - len(canonical) + 1
-        now = utc_now()
-        rows: list[EntryRow] = [
-            (first + i, bank.id, hash_type, value, PLAIN, None, metadata, note, source, None, actor, now)
-            for i, (hash_type, value) in enumerate(canonical)
-        ]
-        bank_repository.insert_entry_rows(session, rows)
+        bank_repository.insert_plain_entries(
+            session,
+            first_id=first,
+            bank_id=bank.id,
+            hash_types=[t for t, _ in canonical],
+            values=[v for _, v in canonical],
+            metas=None if metadata is None else [metadata] * len(canonical),
+            note=note,
+            source=source,
+            actor=actor,
+            created_at=utc_now(),
+        )
         self._log_added(session, seq, bank, first, last)
         audit.record(
             session,
@@ -280,7 +286,7 @@ class BankService:
             subject_id=bank.name,
             details={
                 "source": source,
-                "count": len(rows),
+                "count": len(canonical),
                 "entry_ids": [first, last],
                 "hashes": [{"type": t, "value": v} for t, v in canonical[:20]],
             },
@@ -514,28 +520,40 @@ class BankService:
         bank = self.get(session, bank_name)
         report = ImportReport()
         now = utc_now()
-        bank_id = bank.id
-        for batch in read_batches(lines, fmt, IMPORT_BATCH):
-            report.lines += batch.lines
-            report.skipped += len(batch.bad)
-            room = MAX_REPORTED_BAD_LINES - len(report.bad_lines)
-            if room > 0:
-                report.bad_lines.extend(batch.bad[:room])
-            if batch.hashes and not (strict and report.skipped):
-                seq = bank_repository.bump_counter(session, CHANGE_COUNTER)
-                last = bank_repository.bump_counter(session, ENTRY_COUNTER, by=len(batch.hashes))
-                first = last - len(batch.hashes) + 1
-                rows: list[EntryRow] = [
-                    (first + i, bank_id, t, v, PLAIN, None, meta, note, source, None, actor, now)
-                    for i, (t, v, meta) in enumerate(batch.hashes)
-                ]
-                bank_repository.insert_entry_rows(session, rows)
-                self._log_added(session, seq, bank, first, last)
-                report.imported += len(rows)
-                report.first_entry_id = report.first_entry_id or first
-                report.last_entry_id = last
-            if progress is not None:
-                progress(batch.lines)
+        # One change row covers the whole import: the entry counter stays locked by this transaction
+        # from its first bump, so the ids of all batches form one contiguous range that every matcher
+        # reads with a single range query.
+        seq = bank_repository.bump_counter(session, CHANGE_COUNTER)
+        with bank_repository.bulk_mode(session):
+            for batch in read_batches(lines, fmt, IMPORT_BATCH):
+                report.lines += batch.lines
+                report.skipped += len(batch.bad)
+                room = MAX_REPORTED_BAD_LINES - len(report.bad_lines)
+                if room > 0:
+                    report.bad_lines.extend(batch.bad[:room])
+                if batch.values and not (strict and report.skipped):
+                    count = len(batch.values)
+                    last = bank_repository.bump_counter(session, ENTRY_COUNTER, by=count)
+                    first = last - count + 1
+                    bank_repository.insert_plain_entries(
+                        session,
+                        first_id=first,
+                        bank_id=bank.id,
+                        hash_types=batch.types,
+                        values=batch.values,
+                        metas=batch.metas,
+                        note=note,
+                        source=source,
+                        actor=actor,
+                        created_at=now,
+                    )
+                    report.imported += count
+                    report.first_entry_id = report.first_entry_id or first
+                    report.last_entry_id = last
+                if progress is not None:
+                    progress(batch.lines)
+        if report.first_entry_id is not None and report.last_entry_id is not None:
+            self._log_added(session, seq, bank, report.first_entry_id, report.last_entry_id)
         if strict and report.skipped:
             raise ImportRejected(
                 f"{report.skipped} bad line(s); nothing was imported (strict)",

@@ -6,23 +6,17 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import func, select
+from sqlalchemy import CursorResult, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from moderation.kit.time import ensure_utc
 from moderation.models.bank import Bank
 from moderation.models.bank_change import BankChange
+from moderation.models.bank_counter import BankCounter
 from moderation.models.bank_entry import BankEntry
 
-
-class EntryRow(NamedTuple):
-    id: int
-    bank_id: int
-    hash_type: str
-    value: str
-    variant: str
-    parent_id: int | None
-    disabled_until: datetime | None
+# Bank counter row holding the highest change sequence number pruned from the log.
+PRUNED_COUNTER = "pruned"
 
 
 class BankRow(NamedTuple):
@@ -32,6 +26,18 @@ class BankRow(NamedTuple):
     thresholds: dict[str, Any]
     match_rotations: bool
     enabled: bool
+
+
+class EntryColumns(NamedTuple):
+    """Entries as parallel lists (same order, ids ascending)."""
+
+    ids: list[int]
+    bank_ids: list[int]
+    hash_types: list[str]
+    values: list[str]
+    variants: list[str]
+    parent_ids: list[int | None]
+    disabled_until: list[datetime | None]
 
 
 class ChangeRow(NamedTuple):
@@ -54,13 +60,10 @@ _ENTRY_COLUMNS = (
 )
 
 
-def _entry(row: Any) -> EntryRow:
-    until = row[6]
-    if until is not None and not isinstance(until, datetime):
-        until = datetime.fromisoformat(str(until))
-    return EntryRow(
-        int(row[0]), int(row[1]), row[2], row[3], row[4], row[5], ensure_utc(until) if until else None
-    )
+def _utc(value: Any) -> datetime:
+    if not isinstance(value, datetime):
+        value = datetime.fromisoformat(str(value))
+    return ensure_utc(value)
 
 
 class MatchRepository:
@@ -83,21 +86,70 @@ class MatchRepository:
             for b in session.scalars(statement).all()
         ]
 
-    def entries_page(self, session: Session, after: int, limit: int) -> list[EntryRow]:
-        """Every entry in id order (keyset): the full load at start-up."""
-        statement = select(*_ENTRY_COLUMNS).where(BankEntry.id > after).order_by(BankEntry.id).limit(limit)
-        return [_entry(row) for row in session.execute(statement).all()]
-
-    def entries_in_range(
-        self, session: Session, bank_id: int, first: int, last: int, after: int, limit: int
-    ) -> list[EntryRow]:
-        statement = (
-            select(*_ENTRY_COLUMNS)
-            .where(BankEntry.bank_id == bank_id, BankEntry.id > max(after, first - 1), BankEntry.id <= last)
-            .order_by(BankEntry.id)
-            .limit(limit)
+    def entry_columns(
+        self,
+        session: Session,
+        *,
+        after: int,
+        limit: int,
+        bank_id: int | None = None,
+        last: int | None = None,
+    ) -> EntryColumns:
+        """A keyset page of entries in id order, column by column (cheap to build for 100,000 rows):
+        every entry (the full load) or, with `bank_id` and `last`, one bank's ids in (after, last]."""
+        statement = select(*_ENTRY_COLUMNS).where(BankEntry.id > after)
+        if bank_id is not None:
+            statement = statement.where(BankEntry.bank_id == bank_id)
+        if last is not None:
+            statement = statement.where(BankEntry.id <= last)
+        rows = session.execute(statement.order_by(BankEntry.id).limit(limit)).all()
+        if not rows:
+            return EntryColumns([], [], [], [], [], [], [])
+        ids, bank_ids, types, values, variants, parents, disabled = (list(c) for c in zip(*rows, strict=True))
+        return EntryColumns(
+            ids,
+            bank_ids,
+            types,
+            values,
+            variants,
+            parents,
+            [_utc(u) if u is not None else None for u in disabled]
+            if disabled.count(None) != len(disabled)
+            else disabled,
         )
-        return [_entry(row) for row in session.execute(statement).all()]
+
+    def pruned_through(self, session: Session) -> int:
+        """The highest change sequence number pruned from the log (0 if none): a process whose state is
+        older than this has missed changes and must reload."""
+        value = session.execute(
+            select(BankCounter.value).where(BankCounter.name == PRUNED_COUNTER)
+        ).scalar_one_or_none()
+        return int(value or 0)
+
+    def prune_changes(self, session: Session, *, through_seq: int, occurred_before: datetime) -> int:
+        """Delete change rows with seq <= `through_seq` that occurred before `occurred_before`, and raise
+        the pruned watermark to the highest seq deleted. Returns the number of rows deleted."""
+        highest = session.execute(
+            select(func.max(BankChange.seq)).where(
+                BankChange.seq <= through_seq, BankChange.occurred_at < occurred_before
+            )
+        ).scalar_one_or_none()
+        if highest is None:
+            return 0
+        deleted: CursorResult[Any] = session.execute(  # type: ignore[assignment]
+            delete(BankChange)
+            .where(BankChange.seq <= int(highest))
+            .execution_options(synchronize_session=False)
+        )
+        updated: CursorResult[Any] = session.execute(  # type: ignore[assignment]
+            update(BankCounter)
+            .where(BankCounter.name == PRUNED_COUNTER, BankCounter.value < int(highest))
+            .values(value=int(highest))
+        )
+        if not updated.rowcount and self.pruned_through(session) == 0:
+            session.add(BankCounter(name=PRUNED_COUNTER, value=int(highest)))
+            session.flush()
+        return int(deleted.rowcount or 0)
 
     def disabled_until(self, session: Session, ids: Sequence[int]) -> dict[int, datetime | None]:
         statement = select(BankEntry.id, BankEntry.disabled_until).where(BankEntry.id.in_(ids))

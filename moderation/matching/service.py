@@ -1,10 +1,13 @@
 """The match service: per hash type an in-memory index of every bank entry, refreshed incrementally.
 
-Lifecycle: `matcher.start(engine)` loads the current state from the database (banks, entries), then a
-refresher thread applies the bank change log every `MODERATION_MATCH_REFRESH_SECONDS`: only the new
-changes, never a rebuild, so an added entry matches and a disabled or deleted one stops matching within
-a refresh interval in every running process. `matcher.match(hashes)` answers from memory; `stop()` ends
-the thread and drops the state.
+Lifecycle: `matcher.start(engine, snapshot_dir=...)` loads the latest on-disk snapshot (memory-mapped:
+one copy per machine, shared through the page cache) plus the bank change log since the snapshot's
+change sequence; without a usable snapshot it loads everything from the database. A refresher thread
+then applies the change log every `MODERATION_MATCH_REFRESH_SECONDS`: only the new changes, never a
+rebuild, so an added entry matches and a disabled or deleted one stops matching within a refresh
+interval in every running process. A bulk import is one change row naming an id range, applied with one
+range read. `matcher.match(hashes)` answers from memory; `stop()` ends the thread and drops the state.
+`save_snapshot(dir)` (the `matching.snapshot_index` job) writes a new snapshot atomically.
 
 Index layout: perceptual hashes live in `HammingIndex`es keyed by the *top-level* entry id, so the robust
 variants stored with an image entry (crops, trimmed frame, colour shifts) report their entry once, at its
@@ -15,33 +18,72 @@ and are filtered per query, so disabling, re-enabling and `disabled_until` expir
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+import re
+import shutil
 import threading
 import time
+import uuid
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from moderation.config import Settings
 from moderation.db import make_engine, session_factory
 from moderation.exceptions import MatchIndexUnavailable, TooManyHashes
 from moderation.hashing.hashers import DIHEDRAL_TRANSPOSES
 from moderation.hashing.robust import PLAIN
 from moderation.hashing.types import HASH_TYPES, parse_hash
 from moderation.kit.time import utc_now
+from moderation.matching.errors import IndexSnapshotInvalid
 from moderation.matching.index import HammingIndex
-from moderation.matching.repository import BankRow, ChangeRow, EntryRow, match_repository
+from moderation.matching.repository import BankRow, ChangeRow, EntryColumns, match_repository
 
 log = logging.getLogger("moderation.matching")
 
 MAX_HASHES_PER_QUERY = 256
 PDQ_ROTATED = "pdq_rotated"
 LOAD_PAGE = 100_000
+PERCEPTUAL_KINDS = ("pdq", PDQ_ROTATED, "phash", "dhash")
+SNAPSHOT_FORMAT = 1
+SNAPSHOT_NAME = re.compile(r"^\d{12}$")
 _ROTATION_VARIANTS = frozenset(DIHEDRAL_TRANSPOSES)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def snapshot_directory(settings: Settings) -> Path:
+    """Where snapshots live: `<MODERATION_DATA_DIR>/match-index/<change seq>/`."""
+    return Path(settings.data_dir) / "match-index"
+
+
+def prune_snapshots(directory: Path, *, keep: int) -> list[int]:
+    """Delete all but the newest `keep` snapshots (and stale temporary folders); returns the change
+    sequence numbers of those kept. Processes that mapped a deleted snapshot keep reading it: the files
+    stay on disk until the last mapping closes."""
+    directory = Path(directory)
+    names = sorted((p.name for p in directory.iterdir() if SNAPSHOT_NAME.match(p.name)), reverse=True)
+    for name in names[keep:]:
+        shutil.rmtree(directory / name, ignore_errors=True)
+    for leftover in directory.glob(".tmp-*"):
+        if time.time() - leftover.stat().st_mtime > 24 * 3600:
+            shutil.rmtree(leftover, ignore_errors=True)
+    return [int(name) for name in names[:keep]]
+
+
+@dataclass(frozen=True)
+class SnapshotInfo:
+    path: Path
+    seq: int
+    entries: int
+    seconds: float
 
 
 @dataclass(frozen=True)
@@ -82,16 +124,22 @@ def _rows_of(values: Sequence[str], nbytes: int) -> np.ndarray:
 
 
 class _Pending:
-    """Rows to add, grouped by index kind (ids as top-level entry ids)."""
+    """Codes to add, grouped by index kind, as (ids, codes) arrays per page (ids: top-level entry ids)."""
 
     def __init__(self) -> None:
-        self.ids: dict[str, list[int]] = {}
-        self.values: dict[str, list[str]] = {}
+        self.parts: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
         self.last_top: tuple[int, str, str] = (0, "", "")
 
-    def add(self, kind: str, top: int, value: str) -> None:
-        self.ids.setdefault(kind, []).append(top)
-        self.values.setdefault(kind, []).append(value)
+    def add(self, kind: str, ids: Sequence[int], values: Sequence[str]) -> None:
+        if ids:
+            codes = _rows_of(values, _index_bits(kind) // 8)
+            self.parts.setdefault(kind, []).append((np.asarray(ids, np.int64), codes))
+
+    def arrays(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        return {
+            kind: (np.concatenate([i for i, _ in parts]), np.concatenate([c for _, c in parts]))
+            for kind, parts in self.parts.items()
+        }
 
 
 class MatchService:
@@ -109,17 +157,27 @@ class MatchService:
         self._variants: dict[int, list[tuple[str, str, int]]] = {}
         self._entries = 0
         self._seq = 0
+        self._loaded_from = "database"
         self._last_refresh: float | None = None
         self._last_error: str | None = None
         self._interval = 2.0
+        self._snapshot_dir: Path | None = None
         self._refresh_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     # --- lifecycle --------------------------------------------------------------------------------
 
-    def start(self, engine: Engine, *, refresh_seconds: float = 2.0, background: bool = True) -> None:
-        """Load the current state from the database and (with `background`) start the refresher.
+    def start(
+        self,
+        engine: Engine,
+        *,
+        refresh_seconds: float = 2.0,
+        background: bool = True,
+        snapshot_dir: Path | None = None,
+    ) -> None:
+        """Load the current state (the latest snapshot under `snapshot_dir` plus the change log since,
+        or the database when there is no usable snapshot) and, with `background`, start the refresher.
         Calling it again restarts from scratch against `engine`."""
         self.stop()
         if engine.dialect.name == "sqlite":
@@ -131,8 +189,9 @@ class MatchService:
         else:
             self._engine = engine
         self._interval = refresh_seconds
+        self._snapshot_dir = snapshot_dir
         self._state = "loading"
-        self._load()
+        self._load_current()
         self._state = "ready"
         if background:
             self._stop.clear()
@@ -159,9 +218,7 @@ class MatchService:
 
     def _reset(self) -> None:
         self._banks = {}
-        self._indexes = {
-            kind: HammingIndex(_index_bits(kind)) for kind in ("pdq", PDQ_ROTATED, "phash", "dhash")
-        }
+        self._indexes = {kind: HammingIndex(_index_bits(kind)) for kind in PERCEPTUAL_KINDS}
         self._exact = {name: {} for name, t in HASH_TYPES.items() if not t.perceptual}
         self._bank_of = np.zeros(1024, dtype=np.int32)
         self._disabled = {}
@@ -184,8 +241,21 @@ class MatchService:
             raise MatchIndexUnavailable("the match index is not started")
         return session_factory(self._engine)()
 
+    def _load_current(self) -> None:
+        """The latest usable snapshot plus the change log since; else a full load from the database."""
+        if self._snapshot_dir is not None:
+            try:
+                self._load_snapshot(self._snapshot_dir)
+            except (IndexSnapshotInvalid, OSError, ValueError, KeyError) as error:
+                message = error.message if isinstance(error, IndexSnapshotInvalid) else repr(error)
+                log.warning("match index snapshot not used (%s); loading from the database", message)
+            else:
+                return
+        self._load()
+
     def _load(self) -> None:
         self._reset()
+        self._loaded_from = "database"
         with self._refresh_lock, self._session() as session:
             # Changes are read from this sequence number on; entries the load already saw are skipped
             # when their change is applied, so nothing is lost or doubled between the two reads.
@@ -194,40 +264,193 @@ class MatchService:
             pending = _Pending()
             after = 0
             while True:
-                rows = match_repository.entries_page(session, after, LOAD_PAGE)
-                if not rows:
+                page = match_repository.entry_columns(session, after=after, limit=LOAD_PAGE)
+                if not page.ids:
                     break
-                self._stage(rows, pending)
-                after = rows[-1].id
-            for kind, ids in pending.ids.items():
-                nbytes = _index_bits(kind) // 8
+                self._stage(page, pending)
+                after = page.ids[-1]
+            for kind, (ids, codes) in pending.arrays().items():
                 if kind in self._indexes:
-                    codes = _rows_of(pending.values[kind], nbytes)
-                    self._indexes[kind] = HammingIndex.build(
-                        _index_bits(kind), np.asarray(ids, np.int64), codes
-                    )
+                    self._indexes[kind] = HammingIndex.build(_index_bits(kind), ids, codes)
         self._last_refresh = time.monotonic()
         self._apply_pending_changes()
+
+    # --- snapshots --------------------------------------------------------------------------------
+
+    def save_snapshot(self, directory: Path) -> SnapshotInfo:
+        """Write the current state as `directory/<change seq>/`, atomically: files go to a temporary
+        folder that is renamed into place once complete (a reader sees a whole snapshot or none).
+        Refreshes wait while it writes, so the files and the sequence number agree."""
+        if self._state != "ready":
+            raise MatchIndexUnavailable(f"the match index is {self._state}")
+        started = time.perf_counter()
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        with self._refresh_lock:
+            seq = self._seq
+            final = directory / f"{seq:012d}"
+            if (final / "manifest.json").is_file():
+                return SnapshotInfo(final, seq, self._entries, time.perf_counter() - started)
+            tmp = directory / f".tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+            tmp.mkdir()
+            try:
+                kinds = []
+                for kind, index in self._indexes.items():
+                    if len(index):
+                        index.save(tmp / f"{kind}.idx")
+                        kinds.append(kind)
+                np.save(tmp / "bank_of.npy", self._bank_of)
+                np.savez(tmp / "side.npz", **self._side_arrays())  # type: ignore[arg-type]
+                manifest = {
+                    "format": SNAPSHOT_FORMAT,
+                    "seq": seq,
+                    "entries": self._entries,
+                    "kinds": kinds,
+                    "created_at": utc_now().isoformat(),
+                }
+                with open(tmp / "manifest.json", "w") as handle:
+                    json.dump(manifest, handle)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                if final.exists():
+                    shutil.rmtree(final)
+                os.replace(tmp, final)
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+            entries = self._entries
+        return SnapshotInfo(final, seq, entries, time.perf_counter() - started)
+
+    def _side_arrays(self) -> dict[str, np.ndarray]:
+        """Disabled entries, image-entry variants and exact-hash tables as plain arrays (no pickle)."""
+        disabled = sorted(self._disabled.items())
+        variants = [
+            (top, kind, name, code) for top, rows in self._variants.items() for kind, name, code in rows
+        ]
+        arrays: dict[str, np.ndarray] = {
+            "disabled_ids": np.array([i for i, _ in disabled], dtype=np.int64),
+            "disabled_until_us": np.array(
+                [(u - _EPOCH) // timedelta(microseconds=1) for _, u in disabled], dtype=np.int64
+            ),
+            "variant_tops": np.array([v[0] for v in variants], dtype=np.int64),
+            "variant_kinds": np.array([v[1] for v in variants], dtype=np.str_),
+            "variant_names": np.array([v[2] for v in variants], dtype=np.str_),
+            "variant_codes": np.array([f"{v[3]:x}" for v in variants], dtype=np.str_),
+        }
+        for hash_type, table in self._exact.items():
+            pairs = [(value, top) for value, tops in table.items() for top in tops]
+            arrays[f"exact_{hash_type}_values"] = np.array([p[0] for p in pairs], dtype=np.str_)
+            arrays[f"exact_{hash_type}_ids"] = np.array([p[1] for p in pairs], dtype=np.int64)
+        return arrays
+
+    def _load_snapshot(self, directory: Path) -> None:
+        candidates = sorted(
+            (p for p in Path(directory).iterdir() if SNAPSHOT_NAME.match(p.name))
+            if Path(directory).is_dir()
+            else (),
+            reverse=True,
+        )
+        if not candidates:
+            raise IndexSnapshotInvalid(f"no snapshot in {directory}")
+        path = candidates[0]
+        manifest = json.loads((path / "manifest.json").read_text())
+        if manifest.get("format") != SNAPSHOT_FORMAT:
+            raise IndexSnapshotInvalid(f"{path} has snapshot format {manifest.get('format')}")
+        seq = int(manifest["seq"])
+        with self._session() as session:
+            pruned = match_repository.pruned_through(session)
+        if seq < pruned:
+            raise IndexSnapshotInvalid(
+                f"{path} (change {seq}) is older than the pruned change log ({pruned})"
+            )
+        self._reset()
+        with self._refresh_lock:
+            indexes = {kind: HammingIndex(_index_bits(kind)) for kind in PERCEPTUAL_KINDS}
+            for kind in manifest["kinds"]:
+                if kind not in indexes:
+                    raise IndexSnapshotInvalid(f"{path}: unknown index {kind!r}")
+                index = HammingIndex.load(path / f"{kind}.idx")
+                if index.bits != _index_bits(kind):
+                    raise IndexSnapshotInvalid(f"{path}: {kind} index has {index.bits} bits")
+                indexes[kind] = index
+            # Copy-on-write: pages stay shared with other processes until this one changes them.
+            bank_of = np.load(path / "bank_of.npy", mmap_mode="c", allow_pickle=False)
+            if bank_of.dtype != np.int32 or bank_of.ndim != 1:
+                raise IndexSnapshotInvalid(f"{path}: bank_of.npy has the wrong type")
+            with np.load(path / "side.npz", allow_pickle=False) as side:
+                disabled = {
+                    int(i): _EPOCH + timedelta(microseconds=int(us))
+                    for i, us in zip(
+                        side["disabled_ids"].tolist(), side["disabled_until_us"].tolist(), strict=True
+                    )
+                }
+                variants: dict[int, list[tuple[str, str, int]]] = {}
+                for top, kind, name, code in zip(
+                    side["variant_tops"].tolist(),
+                    side["variant_kinds"].tolist(),
+                    side["variant_names"].tolist(),
+                    side["variant_codes"].tolist(),
+                    strict=True,
+                ):
+                    variants.setdefault(int(top), []).append((kind, name, int(code, 16)))
+                exact: dict[str, dict[str, list[int]]] = {}
+                for hash_type in self._exact:
+                    table: dict[str, list[int]] = {}
+                    values = side[f"exact_{hash_type}_values"].tolist()
+                    ids = side[f"exact_{hash_type}_ids"].tolist()
+                    for value, top in zip(values, ids, strict=True):
+                        table.setdefault(value, []).append(int(top))
+                    exact[hash_type] = table
+            self._indexes = indexes
+            self._bank_of = bank_of
+            self._disabled = disabled
+            self._variants = variants
+            self._exact = exact
+            self._entries = int(manifest["entries"])
+            self._seq = seq
+            with self._session() as session:
+                self._banks = {b.id: b for b in match_repository.banks(session)}
+        self._loaded_from = f"snapshot {path.name}"
+        log.info("match index loaded from snapshot %s (change %d, %d entries)", path, seq, self._entries)
+        self._last_refresh = time.monotonic()
+        self._apply_pending_changes()
+
+    def prune_change_log(self, session: Session, *, through_seq: int, older_than: timedelta) -> int:
+        """Delete change rows covered by the snapshot at `through_seq` and older than `older_than`; a
+        process still behind them notices the pruned watermark and reloads. Returns rows deleted."""
+        return match_repository.prune_changes(
+            session, through_seq=through_seq, occurred_before=utc_now() - older_than
+        )
 
     # --- refresh ----------------------------------------------------------------------------------
 
     def refresh(self) -> int:
-        """Apply the changes committed since the last refresh; returns how many were applied."""
+        """Apply the changes committed since the last refresh; returns how many were applied. If the
+        change log was pruned past this process's state (it fell far behind), reload instead."""
         applied = self._apply_pending_changes()
         self._last_error = None
         return applied
 
     def _apply_pending_changes(self) -> int:
         applied = 0
+        stale = False
         with self._refresh_lock, self._session() as session:
             while True:
+                seen = self._seq
                 changes = match_repository.changes_after(session, self._seq)
+                # Read after the changes: a prune committed before that read is visible here.
+                if match_repository.pruned_through(session) > seen:
+                    stale = True
+                    break
                 if not changes:
                     break
                 for change in changes:
                     self._apply(session, change)
                     self._seq = change.seq
                     applied += 1
+        if stale:
+            log.warning("the bank change log was pruned past change %d; reloading the match index", self._seq)
+            self._load_current()
+            return applied
         self._last_refresh = time.monotonic()
         return applied
 
@@ -252,47 +475,78 @@ class MatchService:
 
     def _add_range(self, session: Session, bank_id: int, first: int, last: int) -> None:
         self._grow(last)
-        # Ids in the range that the start-up load already indexed.
+        # Ids in the range that the start-up load (or the snapshot) already indexed.
         known = self._bank_of[first : last + 1] != 0
+        any_known = bool(known.any())
         pending = _Pending()
         after = first - 1
         while True:
-            rows = match_repository.entries_in_range(session, bank_id, first, last, after, LOAD_PAGE)
-            if not rows:
+            page = match_repository.entry_columns(
+                session, after=after, limit=LOAD_PAGE, bank_id=bank_id, last=last
+            )
+            if not page.ids:
                 break
-            fresh = [r for r in rows if not known[(r.parent_id or r.id) - first]] if known.any() else rows
-            self._stage(fresh, pending)
-            after = rows[-1].id
-        for kind, ids in pending.ids.items():
+            after = page.ids[-1]
+            if any_known:
+                tops = np.array([p or i for i, p in zip(page.ids, page.parent_ids, strict=True)], np.int64)
+                keep = ~known[tops - first]
+                if not keep.all():
+                    flags = keep.tolist()
+                    page = EntryColumns._make(
+                        [v for v, k in zip(column, flags, strict=True) if k] for column in page
+                    )
+            self._stage(page, pending)
+        for kind, (ids, codes) in pending.arrays().items():
             if kind in self._indexes:
-                codes = _rows_of(pending.values[kind], _index_bits(kind) // 8)
-                self._indexes[kind].add(np.asarray(ids, np.int64), codes)
+                self._indexes[kind].add(ids, codes)
 
-    def _stage(self, rows: Sequence[EntryRow], pending: _Pending) -> None:
-        """Record bank, disabled state and variants of `rows`; queue their hashes for the indexes."""
-        if rows:
-            self._grow(rows[-1].id)
-        for row in rows:
-            top = row.parent_id or row.id
-            kind = _index_kind(row.hash_type, row.variant)
-            if row.parent_id is None:
-                self._bank_of[row.id] = row.bank_id
+    def _stage(self, page: EntryColumns, pending: _Pending) -> None:
+        """Record bank, disabled state and variants of a page of entries; queue their codes."""
+        count = len(page.ids)
+        if not count:
+            return
+        self._grow(page.ids[-1])
+        kinds = set(page.hash_types)
+        if (
+            page.parent_ids.count(None) == count
+            and page.disabled_until.count(None) == count
+            and len(kinds) == 1
+            and (kind := next(iter(kinds))) in self._indexes
+            and kind != PDQ_ROTATED
+            and page.variants.count(PLAIN) == count
+        ):
+            # Bulk imports: top-level, enabled, one perceptual type. Vectorised.
+            self._bank_of[np.asarray(page.ids, np.int64)] = np.asarray(page.bank_ids, np.int32)
+            self._entries += count
+            pending.add(kind, page.ids, page.values)
+            pending.last_top = (page.ids[-1], kind, page.values[-1])
+            return
+        by_kind: dict[str, tuple[list[int], list[str]]] = {}
+        for entry_id, bank_id, hash_type, value, variant, parent_id, until in zip(*page, strict=True):
+            top = parent_id or entry_id
+            kind = _index_kind(hash_type, variant)
+            if parent_id is None:
+                self._bank_of[entry_id] = bank_id
                 self._entries += 1
-                if row.disabled_until is not None:
-                    self._disabled[row.id] = row.disabled_until
-                pending.last_top = (row.id, kind, row.value)
-            elif HASH_TYPES[row.hash_type].perceptual:
+                if until is not None:
+                    self._disabled[entry_id] = until
+                pending.last_top = (entry_id, kind, value)
+            elif HASH_TYPES[hash_type].perceptual:
                 stored = self._variants.get(top)
                 if stored is None:
                     # Variant rows directly follow their entry's own row (ids allocated together).
                     stored = self._variants[top] = []
                     if pending.last_top[0] == top and pending.last_top[1] in self._indexes:
                         stored.append((pending.last_top[1], PLAIN, int(pending.last_top[2], 16)))
-                stored.append((kind, row.variant, int(row.value, 16)))
+                stored.append((kind, variant, int(value, 16)))
             if kind in self._exact:
-                self._exact[kind].setdefault(row.value, []).append(top)
+                self._exact[kind].setdefault(value, []).append(top)
             else:
-                pending.add(kind, top, row.value)
+                ids, values = by_kind.setdefault(kind, ([], []))
+                ids.append(top)
+                values.append(value)
+        for kind, (ids, values) in by_kind.items():
+            pending.add(kind, ids, values)
 
     def _grow(self, max_id: int) -> None:
         if max_id < self._bank_of.shape[0]:
@@ -438,6 +692,7 @@ class MatchService:
             "codes": {kind: len(index) for kind, index in self._indexes.items()}
             | {kind: sum(len(v) for v in table.values()) for kind, table in self._exact.items()},
             "change_seq": self._seq,
+            "loaded_from": self._loaded_from,
             "last_refresh_seconds_ago": lag,
             "lag_seconds": lag,
             "refresh_seconds": self._interval,

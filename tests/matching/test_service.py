@@ -3,9 +3,11 @@ rebuild, a later instance loading the state, and equality with a brute-force sca
 
 from __future__ import annotations
 
+import logging
 import random
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -13,6 +15,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from moderation.banks.service import banks
+from moderation.config import Settings
 from moderation.exceptions import MatchIndexUnavailable, TooManyHashes
 from moderation.hashing.evaluation import TRANSFORMATIONS, encode, generate_image
 from moderation.hashing.intake import ImageLimits, decode_image
@@ -253,3 +256,176 @@ def test_bad_queries_have_stable_codes(matcher: MatchService) -> None:
     stopped = MatchService()
     with pytest.raises(MatchIndexUnavailable):
         stopped.match([("pdq", "0" * 64)])
+
+
+def _state(service: MatchService, queries: list[tuple[str, str]]) -> tuple[object, ...]:
+    status = service.status()
+    results = [
+        sorted((m.entry_id, m.distance, m.variant, m.suppressed_by) for m in service.match([q]))
+        for q in queries
+    ]
+    return status["entries"], status["codes"], results
+
+
+def test_snapshot_plus_later_changes_equals_a_fresh_load(
+    session: Session, engine: Engine, tmp_path: Path
+) -> None:
+    rng = random.Random(41)
+    banks.create(session, name="a", actor="t")
+    banks.create(session, name="rot", match_rotations=True, actor="t")
+    banks.create(session, name="allow", action="allow", actor="t")
+    values = [random_pdq(rng) for _ in range(300)]
+    lines = [v + "\n" for v in values[:200]]
+    banks.import_lines(session, "a", lines, fmt="pdq-hex", source="import:x", actor="t")
+    early = banks.add_hashes(
+        session, "a", [("pdq", values[200]), ("md5", "c" * 32)], source="upload", actor="t"
+    )
+    image_id = _image_entry(session, "rot", seed=51)
+    disabled_before = banks.list_entries(session, "a", limit=5).items
+    banks.disable_entry(session, disabled_before[0].id, actor="t")
+    session.commit()
+
+    writer = MatchService()
+    writer.start(engine, background=False)
+    info = writer.save_snapshot(tmp_path)
+    writer.stop()
+    assert info.entries == 203 and (info.path / "manifest.json").is_file()
+
+    # Changes after the snapshot: adds (bulk and single), disables, deletes, a bank disabled.
+    banks.import_lines(
+        session, "a", [v + "\n" for v in values[201:290]], fmt="pdq-hex", source="import:y", actor="t"
+    )
+    late = banks.add_hashes(session, "allow", [("pdq", flip(values[5], 2, rng))], source="review", actor="t")
+    banks.enable_entry(session, disabled_before[0].id, actor="t")
+    banks.disable_entry(session, disabled_before[1].id, actor="t")
+    banks.delete_entry(session, early[1].id, actor="t")
+    banks.delete_entry(session, disabled_before[2].id, actor="t")
+    banks.update(session, "rot", enabled=False, actor="t")
+    banks.create(session, name="b", actor="t")
+    banks.add_hashes(session, "b", [("pdq", values[295])], source="upload", actor="t")
+    session.commit()
+
+    from_snapshot = MatchService()
+    from_snapshot.start(engine, background=False, snapshot_dir=tmp_path)
+    fresh = MatchService()
+    fresh.start(engine, background=False)
+    try:
+        assert from_snapshot.status()["loaded_from"] == f"snapshot {info.path.name}"
+        assert fresh.status()["loaded_from"] == "database"
+        queries = [("pdq", flip(v, rng.randint(0, 20), rng)) for v in values]
+        queries += [("md5", "c" * 32), ("pdq", late[0].value)]
+        cropped = _query(TRANSFORMS["crop_3pc_right"].apply(generate_image(51)))
+        queries += cropped
+        assert _state(from_snapshot, queries) == _state(fresh, queries)
+        assert sum(1 for q in queries if fresh.match([q])) > 250  # not vacuous
+        banks.update(session, "rot", enabled=True, actor="t")
+        session.commit()
+        from_snapshot.refresh()
+        fresh.refresh()
+        assert _entries(from_snapshot.match(cropped)) == {image_id}
+        assert _state(from_snapshot, queries) == _state(fresh, queries)
+    finally:
+        from_snapshot.stop()
+        fresh.stop()
+
+
+def test_a_corrupt_or_missing_snapshot_falls_back_to_the_database(
+    session: Session, engine: Engine, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    banks.create(session, name="a", actor="t")
+    value = random_pdq(random.Random(42))
+    entry = banks.add_hashes(session, "a", [("pdq", value)], source="upload", actor="t")[0]
+    session.commit()
+    service = MatchService()
+    with caplog.at_level(logging.WARNING, logger="moderation.matching"):
+        service.start(engine, background=False, snapshot_dir=tmp_path / "missing")
+    assert "loading from the database" in caplog.text and service.status()["loaded_from"] == "database"
+    info = service.save_snapshot(tmp_path)
+    service.stop()
+    index_file = info.path / "pdq.idx"
+    index_file.write_bytes(index_file.read_bytes()[:5000])  # header intact, arrays cut off
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="moderation.matching"):
+        service.start(engine, background=False, snapshot_dir=tmp_path)
+    try:
+        assert "snapshot not used" in caplog.text and "truncated" in caplog.text
+        assert service.status()["loaded_from"] == "database"
+        assert _entries(service.match([("pdq", value)])) == {entry.id}
+    finally:
+        service.stop()
+    (info.path / "manifest.json").write_text("{not json")
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="moderation.matching"):
+        service.start(engine, background=False, snapshot_dir=tmp_path)
+    try:
+        assert "snapshot not used" in caplog.text
+        assert _entries(service.match([("pdq", value)])) == {entry.id}
+    finally:
+        service.stop()
+
+
+def test_an_import_is_one_change_row_that_a_running_matcher_applies(
+    session: Session, matcher: MatchService
+) -> None:
+    banks.create(session, name="a", actor="t")
+    session.commit()
+    matcher.refresh()
+    rng = random.Random(43)
+    values = [random_pdq(rng) for _ in range(2500)]
+    lines = [v + "\n" for v in values]
+    lines.insert(1000, "bad line\n")
+    from moderation.banks import service as bank_service
+
+    original = bank_service.IMPORT_BATCH
+    bank_service.IMPORT_BATCH = 700  # several batches, one change row
+    try:
+        report = banks.import_lines(session, "a", lines, fmt="pdq-hex", source="import:x", actor="t")
+    finally:
+        bank_service.IMPORT_BATCH = original
+    session.commit()
+    assert report.imported == 2500 and [b.line for b in report.bad_lines] == [1001]
+    assert report.last_entry_id - report.first_entry_id + 1 == 2500
+    assert matcher.refresh() == 1
+    assert matcher.status()["entries"] == 2500
+    for value in (values[0], values[999], values[1000], values[-1]):
+        assert [m.distance for m in matcher.match([("pdq", value)])] == [0]
+
+
+def test_snapshot_job_keeps_two_snapshots_and_prunes_the_change_log(
+    session: Session, engine: Engine, settings: Settings, matcher: MatchService
+) -> None:
+    from moderation.matching.tasks import snapshot_index
+    from moderation.models.bank_change import BankChange
+
+    rng = random.Random(44)
+    banks.create(session, name="a", actor="t")
+    first = banks.add_hashes(session, "a", [("pdq", random_pdq(rng))], source="upload", actor="t")[0]
+    session.commit()
+    matcher.refresh()
+    margin = settings.model_copy(update={"match_change_retention_seconds": 0})
+    results = [snapshot_index(engine, margin)]
+    for _ in range(2):
+        banks.add_hashes(session, "a", [("pdq", random_pdq(rng))], source="upload", actor="t")
+        session.commit()
+        results.append(snapshot_index(engine, margin))
+    directory = settings.data_dir / "match-index"
+    kept = sorted(p.name for p in directory.iterdir())
+    assert kept == sorted([results[1]["snapshot"], results[2]["snapshot"]])
+    # Rows up to the older kept snapshot are gone; the newer ones stay for processes starting from it.
+    remaining = sorted(s for (s,) in session.query(BankChange.seq).all())
+    assert remaining and remaining[0] == int(results[1]["snapshot"]) + 1
+    assert results[2]["changes_pruned"] > 0
+    # Within the retention margin nothing is pruned.
+    banks.add_hashes(session, "a", [("pdq", random_pdq(rng))], source="upload", actor="t")
+    session.commit()
+    assert snapshot_index(engine, settings)["changes_pruned"] == 0
+
+    # The matcher still sits at an old change: the pruned watermark makes it reload, not miss changes.
+    banks.delete_entry(session, first.id, actor="t")
+    session.commit()
+    assert matcher.status()["change_seq"] < int(results[1]["snapshot"])
+    matcher._snapshot_dir = directory
+    matcher.refresh()
+    assert matcher.status()["loaded_from"].startswith("snapshot ")
+    assert matcher.match([("pdq", first.value)]) == []
+    assert matcher.status()["entries"] == 3
