@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 from moderation.matching.codes import scan  # noqa: E402
 from moderation.matching.index import HammingIndex  # noqa: E402
-from moderation.matching.segment import Layout  # noqa: E402
+from moderation.matching.segment import ARRAYS, Layout  # noqa: E402
 
 CHUNK = 1_000_000
 
@@ -80,10 +80,11 @@ def build_phase(args: argparse.Namespace, size: int, workdir: Path) -> dict:
     distances = np.arange(sources) % 33
     planted = np.array([flip(rng, words[r], int(k)) for r, k in zip(source_rows, distances, strict=True)])
     words = np.concatenate([words, planted])
-    ids = np.arange(size, dtype=np.int64)
+    ids = np.arange(size, dtype=np.int64) * args.id_stride
     queries = np.concatenate([words[source_rows], random_words(rng, args.queries - sources)])
     np.save(workdir / "queries.npy", queries)
-    np.save(workdir / "planted.npy", np.stack([np.arange(sources), base + np.arange(sources), distances], 1))
+    planted_ids = (base + np.arange(sources)) * args.id_stride
+    np.save(workdir / "planted.npy", np.stack([np.arange(sources), planted_ids, distances], 1))
 
     layout = Layout(*map(int, args.layout.split(":"))) if args.layout else None
     before = rss()["VmRSS"]
@@ -97,7 +98,9 @@ def build_phase(args: argparse.Namespace, size: int, workdir: Path) -> dict:
     save_s = time.perf_counter() - started
     return {
         "size": size,
-        "layout": f"{segment.layout.tables} tables x {segment.layout.key_bits}-bit keys",
+        "layout": f"{segment.layout.tables} tables x ({segment.layout.key_bits} bucket + "
+        f"{segment.layout.filter_bits} filter) bits, {segment.row_bytes}-byte rows, "
+        f"{segment.id_delta.dtype} id deltas, {segment.rels.dtype} offsets",
         "build_s": build_s,
         "save_s": save_s,
         "structure_bytes_per_hash": index.memory_bytes / size,
@@ -116,7 +119,8 @@ def query_phase(args: argparse.Namespace, workdir: Path) -> dict:
     load_s = time.perf_counter() - started
     segment = index._state.parts[0].segment
     started = time.perf_counter()
-    for array in (segment.ids, segment.words, segment.orders, segment.offsets):
+    for name in ARRAYS:
+        array = getattr(segment, name)
         int(array.reshape(-1)[:: 4096 // array.itemsize].sum())  # fault every page in
     warm_s = time.perf_counter() - started
     after = rss()
@@ -148,12 +152,13 @@ def query_phase(args: argparse.Namespace, workdir: Path) -> dict:
             len(planted) + np.arange(args.recall_sample // 2),
         ]
     )
+    segment_ids = segment.all_ids()
     started = time.perf_counter()
     agree = 0
     for qi in sample:
         _, rows, d = scan(segment.words, queries[qi : qi + 1], radius)
         expected = sorted(
-            zip(segment.ids[rows].tolist(), d.tolist(), strict=True), key=lambda x: (x[1], x[0])
+            zip(segment_ids[rows].tolist(), d.tolist(), strict=True), key=lambda x: (x[1], x[0])
         )
         agree += expected == [(m.id, m.distance) for m in results[qi]]
     brute_ms = (time.perf_counter() - started) / len(sample) * 1e3
@@ -205,6 +210,40 @@ def faiss_flat(args: argparse.Namespace, workdir: Path) -> float:
     return float(np.median(out) * 1e3)
 
 
+def faiss_multihash(args: argparse.Namespace, workdir: Path) -> dict:
+    """faiss IndexBinaryMultiHash with 8 tables of 22 bits and 3 flips: exact at radius 31 (8 x 4 = 32)."""
+    import faiss
+
+    segment = HammingIndex.load(workdir / "bank.idx", use_mmap=False)._state.parts[0].segment
+    codes = np.ascontiguousarray(segment.words).view(np.uint8)
+    ids = segment.all_ids()
+    queries = np.load(workdir / "queries.npy").view(np.uint8)
+    before = rss()["VmRSS"]
+    started = time.perf_counter()
+    multi = faiss.IndexBinaryMultiHash(256, 8, 22)
+    multi.nflip = 3
+    multi.add(codes)
+    build_s = time.perf_counter() - started
+    grown = rss()["VmRSS"] - before
+    out, agree = [], 0
+    for qi, q in enumerate(queries[: args.recall_sample * 10]):
+        t = time.perf_counter()
+        _, dist, labels = multi.range_search(q[None, :], args.radius + 1)  # excludes the radius itself
+        out.append(time.perf_counter() - t)
+        if qi < args.recall_sample:
+            _, rows, d = scan(segment.words, q.view(np.uint64)[None, :], args.radius)
+            agree += sorted(zip(ids[rows].tolist(), d.tolist(), strict=True)) == sorted(
+                zip(ids[labels].tolist(), dist.tolist(), strict=True)
+            )
+    return {
+        "faiss_multihash_build_s": build_s,
+        "faiss_multihash_rss_bytes_per_hash": grown / segment.rows,
+        "faiss_multihash_p50_ms": float(np.percentile(np.array(out) * 1e3, 50)),
+        "faiss_multihash_p99_ms": float(np.percentile(np.array(out) * 1e3, 99)),
+        "faiss_multihash_same_as_brute_force": f"{agree}/{args.recall_sample}",
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="1000000,10000000")
@@ -213,8 +252,12 @@ def main() -> None:
     parser.add_argument("--planted", type=int, default=990, help="planted sources (1/33 at each distance)")
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--recall-sample", type=int, default=20)
-    parser.add_argument("--layout", help="TABLES:KEY_BITS instead of the automatic choice")
+    parser.add_argument("--id-stride", type=int, default=1, help="ids 0, s, 2s...: 1 = dense entry ids")
+    parser.add_argument("--layout", help="TABLES:KEY_BITS[:FILTER_BITS] instead of the automatic choice")
     parser.add_argument("--faiss", action="store_true", help="also time faiss IndexBinaryFlat range_search")
+    parser.add_argument(
+        "--faiss-multihash", action="store_true", help="also build and time faiss IndexBinaryMultiHash"
+    )
     parser.add_argument("--workdir", default="/tmp/match_index_bench")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -232,6 +275,8 @@ def main() -> None:
         figures.update(json.loads(child.stdout.strip().splitlines()[-1]))
         if args.faiss:
             figures["faiss_flat_ms_per_query"] = faiss_flat(args, workdir)
+        if args.faiss_multihash:
+            figures.update(faiss_multihash(args, workdir))
         print(f"\n== {size:,} PDQ hashes, radius {args.radius} ==")
         for key, value in figures.items():
             print(f"  {key:32} {value:.3f}" if isinstance(value, float) else f"  {key:32} {value}")

@@ -14,7 +14,7 @@ import numpy.typing as npt
 from moderation.matching import snapshot
 from moderation.matching.codes import IdArray, Words, pack_codes, pack_ids, scan, word_count
 from moderation.matching.errors import InvalidHashCodes
-from moderation.matching.segment import Layout, Segment
+from moderation.matching.segment import MAX_SEGMENT_ROWS, Layout, Segment
 
 # Recent additions are scanned linearly until there are this many; then they become a segment.
 DEFAULT_DELTA_LIMIT = 16_384
@@ -75,12 +75,13 @@ class HammingIndex:
         """Bulk-build an index holding exactly these rows (faster than `add` for millions)."""
         index = cls(bits, **options)
         words = pack_codes(codes, bits)
-        segment = Segment.build(bits, pack_ids(ids, words.shape[0]), words, layout)
-        index._state = _State(
-            (_Part(segment, np.zeros(0, np.int64), segment.rows),),
-            index._state.delta_ids,
-            index._state.delta_words,
+        ids = pack_ids(ids, words.shape[0])
+        by_id = np.argsort(ids, kind="stable")
+        parts = tuple(
+            _fresh(Segment.build(bits, ids[chunk], words[chunk], layout))
+            for chunk in np.array_split(by_id, max(1, -(-by_id.size // MAX_SEGMENT_ROWS)))
         )
+        index._state = _State(parts, index._state.delta_ids, index._state.delta_words)
         return index
 
     @classmethod
@@ -136,7 +137,7 @@ class HammingIndex:
             state = self._state
             parts = []
             for part in state.parts:
-                present = gone[_contains(part.segment.ids, gone) & ~_contains(part.dead, gone)]
+                present = gone[part.segment.contains(gone) & ~_contains(part.dead, gone)]
                 if present.size:
                     rows = part.segment.rows_of(present).size
                     part = _Part(part.segment, np.union1d(part.dead, present), part.live_rows - rows)
@@ -153,7 +154,7 @@ class HammingIndex:
         found_q, found_ids, found_d = [], [], []
         for part in state.parts:
             qi, rows, d = part.segment.search(queries, int(radius))
-            hit_ids = part.segment.ids[rows]
+            hit_ids = part.segment.ids_at(rows)
             if part.dead.size:
                 keep = ~_contains(part.dead, hit_ids)
                 qi, hit_ids, d = qi[keep], hit_ids[keep], d[keep]
@@ -179,8 +180,7 @@ class HammingIndex:
         with self._lock:
             state = self._state
             ids, words = _live_rows(state.parts, state.delta_ids, state.delta_words)
-            segment = Segment.build(self.bits, ids, words)
-            self._state = _State((_fresh(segment),), ids[:0], words[:0])
+            self._state = HammingIndex.build(self.bits, ids, words)._state
 
     def save(self, path: Path) -> None:
         """Write the live rows as one snapshot file (atomically replacing `path`)."""
@@ -208,8 +208,9 @@ def _contains(sorted_values: IdArray, values: IdArray) -> npt.NDArray[np.bool_]:
 def _live_rows(parts: Sequence[_Part], delta_ids: IdArray, delta_words: Words) -> tuple[IdArray, Words]:
     ids, words = [delta_ids], [delta_words]
     for part in parts:
-        keep = ~_contains(part.dead, part.segment.ids) if part.dead.size else slice(None)
-        ids.append(part.segment.ids[keep])
+        segment_ids = part.segment.all_ids()
+        keep = ~_contains(part.dead, segment_ids) if part.dead.size else slice(None)
+        ids.append(segment_ids[keep])
         words.append(part.segment.words[keep])
     return np.concatenate(ids), np.concatenate(words)
 
@@ -220,7 +221,11 @@ def _merge_tail(parts: tuple[_Part, ...]) -> tuple[_Part, ...]:
     This keeps the number of segments logarithmic in the rows added, and the total rebuild work per added
     row logarithmic too, instead of rebuilding everything on every batch.
     """
-    while len(parts) >= 2 and parts[-1].live_rows * 2 >= parts[-2].live_rows:
+    while (
+        len(parts) >= 2
+        and parts[-1].live_rows * 2 >= parts[-2].live_rows
+        and parts[-1].live_rows + parts[-2].live_rows <= MAX_SEGMENT_ROWS
+    ):
         older, newer = parts[-2], parts[-1]
         ids, words = _live_rows((older, newer), older.dead[:0], older.segment.words[:0])
         parts = (*parts[:-2], _fresh(Segment.build(older.segment.bits, ids, words)))

@@ -12,24 +12,33 @@ from typing import Any
 import numpy as np
 
 from moderation.matching.errors import IndexSnapshotInvalid
-from moderation.matching.segment import Layout, Segment
+from moderation.matching.segment import (
+    ARRAYS,
+    ID_BLOCK_SHIFT,
+    OFFSET_BLOCK_SHIFT,
+    Layout,
+    Segment,
+    check_layout,
+)
 
 MAGIC = b"MODHIDX1"
-FORMAT_VERSION = 1
+# 1: int64 ids, uint32 table rows and offsets. 2: narrow ids, 2/3/4-byte rows, filter bits, relative
+# offsets. Format 1 files are refused (rebuild the snapshot from the database).
+FORMAT_VERSION = 2
 ALIGN = 64
-_ARRAYS = ("ids", "words", "orders", "offsets")
 _PREFIX = struct.Struct("<8sQ")
 
 
 def write(path: Path, segment: Segment) -> None:
     """Write atomically: a temporary file in the same folder, fsynced, then renamed over `path`."""
-    arrays = {name: np.ascontiguousarray(getattr(segment, name)) for name in _ARRAYS}
+    arrays = {name: np.ascontiguousarray(getattr(segment, name)) for name in ARRAYS}
     layout: dict[str, Any] = {}
     header: dict[str, Any] = {
         "format": FORMAT_VERSION,
         "bits": segment.bits,
         "tables": segment.layout.tables,
         "key_bits": segment.layout.key_bits,
+        "filter_bits": segment.layout.filter_bits,
         "rows": segment.rows,
         "arrays": layout,
     }
@@ -71,12 +80,15 @@ def read(path: Path, *, use_mmap: bool = True) -> Segment:
             header = json.loads(handle.read(header_size))
             size = os.fstat(handle.fileno()).st_size
             if header.get("format") != FORMAT_VERSION:
-                raise IndexSnapshotInvalid(f"{path} has snapshot format {header.get('format')}")
+                raise IndexSnapshotInvalid(
+                    f"{path} has snapshot format {header.get('format')}, this version reads format "
+                    f"{FORMAT_VERSION}: write a new snapshot"
+                )
             buffer: mmap.mmap | None = None
             if use_mmap and size:
                 buffer = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
             arrays = {}
-            for name in _ARRAYS:
+            for name in ARRAYS:
                 spec = header["arrays"][name]
                 dtype = np.dtype(spec["dtype"])
                 shape = tuple(spec["shape"])
@@ -90,15 +102,9 @@ def read(path: Path, *, use_mmap: bool = True) -> Segment:
                 else:
                     handle.seek(spec["offset"])
                     arrays[name] = np.fromfile(handle, dtype, count).reshape(shape)
-            layout = Layout(int(header["tables"]), int(header["key_bits"]))
-            segment = Segment(
-                int(header["bits"]),
-                layout,
-                arrays["ids"],
-                arrays["words"],
-                arrays["orders"],
-                arrays["offsets"],
-            )
+            layout = Layout(int(header["tables"]), int(header["key_bits"]), int(header["filter_bits"]))
+            check_layout(int(header["bits"]), layout)
+            segment = Segment(int(header["bits"]), layout, **{name: arrays[name] for name in ARRAYS})
     except FileNotFoundError:
         raise IndexSnapshotInvalid(f"{path} does not exist") from None
     except (struct.error, KeyError, TypeError, ValueError) as error:
@@ -108,12 +114,18 @@ def read(path: Path, *, use_mmap: bool = True) -> Segment:
 
 
 def _check_shapes(path: Path, segment: Segment) -> None:
-    rows = segment.rows
-    words = -(-segment.bits // 64)
+    rows, layout = segment.rows, segment.layout
+    buckets = 1 << layout.key_bits
+    entries = layout.tables * rows
+    filters = -(-entries // 2) if layout.filter_bits else 0
     expected = {
-        "words": (rows, words),
-        "orders": (segment.layout.tables, rows),
-        "offsets": (segment.layout.tables, (1 << segment.layout.key_bits) + 1),
+        "id_base": (-(-rows >> ID_BLOCK_SHIFT),),
+        "id_delta": (rows,),
+        "words": (rows, -(-segment.bits // 64)),
+        "table_rows": (entries * segment.row_bytes + (segment.row_bytes == 3),),
+        "filters": (filters,),
+        "bases": (layout.tables, (buckets >> min(OFFSET_BLOCK_SHIFT, layout.key_bits)) + 1),
+        "rels": (layout.tables, buckets + 1),
     }
     for name, shape in expected.items():
         actual = getattr(segment, name).shape
