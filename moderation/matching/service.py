@@ -449,7 +449,11 @@ class MatchService:
                     applied += 1
         if stale:
             log.warning("the bank change log was pruned past change %d; reloading the match index", self._seq)
+            # Queries get `match_index_unavailable` while the state is rebuilt (and until a failed
+            # rebuild succeeds at a later refresh), never a silent miss.
+            self._state = "loading"
             self._load_current()
+            self._state = "ready"
             return applied
         self._last_refresh = time.monotonic()
         return applied
