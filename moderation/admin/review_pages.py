@@ -7,7 +7,7 @@ import io
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Path, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
 
@@ -37,6 +37,7 @@ QUEUE_VIEWS = ("pending", "open", "escalated", "decided")
 # A reveal admits this viewer to the unshielded image for this long; then it must be clicked again.
 REVEAL_WINDOW = timedelta(minutes=10)
 SHIELDED_SIZE = 320
+ItemID = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 
 # --- the queue ---------------------------------------------------------------------------------
@@ -316,7 +317,7 @@ def evidence_reveal(
 
 @router.get("/review/{item_id}/image")
 def review_copy_image(
-    request: Request, session: DBSession, viewer: ViewerDep, item_id: int, view: str = "shielded"
+    request: Request, session: DBSession, viewer: ViewerDep, item_id: ItemID, view: str = "shielded"
 ) -> Response:
     """A review item's kept copy: shielded by default, the original only after an audited reveal."""
     require_roles(viewer, *ACTING)
@@ -346,7 +347,7 @@ def review_copy_reveal(
     request: Request,
     session: DBSession,
     viewer: ViewerDep,
-    item_id: int,
+    item_id: ItemID,
     context: Annotated[str, Form(max_length=200)] = "",
     back: Annotated[str, Form(max_length=300)] = "",
 ) -> Response:

@@ -220,4 +220,5 @@ def review_verdict(
         note=body.note,
         add_to_bank=body.add_to_bank,
         policy_version=request.app.state.policy.version,
+        settings=request.app.state.settings,
     )
