@@ -75,12 +75,7 @@ class HammingIndex:
         """Bulk-build an index holding exactly these rows (faster than `add` for millions)."""
         index = cls(bits, **options)
         words = pack_codes(codes, bits)
-        ids = pack_ids(ids, words.shape[0])
-        by_id = np.argsort(ids, kind="stable")
-        parts = tuple(
-            _fresh(Segment.build(bits, ids[chunk], words[chunk], layout))
-            for chunk in np.array_split(by_id, max(1, -(-by_id.size // MAX_SEGMENT_ROWS)))
-        )
+        parts = _segments(bits, pack_ids(ids, words.shape[0]), words, layout)
         index._state = _State(parts, index._state.delta_ids, index._state.delta_words)
         return index
 
@@ -123,7 +118,7 @@ class HammingIndex:
             delta_words = np.concatenate([state.delta_words, words])
             parts = state.parts
             if delta_ids.shape[0] >= self.delta_limit:
-                parts = _merge_tail((*parts, _fresh(Segment.build(self.bits, delta_ids, delta_words))))
+                parts = _merge_tail((*parts, *_segments(self.bits, delta_ids, delta_words)))
                 delta_ids, delta_words = delta_ids[:0], delta_words[:0]
             self._state = _State(parts, delta_ids, delta_words)
 
@@ -191,6 +186,13 @@ class HammingIndex:
             ids, words = _live_rows(state.parts, state.delta_ids, state.delta_words)
             segment = Segment.build(self.bits, ids, words)
         snapshot.write(Path(path), segment)
+
+
+def _segments(bits: int, ids: IdArray, words: Words, layout: Layout | None = None) -> tuple[_Part, ...]:
+    """Segments of at most MAX_SEGMENT_ROWS rows each (split by id), so row numbers stay narrow."""
+    by_id = np.argsort(ids, kind="stable")
+    chunks = np.array_split(by_id, max(1, -(-by_id.size // MAX_SEGMENT_ROWS)))
+    return tuple(_fresh(Segment.build(bits, ids[chunk], words[chunk], layout)) for chunk in chunks)
 
 
 def _fresh(segment: Segment) -> _Part:

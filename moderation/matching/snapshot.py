@@ -104,7 +104,17 @@ def read(path: Path, *, use_mmap: bool = True) -> Segment:
                     arrays[name] = np.fromfile(handle, dtype, count).reshape(shape)
             layout = Layout(int(header["tables"]), int(header["key_bits"]), int(header["filter_bits"]))
             check_layout(int(header["bits"]), layout)
-            segment = Segment(int(header["bits"]), layout, **{name: arrays[name] for name in ARRAYS})
+            segment = Segment(
+                int(header["bits"]),
+                layout,
+                id_base=arrays["id_base"],
+                id_delta=arrays["id_delta"],
+                words=arrays["words"],
+                table_rows=arrays["table_rows"],
+                filters=arrays["filters"],
+                bases=arrays["bases"],
+                rels=arrays["rels"],
+            )
     except FileNotFoundError:
         raise IndexSnapshotInvalid(f"{path} does not exist") from None
     except (struct.error, KeyError, TypeError, ValueError) as error:

@@ -239,3 +239,85 @@ def test_searches_run_while_a_writer_adds_and_removes(rng) -> None:
         thread.join()
     assert not errors, errors
     assert len(index) == ids.size + 1_000
+
+
+def test_filter_bits_and_three_byte_rows_match_brute_force(rng) -> None:
+    """Over 65,536 rows the tables hold 3-byte row numbers; 4 filter bits drop entries before verifying."""
+    ids, codes, sources = planted_bank(rng, n=70_000, sources=2)
+    queries = np.concatenate([sources, random_codes(rng, 2)])
+    for layout in (None, Layout(8, 14, 4), Layout(10, 16, 0)):
+        index = HammingIndex.build(256, ids, codes, layout=layout)
+        segment = index._state.parts[0].segment
+        assert segment.row_bytes == 3
+        assert segment._plan(PDQ_RADIUS) is not None
+        assert as_tuples(index.search(queries, PDQ_RADIUS)) == brute_force(ids, codes, queries, PDQ_RADIUS)
+
+
+def test_automatic_layout_stays_within_64_bytes_per_code(rng) -> None:
+    codes = random_codes(rng, 70_000)
+    segment = HammingIndex.build(256, np.arange(70_000), codes)._state.parts[0].segment
+    assert segment.layout.filter_bits == 4
+    assert segment.nbytes / segment.rows <= 64
+
+
+@pytest.mark.parametrize(
+    ("ids", "delta"),
+    [
+        (np.arange(3_000), np.uint8),
+        (np.arange(3_000) * 7 + 3, np.uint16),
+        (np.repeat(np.arange(1_000), 3), np.uint8),  # several codes per id, across block boundaries
+        (np.arange(3_000) * 2**20 + 2**40, np.uint32),
+        (np.arange(3_000) * 2**32, np.int64),
+    ],
+)
+def test_ids_are_stored_narrow_and_looked_up_exactly(rng, ids, delta) -> None:
+    codes = random_codes(rng, ids.size)
+    shuffled = rng.permutation(ids.size)
+    index = HammingIndex.build(256, ids[shuffled], codes[shuffled])
+    segment = index._state.parts[0].segment
+    assert segment.id_delta.dtype == delta
+    assert np.array_equal(segment.all_ids(), np.sort(ids))
+    probe = np.concatenate([ids[::97], ids[::89] + 1, [0, ids.max() + 1]])
+    expected_rows = [np.flatnonzero(np.sort(ids) == i) for i in probe]
+    assert np.array_equal(segment.rows_of(probe), np.concatenate(expected_rows))
+    assert segment.contains(probe).tolist() == [rows.size > 0 for rows in expected_rows]
+    assert as_tuples(index.search(codes[:3], 0)) == brute_force(ids, codes, codes[:3], 0)
+
+
+def test_large_banks_are_split_into_segments_with_narrow_rows(rng, monkeypatch) -> None:
+    import moderation.matching.index as index_module
+
+    monkeypatch.setattr(index_module, "MAX_SEGMENT_ROWS", 1_500)
+    ids, codes, sources = planted_bank(rng, n=4_000, sources=1)
+    index = HammingIndex.build(256, ids, codes, delta_limit=400)
+    assert index.segments == 3
+    extra = random_codes(rng, 2_000)
+    index.add(np.arange(2_000) + 10**6, extra)
+    assert max(part.segment.rows for part in index._state.parts) <= 1_500
+    all_ids = np.concatenate([ids, np.arange(2_000) + 10**6])
+    all_codes = np.concatenate([codes, extra])
+    assert len(index) == all_ids.size
+    queries = np.concatenate([sources, extra[:2]])
+    assert as_tuples(index.search(queries, PDQ_RADIUS)) == brute_force(
+        all_ids, all_codes, queries, PDQ_RADIUS
+    )
+    index.remove(ids[::3])
+    index.compact()
+    assert all(part.segment.rows <= 1_500 for part in index._state.parts)
+    alive = np.ones(all_ids.size, bool)
+    alive[: ids.size : 3] = False
+    expected = brute_force(all_ids[alive], all_codes[alive], queries, PDQ_RADIUS)
+    assert as_tuples(index.search(queries, PDQ_RADIUS)) == expected
+
+
+def test_format_1_snapshots_are_refused(tmp_path) -> None:
+    import json
+    import struct
+
+    header = json.dumps({"format": 1, "bits": 256, "tables": 11, "key_bits": 22, "rows": 0, "arrays": {}})
+    path = tmp_path / "old.idx"
+    path.write_bytes(struct.pack("<8sQ", b"MODHIDX1", 4096) + header.encode().ljust(4096))
+    with pytest.raises(IndexSnapshotInvalid) as refused:
+        HammingIndex.load(path)
+    assert refused.value.code == "index_snapshot_invalid"
+    assert "format 1" in str(refused.value)
