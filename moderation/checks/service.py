@@ -38,7 +38,7 @@ from moderation.classifier.interface import ImageClassifier
 from moderation.classifier.results import CategoryScore, ClassifierResult
 from moderation.config import Settings, get_settings
 from moderation.exceptions import IllegalTransition, ModerationError, NotFound, ValidationFailed
-from moderation.hashing.hashers import ImageHashes, hash_decoded
+from moderation.hashing.hashers import ImageHashes, dhash_of, pdq_of_array, phash_of
 from moderation.hashing.intake import DecodedImage, ImageLimits, check_size, decode_image
 from moderation.hashing.types import PDQ, PDQ_DEFAULT_THRESHOLD, hamming_to_rows, hex_to_rows
 from moderation.kit.time import utc_now
@@ -223,6 +223,19 @@ def _result(
     )
 
 
+def _hash_decoded(data: bytes, decoded: DecodedImage, sha256: str) -> ImageHashes:
+    """`hashing.hash_decoded` reusing the SHA-256 the cache lookup already took of the same bytes."""
+    pdq, quality = pdq_of_array(decoded.array())
+    return ImageHashes(
+        sha256=sha256 or hashlib.sha256(data).hexdigest(),
+        md5=hashlib.md5(data, usedforsecurity=False).hexdigest(),
+        pdq=pdq,
+        pdq_quality=quality,
+        phash=phash_of(decoded.image),
+        dhash=dhash_of(decoded.image),
+    )
+
+
 async def _to_thread(fn: Callable[[], T]) -> T:
     return await anyio.to_thread.run_sync(fn)
 
@@ -290,7 +303,7 @@ class CheckService:
             begin = time.perf_counter()
             try:
                 work.decoded = decode_image(data, context.limits)
-                work.hashes = hash_decoded(data, work.decoded)
+                work.hashes = _hash_decoded(data, work.decoded, work.sha256)
             except ModerationError as exc:
                 work.error = exc
                 continue
