@@ -7,6 +7,13 @@ requests/s and p50/p99 latency, plus the in-process decode + hash + match time o
 ratio of the HTTP p50 to it. The client runs on the same machine and takes CPU from the server.
 
     .venv/bin/python benchmarks/check_api.py --bank-size 1000000 --requests 400
+    .venv/bin/python benchmarks/check_api.py --workers 2 --py-spy /tmp/check.raw   # profile the server
+    .venv/bin/python benchmarks/check_api.py --database-url postgresql+psycopg://postgres@127.0.0.1/bench
+    .venv/bin/python benchmarks/check_api.py --classifier --random-weights --requests 60
+
+Each worker process keeps its own matcher (and classifier): the resident memory of every server process
+is printed after the load. `--py-spy FILE` records the server processes (py-spy, `--subprocesses`)
+during the concurrency-4 level and prints the functions with the most samples.
 """
 
 from __future__ import annotations
@@ -126,6 +133,79 @@ def load(
     return time.perf_counter() - started, latencies, errors
 
 
+def server_processes(pid: int) -> list[int]:
+    """The server process and its descendants (uvicorn's workers)."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        try:
+            for task in Path(f"/proc/{current}/task").iterdir():
+                todo.extend(int(c) for c in (task / "children").read_text().split())
+        except OSError:
+            continue
+    return found
+
+
+def rss_mib(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def start_profile(pid: int, path: str, seconds: int) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [
+            str(BIN / "py-spy"),
+            *("record", "--pid", str(pid), "--subprocesses", "--format", "raw", "--rate", "200"),
+            *("--duration", str(seconds), "--output", path, "--nonblocking"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+
+def profile_summary(path: str, top: int = 15) -> None:
+    """Self and inclusive sample shares of the hottest functions in a py-spy raw (collapsed) file."""
+    own: dict[str, int] = {}
+    inclusive: dict[str, int] = {}
+    total = 0
+    for line in Path(path).read_text().splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack:
+            continue
+        count = int(count_text)
+        frames = [
+            f.split(" (")[0] + " (" + f.split(" (")[-1].split(":")[0].split("/")[-1] + ")"
+            for f in stack.split(";")
+        ]
+        total += count
+        own[frames[-1]] = own.get(frames[-1], 0) + count
+        for frame in set(frames):
+            inclusive[frame] = inclusive.get(frame, 0) + count
+    print(f"py-spy: {total} samples (all server processes and threads, idle excluded)")
+    for frame, count in sorted(own.items(), key=lambda kv: -kv[1])[:top]:
+        print(f"    self {100 * count / total:5.1f}%  incl {100 * inclusive[frame] / total:5.1f}%  {frame}")
+    for name in ("_prepare", "_lookup", "_record", "_classify", "read_upload", "authenticate", "_session"):
+        share = sum(v for k, v in inclusive.items() if k.split(" ")[0].split(".")[-1] == name)
+        print(f"    inclusive {name}: {100 * share / max(total, 1):.1f}%")
+
+
+def random_weights_file(path: Path, model: str = "ViT-B-32") -> Path:
+    """The real architecture with random weights, saved as a local checkpoint (nothing downloaded)."""
+    import open_clip
+    import torch
+
+    torch.manual_seed(0)
+    network, _, _ = open_clip.create_model_and_transforms(model, pretrained=None)
+    torch.save(network.state_dict(), path)
+    return path
+
+
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] * 1000
@@ -141,6 +221,10 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     parser.add_argument("--database-url", default=None)
     parser.add_argument("--classifier", action="store_true", help="leave the classifier enabled")
+    parser.add_argument(
+        "--random-weights", action="store_true", help="with --classifier: random ViT-B-32 weights file"
+    )
+    parser.add_argument("--py-spy", default=None, help="record the server at concurrency 4 into this file")
     parser.add_argument("--port", type=int, default=8765)
     args = parser.parse_args()
 
@@ -154,6 +238,8 @@ def main() -> None:
     }
     if args.database_url:
         env["MODERATION_DATABASE_URL"] = args.database_url
+    if args.classifier and args.random_weights:
+        env["MODERATION_CLIP_WEIGHTS"] = str(random_weights_file(tmp / "vit-b-32-random.pt"))
     moderation = str(BIN / "moderation")
     print(f"machine: {machine()}")
     print(
@@ -191,7 +277,11 @@ def main() -> None:
                 connection.request("GET", "/readyz")
                 response = connection.getresponse()
                 body = json.loads(response.read())
-                if response.status == 200 and body["checks"].get("match_index", {}).get("state") == "ready":
+                checks = body.get("checks", {})
+                ready = checks.get("match_index", {}).get("state") == "ready"
+                if args.classifier:
+                    ready = ready and checks.get("classifier", {}).get("state") in ("ready", "failed")
+                if response.status == 200 and ready:
                     break
             except (OSError, ValueError):
                 pass
@@ -205,7 +295,13 @@ def main() -> None:
         for position, concurrency in enumerate(levels):
             chunk = bodies[position * args.requests : (position + 1) * args.requests]
             STAGES.clear()
+            profiler = None
+            if args.py_spy and concurrency == 4:
+                profiler = start_profile(server.pid, args.py_spy, 30)
+                time.sleep(1.0)
             elapsed, latencies, errors = load(args.port, key, chunk, concurrency)
+            if profiler is not None:
+                profiler.wait(timeout=120)
             http_p50[concurrency] = pct(latencies, 0.5)
             print(
                 f"concurrency {concurrency:>2}: {len(latencies) / elapsed:7.1f} checks/s, p50 {pct(latencies, 0.5):6.1f} ms, "
@@ -217,6 +313,12 @@ def main() -> None:
         print(
             f"cached (identical bytes again), concurrency 4: {len(latencies) / elapsed:7.1f} checks/s, "
             f"p50 {pct(latencies, 0.5):6.1f} ms, p99 {pct(latencies, 0.99):6.1f} ms, errors {errors}"
+        )
+        memory = {pid: rss_mib(pid) for pid in server_processes(server.pid)}
+        print(
+            "server resident memory (MiB): "
+            + ", ".join(f"pid {pid} {mib:.0f}" for pid, mib in memory.items())
+            + f"; total {sum(memory.values()):.0f}"
         )
     finally:
         server.terminate()
@@ -242,6 +344,8 @@ def main() -> None:
         timings.append(time.perf_counter() - started)
     inproc = pct(timings, 0.5)
     matcher.stop()
+    if args.py_spy and Path(args.py_spy).exists():
+        profile_summary(args.py_spy)
     print(
         f"in-process decode + hash + match: p50 {inproc:.2f} ms, mean {statistics.mean(timings) * 1000:.2f} ms"
     )

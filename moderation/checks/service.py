@@ -81,6 +81,9 @@ class CheckContext:
     limits: ImageLimits
     # For the encrypted review copies (the evidence key); the process settings when None.
     settings: Settings | None = None
+    # Sessions for the read-only cache lookup that take no write lock (SQLite: deferred BEGIN, so
+    # concurrent lookups do not queue behind writers); the caller's session when None.
+    reader: Callable[[], Session] | None = None
 
 
 @dataclass
@@ -246,10 +249,21 @@ class CheckService:
     # --- phase 1: cache ---------------------------------------------------------------------------
 
     def _lookup(self, session: Session, works: list[_Work], policy: Policy, context: CheckContext) -> None:
+        if context.reader is not None and not session.in_transaction():
+            with context.reader() as reader:
+                self._lookup_in(reader, works, policy, context)
+            return
+        started_txn = not session.in_transaction()
+        self._lookup_in(session, works, policy, context)
+        if started_txn and session.in_transaction() and not (session.new or session.dirty or session.deleted):
+            # End the read-only transaction before decoding and classifying (on SQLite every
+            # transaction holds the write lock); phase 4 opens the short write transaction.
+            session.rollback()
+
+    def _lookup_in(self, session: Session, works: list[_Work], policy: Policy, context: CheckContext) -> None:
         decisions = get_decisions(policy)
         thresholds = _category_thresholds(policy)
         state_now = _classifier_state(context.classifier)
-        started_txn = not session.in_transaction()
         for work in works:
             item = work.item
             if item.error is not None or item.data is None:
@@ -287,10 +301,6 @@ class CheckService:
                 snapshot["reasons"]
             ):
                 work.cached = snapshot
-        if started_txn and session.in_transaction() and not (session.new or session.dirty or session.deleted):
-            # End the read-only transaction before decoding and classifying (on SQLite every
-            # transaction holds the write lock); phase 4 opens the short write transaction.
-            session.rollback()
 
     # --- phase 2: decode, hash, match ---------------------------------------------------------------
 

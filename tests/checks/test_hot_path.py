@@ -53,3 +53,21 @@ def test_one_decode_and_no_blocking_stage_on_the_event_loop(
     assert body["decision"] == "allow"
     assert sorted(name for name, _ in calls) == ["_lookup", "_record", "decode", "hash"]
     assert not [name for name, loop in calls if loop], calls
+
+
+def test_sqlite_cache_lookups_read_without_the_write_lock(client: TestClient, auth: Auth) -> None:
+    context = client.app.state.check_context  # type: ignore[attr-defined]
+    engine = client.app.state.engine  # type: ignore[attr-defined]
+    if engine.dialect.name != "sqlite":
+        assert context.reader is None
+        return
+    assert context.reader is not None
+    with engine.connect() as writer:
+        # Another transaction holds SQLite's write lock: a lookup through the reader still answers.
+        writer.exec_driver_sql("SELECT 1")
+        assert writer.in_transaction()
+        with context.reader() as reader:
+            assert reader.connection().exec_driver_sql("SELECT count(*) FROM checks").scalar() == 0
+    first = post_check(client, auth("checker"), jpeg(6)).json()
+    again = post_check(client, auth("checker"), jpeg(6)).json()
+    assert again["cached"] is True and again["check_id"] == first["check_id"]
