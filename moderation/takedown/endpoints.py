@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.routing import APIRoute
 
 from moderation.config import Settings
-from moderation.dependencies import Admin, DBSession, Intake
+from moderation.dependencies import ID, Admin, DBSession, Intake
 from moderation.takedown.errors import RequestTooLarge
 from moderation.takedown.schemas import (
     Assign,
@@ -66,7 +66,7 @@ class LimitedBodyRoute(APIRoute):
 router = APIRouter(route_class=LimitedBodyRoute)
 
 
-def _detail(request: Request, session: DBSession, notice_id: int) -> dict[str, Any]:
+def _detail(request: Request, session: DBSession, notice_id: ID) -> dict[str, Any]:
     return takedown.detail(session, notice_id, request.app.state.settings)
 
 
@@ -101,13 +101,13 @@ def notice_queue(
 
 
 @router.get("/notices/{notice_id}", response_model=NoticeOut, summary="One notice with everything about it")
-def get_notice(notice_id: int, request: Request, session: DBSession, _: Admin) -> dict[str, Any]:
+def get_notice(notice_id: ID, request: Request, session: DBSession, _: Admin) -> dict[str, Any]:
     return _detail(request, session, notice_id)
 
 
 @router.post("/notices/{notice_id}/assign", response_model=NoticeOut)
 def assign_notice(
-    notice_id: int, body: Assign, request: Request, session: DBSession, principal: Admin
+    notice_id: ID, body: Assign, request: Request, session: DBSession, principal: Admin
 ) -> dict[str, Any]:
     takedown.assign(session, notice_id, body.assignee, actor=principal.actor)
     return _detail(request, session, notice_id)
@@ -115,7 +115,7 @@ def assign_notice(
 
 @router.post("/notices/{notice_id}/info", response_model=NoticeOut, summary="Supply missing fields")
 def supply_info(
-    notice_id: int, body: SupplyInfo, request: Request, session: DBSession, principal: Intake
+    notice_id: ID, body: SupplyInfo, request: Request, session: DBSession, principal: Intake
 ) -> dict[str, Any]:
     takedown.supply_info(
         session,
@@ -131,7 +131,7 @@ def supply_info(
 
 @router.post("/notices/{notice_id}/action", response_model=NoticeOut, summary="Remove the content")
 def action_notice(
-    notice_id: int, request: Request, session: DBSession, principal: Admin, body: Reason | None = None
+    notice_id: ID, request: Request, session: DBSession, principal: Admin, body: Reason | None = None
 ) -> dict[str, Any]:
     takedown.action(
         session,
@@ -147,7 +147,7 @@ def _transition_route(name: str, path: str, *, reason_required: bool) -> None:
     if reason_required:
 
         def handler(
-            notice_id: int, body: RequiredReason, request: Request, session: DBSession, principal: Admin
+            notice_id: ID, body: RequiredReason, request: Request, session: DBSession, principal: Admin
         ) -> dict[str, Any]:
             takedown.transition(
                 session,
@@ -162,7 +162,7 @@ def _transition_route(name: str, path: str, *, reason_required: bool) -> None:
     else:
 
         def handler(  # type: ignore[misc]
-            notice_id: int, request: Request, session: DBSession, principal: Admin, body: Reason | None = None
+            notice_id: ID, request: Request, session: DBSession, principal: Admin, body: Reason | None = None
         ) -> dict[str, Any]:
             takedown.transition(
                 session,
@@ -199,7 +199,7 @@ for _name, _path, _required in (
 
 @router.post("/notices/{notice_id}/pause", response_model=NoticeOut, summary="Pause pausable clocks")
 def pause_notice(
-    notice_id: int, body: PauseRequest, request: Request, session: DBSession, principal: Admin
+    notice_id: ID, body: PauseRequest, request: Request, session: DBSession, principal: Admin
 ) -> dict[str, Any]:
     takedown.pause(
         session,
@@ -214,7 +214,7 @@ def pause_notice(
 
 @router.post("/notices/{notice_id}/resume", response_model=NoticeOut, summary="Resume paused clocks")
 def resume_notice(
-    notice_id: int, request: Request, session: DBSession, principal: Admin, body: Reason | None = None
+    notice_id: ID, request: Request, session: DBSession, principal: Admin, body: Reason | None = None
 ) -> dict[str, Any]:
     takedown.resume(
         session,
@@ -232,8 +232,8 @@ def resume_notice(
     summary="Remove a near-duplicate the sweep left in review",
 )
 def remove_copy(
-    notice_id: int,
-    copy_id: int,
+    notice_id: ID,
+    copy_id: ID,
     request: Request,
     session: DBSession,
     principal: Admin,
@@ -256,7 +256,7 @@ def remove_copy(
     summary="Keep a near-duplicate up (reason required)",
 )
 def dismiss_copy(
-    notice_id: int, copy_id: int, body: RequiredReason, request: Request, session: DBSession, principal: Admin
+    notice_id: ID, copy_id: ID, body: RequiredReason, request: Request, session: DBSession, principal: Admin
 ) -> dict[str, Any]:
     takedown.dismiss_copy(
         session,
@@ -276,8 +276,8 @@ def dismiss_copy(
     responses={200: {"content": {"image/*": {}, "application/octet-stream": {}}}},
 )
 def read_evidence(
-    notice_id: int,
-    evidence_id: int,
+    notice_id: ID,
+    evidence_id: ID,
     reason: Annotated[str, Query(min_length=1, max_length=2000, description="Why the bytes are read.")],
     request: Request,
     session: DBSession,
