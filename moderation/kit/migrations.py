@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 from pathlib import Path
 
 from alembic import command
@@ -31,9 +32,18 @@ def head_revisions() -> frozenset[str]:
     return frozenset(ScriptDirectory.from_config(alembic_config("sqlite://")).get_heads())
 
 
+_migration_log = logging.getLogger("alembic.runtime.migration")
+
+
 def current_revisions(engine: Engine) -> set[str]:
-    with engine.connect() as connection:
-        return set(MigrationContext.configure(connection).get_current_heads())
+    """The revisions the database is at. Quiet: readiness probes call this on every request."""
+    level = _migration_log.level
+    _migration_log.setLevel(logging.WARNING)
+    try:
+        with engine.connect() as connection:
+            return set(MigrationContext.configure(connection).get_current_heads())
+    finally:
+        _migration_log.setLevel(level)
 
 
 def schema_is_current(engine: Engine) -> bool:
