@@ -37,8 +37,10 @@ BATCH_CANDIDATES = 1 << 18
 MAX_KEY_BITS = 24
 MIN_KEY_BITS = 8
 MAX_FILTER_BITS = 4  # filters are stored two per byte
-# Layouts are chosen to keep the whole segment under this many bytes per code when they can.
-MEMORY_BUDGET_PER_CODE = 64.0
+# Layouts are chosen to keep the whole segment under this many bytes per code when they can. Measured at
+# 10M PDQ (benchmarks/RESULTS.md): 64 allows 8 tables (62.9 bytes, p99 about 2x the 5 ms target under
+# load); 72 allows 10-11 (about 71 bytes, p99 near target), the default: latency is what callers feel.
+MEMORY_BUDGET_PER_CODE = 72.0
 # Larger segments would need 4-byte row numbers, which leaves room for too few tables.
 MAX_SEGMENT_ROWS = 1 << 24
 OFFSET_BLOCK_SHIFT = 5
@@ -95,7 +97,9 @@ def row_bytes(rows: int) -> int:
     return 2 if rows <= 1 << 16 else 3 if rows <= 1 << 24 else 4
 
 
-def choose_layout(bits: int, rows: int, design_radius: int | None = None) -> Layout:
+def choose_layout(
+    bits: int, rows: int, design_radius: int | None = None, memory_budget: float | None = None
+) -> Layout:
     """The layout with the least estimated work per query at `design_radius` within the memory budget.
 
     Buckets of a few rows each (key bits a little under log2(rows)) keep offsets small; the 4 filter bits
@@ -104,7 +108,7 @@ def choose_layout(bits: int, rows: int, design_radius: int | None = None) -> Lay
     fastest one is taken anyway.
     """
     radius = design_radius if design_radius is not None else max(0, bits * 32 // 256 - 1)
-    budget = MEMORY_BUDGET_PER_CODE - bits / 8 - 1.1  # codes and (dense) ids
+    budget = (memory_budget or MEMORY_BUDGET_PER_CODE) - bits / 8 - 1.1  # codes and (dense) ids
     centre = round(math.log2(max(rows, 2)))
     options: list[tuple[bool, float, Layout]] = []
     for key_bits in range(centre - 4, centre + 1):

@@ -10,7 +10,7 @@ import pytest
 from moderation.matching.codes import codes_from_hex
 from moderation.matching.errors import IndexSnapshotInvalid, InvalidHashCodes
 from moderation.matching.index import HammingIndex, Match
-from moderation.matching.segment import Layout
+from moderation.matching.segment import MEMORY_BUDGET_PER_CODE, Layout, choose_layout
 from tests.matching.conftest import as_tuples, brute_force, flip_bits, random_codes
 
 PDQ_RADIUS = 31
@@ -253,11 +253,13 @@ def test_filter_bits_and_three_byte_rows_match_brute_force(rng) -> None:
         assert as_tuples(index.search(queries, PDQ_RADIUS)) == brute_force(ids, codes, queries, PDQ_RADIUS)
 
 
-def test_automatic_layout_stays_within_64_bytes_per_code(rng) -> None:
+@pytest.mark.parametrize("budget", [64.0, None])
+def test_automatic_layout_stays_within_the_memory_budget(rng, budget) -> None:
     codes = random_codes(rng, 70_000)
-    segment = HammingIndex.build(256, np.arange(70_000), codes)._state.parts[0].segment
-    assert segment.layout.filter_bits == 4
-    assert segment.nbytes / segment.rows <= 64
+    layout = choose_layout(256, 70_000, memory_budget=budget)
+    segment = HammingIndex.build(256, np.arange(70_000), codes, layout=layout)._state.parts[0].segment
+    assert segment.nbytes / segment.rows <= (budget or MEMORY_BUDGET_PER_CODE)
+    assert segment._plan(PDQ_RADIUS) is not None
 
 
 @pytest.mark.parametrize(
