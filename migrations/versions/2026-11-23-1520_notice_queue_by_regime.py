@@ -13,17 +13,23 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = '0007_notice_queue_by_regime'
-down_revision: str | Sequence[str] | None = '0006_alerts'
+revision: str = "0007_notice_queue_by_regime"
+down_revision: str | Sequence[str] | None = "0006_alerts"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('notice_clocks', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('in_queue', sa.Boolean(), nullable=False, server_default=sa.false()))
-        batch_op.add_column(sa.Column('queue_due_at', sa.DateTime(timezone=True), nullable=True))
-        batch_op.create_index('ix_notice_clocks_regime_queue', ['regime', 'queue_due_at', 'notice_id'], unique=False, postgresql_where=sa.text('in_queue'), sqlite_where=sa.text('in_queue'))
+    with op.batch_alter_table("notice_clocks", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("in_queue", sa.Boolean(), nullable=False, server_default=sa.false()))
+        batch_op.add_column(sa.Column("queue_due_at", sa.DateTime(timezone=True), nullable=True))
+        batch_op.create_index(
+            "ix_notice_clocks_regime_queue",
+            ["regime", "queue_due_at", "notice_id"],
+            unique=False,
+            postgresql_where=sa.text("in_queue"),
+            sqlite_where=sa.text("in_queue"),
+        )
     op.execute(
         """
         UPDATE notice_clocks SET in_queue = TRUE,
@@ -38,8 +44,11 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('notice_clocks', schema=None) as batch_op:
-        batch_op.drop_index('ix_notice_clocks_regime_queue', postgresql_where=sa.text('in_queue'), sqlite_where=sa.text('in_queue'))
-        batch_op.drop_column('queue_due_at')
-        batch_op.drop_column('in_queue')
-
+    with op.batch_alter_table("notice_clocks", schema=None) as batch_op:
+        batch_op.drop_index(
+            "ix_notice_clocks_regime_queue",
+            postgresql_where=sa.text("in_queue"),
+            sqlite_where=sa.text("in_queue"),
+        )
+        batch_op.drop_column("queue_due_at")
+        batch_op.drop_column("in_queue")

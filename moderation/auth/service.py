@@ -1,4 +1,4 @@
-"""API keys and dashboard users: creation, hashing (SHA-256 for keys, argon2id for passwords), sign-in, roles."""
+"""API keys and dashboard users: creation, hashing (SHA-256 keys, argon2id passwords), sign-in, roles."""
 
 from __future__ import annotations
 

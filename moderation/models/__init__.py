@@ -1,6 +1,5 @@
 """ORM models, one file per table. Importing this package registers every table on `Base.metadata`."""
 
-from moderation.models.base import Base
 from moderation.models.alert import Alert
 from moderation.models.api_key import APIKey
 from moderation.models.audit_event import AuditEvent
@@ -8,6 +7,7 @@ from moderation.models.bank import Bank
 from moderation.models.bank_change import BankChange
 from moderation.models.bank_counter import BankCounter
 from moderation.models.bank_entry import BankEntry
+from moderation.models.base import Base
 from moderation.models.check import Check
 from moderation.models.content_item import ContentItem
 from moderation.models.content_pdq_key import ContentPDQKey

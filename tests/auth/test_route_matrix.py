@@ -48,8 +48,18 @@ ROUTE_ROLES: dict[tuple[str, str], set[str]] = {
     **{
         ("POST", f"/v1/notices/{{notice_id}}/{verb}"): {"admin"}
         for verb in (
-            "assign", "action", "validate", "request-info", "reject", "appeal", "counter-notice", "uphold",
-            "restore", "close", "pause", "resume",
+            "assign",
+            "action",
+            "validate",
+            "request-info",
+            "reject",
+            "appeal",
+            "counter-notice",
+            "uphold",
+            "restore",
+            "close",
+            "pause",
+            "resume",
         )
     },
     ("POST", "/v1/notices/{notice_id}/copies/{copy_id}/remove"): {"admin"},
