@@ -178,8 +178,12 @@ def import_file(
     strict: Annotated[bool, typer.Option("--strict", help="Import nothing if any line is bad.")] = False,
     source: Annotated[str | None, typer.Option(help="Entry source (default import:<file name>).")] = None,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")] = True,
+    keep_duplicates: Annotated[
+        bool, typer.Option("--keep-duplicates", help="Import values the bank already holds again.")
+    ] = False,
 ) -> None:
-    """Import hashes from a file, streaming. Bad lines are reported with their numbers and skipped."""
+    """Import hashes from a file, streaming. Bad lines are reported with their numbers and skipped;
+    values the bank already holds (or the file repeats) are counted as duplicates and skipped."""
     from moderation.banks.formats import FileFormat
     from moderation.banks.service import banks
     from moderation.cli import cli_actor
@@ -203,6 +207,7 @@ def import_file(
                 source=source or f"import:{file.name[:100]}",
                 strict=strict,
                 actor=cli_actor(),
+                keep_duplicates=keep_duplicates,
             )
     except ModerationError as exc:
         for bad in exc.details.get("bad_lines", []):
@@ -215,7 +220,8 @@ def import_file(
     if report.skipped > len(report.bad_lines):
         typer.secho(f"... {report.skipped - len(report.bad_lines)} more bad lines", err=True)
     typer.echo(
-        f"imported {report.imported} hashes into '{name}' from {report.lines} lines; {report.skipped} bad"
+        f"imported {report.imported} hashes into '{name}' from {report.lines} lines; {report.skipped} bad; "
+        f"{report.duplicates} duplicates"
     )
 
 

@@ -187,6 +187,7 @@ def import_file(
     format: Annotated[FileFormat | None, Query(description="default: from the file name")] = None,
     strict: bool = False,
     source: Annotated[str | None, Query(description="default: import:<file name>")] = None,
+    keep_duplicates: Annotated[bool, Query(description="import values the bank already holds again")] = False,
 ) -> schemas.ImportResult:
     """Import a file of hashes; bad lines are reported with their numbers (strict: nothing imported)."""
     filename = file.filename or "upload"
@@ -199,11 +200,13 @@ def import_file(
         source=source or f"import:{filename.rsplit('/', 1)[-1][:100]}",
         strict=strict,
         actor=principal.actor,
+        keep_duplicates=keep_duplicates,
     )
     return schemas.ImportResult(
         lines=report.lines,
         imported=report.imported,
         skipped=report.skipped,
+        duplicates=report.duplicates,
         bad_lines=[schemas.BadLine(line=b.line, reason=b.reason) for b in report.bad_lines],
         first_entry_id=report.first_entry_id,
         last_entry_id=report.last_entry_id,

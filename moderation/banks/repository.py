@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -17,7 +18,7 @@ from sqlalchemy.orm import Session
 from moderation.models.bank import Bank
 from moderation.models.bank_change import BankChange
 from moderation.models.bank_counter import BankCounter
-from moderation.models.bank_entry import BankEntry
+from moderation.models.bank_entry import BankEntry, value_prefix
 
 CHANGE_COUNTER = "change"
 ENTRY_COUNTER = "entry"
@@ -40,6 +41,10 @@ ENTRY_COLUMNS: tuple[str, ...] = (
     "created_at",
 )
 EntryRow = tuple[Any, ...]
+# Columns written by the bulk paths: the row's columns, then `value_prefix` computed from `value`.
+INSERT_COLUMNS: tuple[str, ...] = (*ENTRY_COLUMNS, "value_prefix")
+# Prefixes per lookup statement when checking an import batch for values the bank already holds.
+LOOKUP_CHUNK = 5_000
 
 
 class BankRepository:
@@ -128,11 +133,11 @@ class BankRepository:
             text_rows = "".join(
                 f"{r[0]}\t{r[1]}\t{r[2]}\t{r[3]}\t{r[4]}\t{field(r[5])}\t"
                 f"{_copy_text(_json(r[6]))}\t{field(r[7])}\t{field(r[8])}\t{field(r[9])}\t{field(r[10])}\t"
-                f"{field(r[11])}\n"
+                f"{field(r[11])}\t{value_prefix(r[3])}\n"
                 for r in rows
             )
             raw = connection.connection.driver_connection
-            columns = ", ".join(f'"{c}"' for c in ENTRY_COLUMNS)
+            columns = ", ".join(f'"{c}"' for c in INSERT_COLUMNS)
             with raw.cursor() as cursor, cursor.copy(f"COPY bank_entries ({columns}) FROM STDIN") as copy:  # type: ignore[union-attr]
                 copy.write(text_rows)
             return
@@ -152,9 +157,10 @@ class BankRepository:
             )
             for row in rows
         ]
-        placeholders = ", ".join("?" for _ in ENTRY_COLUMNS)
+        placeholders = ", ".join("?" for _ in INSERT_COLUMNS)
         connection.exec_driver_sql(
-            f"INSERT INTO bank_entries ({', '.join(ENTRY_COLUMNS)}) VALUES ({placeholders})", prepared
+            f"INSERT INTO bank_entries ({', '.join(INSERT_COLUMNS)}) VALUES ({placeholders})",
+            [(*row, value_prefix(row[3])) for row in prepared],
         )
 
     def insert_plain_entries(
@@ -165,6 +171,7 @@ class BankRepository:
         bank_id: int,
         hash_types: Sequence[str],
         values: Sequence[str],
+        prefixes: Sequence[int],
         metas: Sequence[dict[str, Any] | None] | None,
         note: str | None,
         source: str,
@@ -174,7 +181,8 @@ class BankRepository:
         """Insert top-level `plain` entries with ids `first_id, first_id + 1, ...` (the import path).
 
         Columns are given separately and the constant ones once, so rows are assembled by `zip` in C
-        (SQLite executemany) or one f-string each (PostgreSQL COPY) rather than tuple by tuple."""
+        (SQLite executemany) or one f-string each (PostgreSQL COPY) rather than tuple by tuple.
+        `prefixes` are the values' `value_prefix` (see `value_prefixes`)."""
         count = len(values)
         if not count:
             return
@@ -187,23 +195,25 @@ class BankRepository:
             before_meta = "\tplain\t\\N\t"
             after_meta = (
                 f"\t{_copy_text(note)}\t{_copy_text(source)}\t\\N\t{_copy_text(actor)}\t"
-                f"{_copy_text(created_at)}\n"
+                f"{_copy_text(created_at)}\t"
             )
             if metas is None:
                 constant = f"{before_meta}\\N{after_meta}"
                 text_rows = "".join(
-                    f"{i}{middle}{t}\t{v}{constant}"
-                    for i, t, v in zip(itertools.count(first_id), hash_types, values, strict=False)
+                    f"{i}{middle}{t}\t{v}{constant}{p}\n"
+                    for i, t, v, p in zip(
+                        itertools.count(first_id), hash_types, values, prefixes, strict=False
+                    )
                 )
             else:
                 text_rows = "".join(
-                    f"{i}{middle}{t}\t{v}{before_meta}{_copy_text(m)}{after_meta}"
-                    for i, t, v, m in zip(
-                        itertools.count(first_id), hash_types, values, meta_json, strict=False
+                    f"{i}{middle}{t}\t{v}{before_meta}{_copy_text(m)}{after_meta}{p}\n"
+                    for i, t, v, m, p in zip(
+                        itertools.count(first_id), hash_types, values, meta_json, prefixes, strict=False
                     )
                 )
             raw = connection.connection.driver_connection
-            columns = ", ".join(f'"{c}"' for c in ENTRY_COLUMNS)
+            columns = ", ".join(f'"{c}"' for c in INSERT_COLUMNS)
             with raw.cursor() as cursor, cursor.copy(f"COPY bank_entries ({columns}) FROM STDIN") as copy:  # type: ignore[union-attr]
                 copy.write(text_rows)
             return
@@ -224,19 +234,49 @@ class BankRepository:
             itertools.repeat(None),
             itertools.repeat(actor),
             itertools.repeat(stamp),
+            prefixes,
         )
-        placeholders = ", ".join("?" for _ in ENTRY_COLUMNS)
+        placeholders = ", ".join("?" for _ in INSERT_COLUMNS)
         cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
         try:
             cursor.executemany(
-                f"INSERT INTO bank_entries ({', '.join(ENTRY_COLUMNS)}) VALUES ({placeholders})", rows
+                f"INSERT INTO bank_entries ({', '.join(INSERT_COLUMNS)}) VALUES ({placeholders})", rows
             )
         finally:
             cursor.close()
 
+    def existing_values(
+        self, session: Session, bank_id: int, hash_type: str, prefixes: Sequence[int]
+    ) -> set[str]:
+        """Values of `hash_type` the bank already holds (any row) among those starting with `prefixes`:
+        one index probe per prefix, the whole list passed as a single array/JSON parameter."""
+        found: set[str] = set()
+        if not prefixes:
+            return found
+        connection = session.connection()
+        postgres = connection.dialect.name == "postgresql"
+        # Both forms keep one bound parameter however long the list, so the statement is prepared once.
+        candidates = (
+            "value_prefix = ANY(%(prefixes)s::bigint[])"
+            if postgres
+            else "value_prefix IN (SELECT value FROM json_each(:prefixes))"
+        )
+        statement = (
+            "SELECT value FROM bank_entries WHERE bank_id = {b} AND hash_type = {t} AND " + candidates
+        ).format(b="%(bank_id)s" if postgres else ":bank_id", t="%(hash_type)s" if postgres else ":hash_type")
+        unique = sorted(set(prefixes))
+        for start in range(0, len(unique), LOOKUP_CHUNK):
+            chunk = unique[start : start + LOOKUP_CHUNK]
+            parameter: Any = chunk if postgres else json.dumps(chunk)
+            rows = connection.exec_driver_sql(
+                statement, {"bank_id": bank_id, "hash_type": hash_type, "prefixes": parameter}
+            )
+            found.update(row[0] for row in rows)
+        return found
+
     @contextlib.contextmanager
     def bulk_mode(self, session: Session) -> Iterator[None]:
-        """During a large import on SQLite, a page cache big enough for the `value` index's random
+        """During a large import on SQLite, a page cache big enough for the prefix index's random
         inserts (the default 2 MiB thrashes); restored afterwards since the connection is pooled."""
         connection = session.connection()
         if connection.dialect.name != "sqlite":
@@ -296,17 +336,28 @@ class BankRepository:
         if hash_type is not None:
             statement = statement.where(BankEntry.hash_type == hash_type)
         if value is not None:
-            statement = statement.where(BankEntry.value == value)
+            statement = statement.where(
+                BankEntry.value_prefix == value_prefix(value), BankEntry.value == value
+            )
         return list(session.scalars(statement.order_by(BankEntry.id).limit(limit)).all())
 
     def find_by_value(
         self, session: Session, hash_type: str, value: str, limit: int
     ) -> list[tuple[BankEntry, str]]:
-        """Entries holding exactly this value (any bank, variants included), with their bank's name."""
+        """Entries holding exactly this value (any bank, variants included), with their bank's name.
+
+        Banks are few: naming their ids lets each be probed in the (bank_id, hash_type, value_prefix)
+        index (without the list, SQLite's planner may scan every entry in id order instead)."""
+        bank_ids = list(session.scalars(select(Bank.id)).all())
         statement = (
             select(BankEntry, Bank.name)
             .join(Bank, Bank.id == BankEntry.bank_id)
-            .where(BankEntry.value == value, BankEntry.hash_type == hash_type)
+            .where(
+                BankEntry.bank_id.in_(bank_ids),
+                BankEntry.hash_type == hash_type,
+                BankEntry.value_prefix == value_prefix(value),
+                BankEntry.value == value,
+            )
             .order_by(BankEntry.id)
             .limit(limit)
         )
@@ -331,6 +382,14 @@ class BankRepository:
             for row in rows:
                 yield int(row[0]), row[1], row[2], row[3]
             after = int(rows[-1][0])
+
+
+def value_prefixes(values: Sequence[str]) -> list[int]:
+    """`value_prefix` of many canonical hex values at once (one hex decode for the whole list)."""
+    if not values:
+        return []
+    raw = bytes.fromhex("".join([v[:16] for v in values]))
+    return np.frombuffer(raw, dtype=">i8").tolist()
 
 
 def _json(value: Any) -> str | None:

@@ -103,6 +103,8 @@ class ImportResult(BaseModel):
     lines: int
     imported: int
     skipped: int
+    # Valid lines not imported: the bank already held the value, or an earlier line carried it.
+    duplicates: int
     bad_lines: list[BadLine]
     first_entry_id: int | None
     last_entry_id: int | None

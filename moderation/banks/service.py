@@ -16,8 +16,21 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from moderation.audit.service import audit
-from moderation.banks.formats import CSV_HEADER, BadLine, FileFormat, format_row, read_batches
-from moderation.banks.repository import CHANGE_COUNTER, ENTRY_COUNTER, EntryRow, bank_repository
+from moderation.banks.formats import (
+    CSV_HEADER,
+    BadLine,
+    FileFormat,
+    ParsedBatch,
+    format_row,
+    read_batches,
+)
+from moderation.banks.repository import (
+    CHANGE_COUNTER,
+    ENTRY_COUNTER,
+    EntryRow,
+    bank_repository,
+    value_prefixes,
+)
 from moderation.config import get_settings
 from moderation.db import make_engine, session_factory
 from moderation.exceptions import (
@@ -51,11 +64,13 @@ _SOURCE = re.compile(r"^(upload|takedown|review|import:[^\s]{1,100})$")
 
 @dataclass
 class ImportReport:
-    """What an import did. `bad_lines` holds the first `MAX_REPORTED_BAD_LINES`; `skipped` counts all."""
+    """What an import did. `bad_lines` holds the first `MAX_REPORTED_BAD_LINES`; `skipped` counts all.
+    `duplicates` counts valid lines not imported because the bank (or an earlier line) holds the value."""
 
     lines: int = 0
     imported: int = 0
     skipped: int = 0
+    duplicates: int = 0
     bad_lines: list[BadLine] = field(default_factory=list)
     first_entry_id: int | None = None
     last_entry_id: int | None = None
@@ -271,6 +286,7 @@ class BankService:
             bank_id=bank.id,
             hash_types=[t for t, _ in canonical],
             values=[v for _, v in canonical],
+            prefixes=value_prefixes([v for _, v in canonical]),
             metas=None if metadata is None else [metadata] * len(canonical),
             note=note,
             source=source,
@@ -509,12 +525,16 @@ class BankService:
         note: str | None = None,
         actor: str,
         progress: Callable[[int], None] | None = None,
+        keep_duplicates: bool = False,
     ) -> ImportReport:
         """Stream a file into a bank in batches (never holding it whole).
 
         Bad lines are skipped and reported with their line numbers; with `strict`, any bad line raises
         `import_rejected` after the whole file is read (listing them) and the caller's transaction rolls
-        back, so nothing is imported. `progress` is called with the number of lines read per batch."""
+        back, so nothing is imported. `progress` is called with the number of lines read per batch.
+        A line whose hash type and value the bank already holds (in any row, disabled ones included) or
+        that an earlier line of the file carried is counted in `duplicates` and not imported, unless
+        `keep_duplicates`."""
         fmt = FileFormat(fmt)
         _check_source(source)
         bank = self.get(session, bank_name)
@@ -532,24 +552,9 @@ class BankService:
                 if room > 0:
                     report.bad_lines.extend(batch.bad[:room])
                 if batch.values and not (strict and report.skipped):
-                    count = len(batch.values)
-                    last = bank_repository.bump_counter(session, ENTRY_COUNTER, by=count)
-                    first = last - count + 1
-                    bank_repository.insert_plain_entries(
-                        session,
-                        first_id=first,
-                        bank_id=bank.id,
-                        hash_types=batch.types,
-                        values=batch.values,
-                        metas=batch.metas,
-                        note=note,
-                        source=source,
-                        actor=actor,
-                        created_at=now,
+                    self._import_batch(
+                        session, bank, batch, report, keep_duplicates, note, source, actor, now
                     )
-                    report.imported += count
-                    report.first_entry_id = report.first_entry_id or first
-                    report.last_entry_id = last
                 if progress is not None:
                     progress(batch.lines)
         if report.first_entry_id is not None and report.last_entry_id is not None:
@@ -574,10 +579,88 @@ class BankService:
                 "lines": report.lines,
                 "imported": report.imported,
                 "skipped": report.skipped,
+                "duplicates": report.duplicates,
                 "entry_ids": [report.first_entry_id, report.last_entry_id],
             },
         )
         return report
+
+    def _import_batch(
+        self,
+        session: Session,
+        bank: Bank,
+        batch: ParsedBatch,
+        report: ImportReport,
+        keep_duplicates: bool,
+        note: str | None,
+        source: str,
+        actor: str,
+        now: datetime,
+    ) -> None:
+        types, values, metas = batch.types, batch.values, batch.metas
+        prefixes = value_prefixes(values)
+        if not keep_duplicates:
+            types, values, prefixes, metas = self._drop_duplicates(
+                session, bank.id, types, values, prefixes, metas
+            )
+            report.duplicates += len(batch.values) - len(values)
+        count = len(values)
+        if not count:
+            return
+        last = bank_repository.bump_counter(session, ENTRY_COUNTER, by=count)
+        first = last - count + 1
+        bank_repository.insert_plain_entries(
+            session,
+            first_id=first,
+            bank_id=bank.id,
+            hash_types=types,
+            values=values,
+            prefixes=prefixes,
+            metas=metas,
+            note=note,
+            source=source,
+            actor=actor,
+            created_at=now,
+        )
+        report.imported += count
+        report.first_entry_id = report.first_entry_id or first
+        report.last_entry_id = last
+
+    def _drop_duplicates(
+        self,
+        session: Session,
+        bank_id: int,
+        types: list[str],
+        values: list[str],
+        prefixes: list[int],
+        metas: list[dict[str, Any] | None] | None,
+    ) -> tuple[list[str], list[str], list[int], list[dict[str, Any] | None] | None]:
+        """The batch without values the bank already holds and without repeats within the batch (the
+        first occurrence stays). Earlier batches of the same import are rows by now, so they count."""
+        known: set[tuple[str, str]] = set()
+        kinds = set(types)
+        for hash_type in kinds:
+            wanted = (
+                prefixes
+                if len(kinds) == 1
+                else [p for t, p in zip(types, prefixes, strict=True) if t == hash_type]
+            )
+            known.update(
+                (hash_type, v) for v in bank_repository.existing_values(session, bank_id, hash_type, wanted)
+            )
+        if not known and len(set(values)) == len(values):
+            return types, values, prefixes, metas
+        keep: list[int] = []
+        for index, key in enumerate(zip(types, values, strict=True)):
+            if key not in known:
+                known.add(key)
+                keep.append(index)
+        return (
+            [types[i] for i in keep],
+            [values[i] for i in keep],
+            [prefixes[i] for i in keep],
+            None if metas is None else [metas[i] for i in keep],
+        )
 
     def export_lines(self, session: Session, bank_name: str, fmt: FileFormat | str) -> Iterator[str]:
         """The bank's hashes as lines of `fmt` (plain rows only: robust variants are derived data and are
