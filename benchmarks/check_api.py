@@ -280,7 +280,7 @@ def main() -> None:
                 checks = body.get("checks", {})
                 ready = checks.get("match_index", {}).get("state") == "ready"
                 if args.classifier:
-                    ready = ready and checks.get("classifier", {}).get("state") in ("ready", "failed")
+                    ready = ready and checks.get("classifier", {}).get("state") == "ready"
                 if response.status == 200 and ready:
                     break
             except (OSError, ValueError):
