@@ -255,15 +255,18 @@ class BankRepository:
             return found
         connection = session.connection()
         postgres = connection.dialect.name == "postgresql"
-        # Both forms keep one bound parameter however long the list, so the statement is prepared once.
-        candidates = (
-            "value_prefix = ANY(%(prefixes)s::bigint[])"
-            if postgres
-            else "value_prefix IN (SELECT value FROM json_each(:prefixes))"
-        )
+        # One bound parameter however long the list. On PostgreSQL each prefix is an equality probe in
+        # a lateral subquery kept apart by OFFSET 0: with `= ANY(array)` or a flattened join, the
+        # planner, lacking statistics in the middle of a large import, filtered every row of the bank
+        # matched by (bank_id, hash_type) instead of descending the index per prefix.
         statement = (
-            "SELECT value FROM bank_entries WHERE bank_id = {b} AND hash_type = {t} AND " + candidates
-        ).format(b="%(bank_id)s" if postgres else ":bank_id", t="%(hash_type)s" if postgres else ":hash_type")
+            "SELECT e.value FROM unnest(%(prefixes)s::bigint[]) AS p(prefix) CROSS JOIN LATERAL ("
+            "SELECT value FROM bank_entries WHERE bank_id = %(bank_id)s AND hash_type = %(hash_type)s"
+            " AND value_prefix = p.prefix OFFSET 0) AS e"
+            if postgres
+            else "SELECT value FROM bank_entries WHERE bank_id = :bank_id AND hash_type = :hash_type"
+            " AND value_prefix IN (SELECT value FROM json_each(:prefixes))"
+        )
         unique = sorted(set(prefixes))
         for start in range(0, len(unique), LOOKUP_CHUNK):
             chunk = unique[start : start + LOOKUP_CHUNK]
