@@ -37,7 +37,7 @@ QUEUE_VIEWS = ("pending", "open", "escalated", "decided")
 # A reveal admits this viewer to the unshielded image for this long; then it must be clicked again.
 REVEAL_WINDOW = timedelta(minutes=10)
 SHIELDED_SIZE = 320
-ItemID = Annotated[int, Path(ge=1, le=2**63 - 1)]
+ItemID = Annotated[int, Path(ge=1, le=2**31 - 1)]  # review_items.id is a 32-bit INTEGER
 
 
 # --- the queue ---------------------------------------------------------------------------------

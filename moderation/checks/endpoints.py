@@ -25,6 +25,10 @@ from moderation.exceptions import ModerationError
 
 router = APIRouter()
 
+# `checks.id` and `review_items.id` are 32-bit INTEGER columns on PostgreSQL: a larger id is a 422
+# here, never an out-of-range error inside the driver.
+RowID = Annotated[int, Path(ge=1, le=2**31 - 1)]
+
 _ERRORS: dict[int | str, dict[str, Any]] = {
     400: {
         "model": ErrorBody,
@@ -176,9 +180,7 @@ async def check_batch(request: Request, session: DBSession, principal: Checker) 
 
 
 @router.get("/check/{check_id}", response_model=CheckResult, summary="A stored check")
-def get_check(
-    check_id: Annotated[int, Path(ge=1, le=2**63 - 1)], session: DBSession, _: Checker
-) -> CheckResult:
+def get_check(check_id: RowID, session: DBSession, _: Checker) -> CheckResult:
     return checks.get(session, check_id)
 
 
@@ -196,15 +198,13 @@ def review_list(
 
 
 @router.get("/review/{item_id}", response_model=ReviewEntry, summary="One review item with its check")
-def review_get(
-    item_id: Annotated[int, Path(ge=1, le=2**63 - 1)], session: DBSession, _: Admin
-) -> ReviewEntry:
+def review_get(item_id: RowID, session: DBSession, _: Admin) -> ReviewEntry:
     return review_queue.get(session, item_id)
 
 
 @router.post("/review/{item_id}/verdict", response_model=ReviewEntry, summary="Record a reviewer's verdict")
 def review_verdict(
-    item_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
+    item_id: RowID,
     body: VerdictRequest,
     request: Request,
     session: DBSession,

@@ -231,3 +231,10 @@ def test_stored_check_can_be_read_back(client: TestClient, auth: Auth) -> None:
     assert again["decision"] == body["decision"] and again["hashes"] == body["hashes"]
     missing = client.get("/v1/check/999999", headers=headers)
     assert missing.status_code == 404 and missing.json()["code"] == "check_not_found"
+
+
+def test_ids_beyond_the_id_columns_are_422_not_a_driver_error(client: TestClient, auth: Auth) -> None:
+    for path, role in (("/v1/check/4294967296", "checker"), ("/v1/review/2147483648", "admin")):
+        response = client.get(path, headers=auth(role))
+        assert response.status_code == 422, (path, response.text)
+    assert client.get("/v1/check/2147483647", headers=auth("checker")).json()["code"] == "check_not_found"
