@@ -109,6 +109,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             for stop in reversed(app.state.on_stop):
                 await stop(app)
             app.state.engine.dispose()
+            app.state.read_engine.dispose()
 
     app = FastAPI(
         title="moderation",
@@ -121,6 +122,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.policy = policy
     app.state.engine = make_engine(settings.resolved_database_url)
+    # Readers that must not take SQLite's write lock (API key lookups); the same engine elsewhere.
+    app.state.read_engine = (
+        make_engine(settings.resolved_database_url, sqlite_immediate=False)
+        if settings.is_sqlite
+        else app.state.engine
+    )
     app.state.readiness = {}
     app.state.on_start = []
     app.state.on_stop = []

@@ -42,7 +42,8 @@ def require_role(*roles: str) -> Callable[..., Principal]:
         request: Request,
         authorization: Annotated[str | None, Depends(_authorization)],
     ) -> Principal:
-        with session_factory(request.app.state.engine)() as session:
+        # A read-only lookup: on SQLite it must not queue behind writers for the write lock.
+        with session_factory(request.app.state.read_engine)() as session:
             principal = api_keys.authenticate(session, authorization)
         principal.require(*roles)
         return principal
@@ -55,7 +56,9 @@ Checker = Annotated[Principal, Depends(require_role("checker"))]
 Intake = Annotated[Principal, Depends(require_role("intake"))]
 
 
-# Database ids in URLs: positive and within a signed 64-bit integer, so an absurd id is a 422,
-# never an overflow inside the database driver.
-MAX_ID = 2**63 - 1
+# Database ids in URLs are bounded by their column type, so an absurd id is a 422, never an overflow
+# inside the database driver: INTEGER primary keys (32-bit on PostgreSQL) and BIGINT ones (bank entries).
+MAX_ID = 2**31 - 1
+MAX_BIG_ID = 2**63 - 1
 ID = Annotated[int, Path(ge=1, le=MAX_ID)]
+BigID = Annotated[int, Path(ge=1, le=MAX_BIG_ID)]

@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response, Streamin
 from moderation.admin.pages import CSRF, PageNotFound, Viewer, ViewerDep, actor, render, require_roles
 from moderation.banks.formats import FileFormat
 from moderation.banks.service import banks
-from moderation.dependencies import DBSession
+from moderation.dependencies import BigID, DBSession
 from moderation.exceptions import ModerationError, ValidationFailed
 from moderation.hashing.intake import ImageLimits
 from moderation.kit.time import utc_now
@@ -238,7 +238,7 @@ async def add_image(
 
 @router.post("/banks/{name}/entries/{entry_id}/disable", dependencies=[CSRF])
 def disable_entry(
-    request: Request, session: DBSession, viewer: ViewerDep, name: str, entry_id: int
+    request: Request, session: DBSession, viewer: ViewerDep, name: str, entry_id: BigID
 ) -> Response:
     return _change(
         request,
@@ -251,7 +251,7 @@ def disable_entry(
 
 @router.post("/banks/{name}/entries/{entry_id}/enable", dependencies=[CSRF])
 def enable_entry(
-    request: Request, session: DBSession, viewer: ViewerDep, name: str, entry_id: int
+    request: Request, session: DBSession, viewer: ViewerDep, name: str, entry_id: BigID
 ) -> Response:
     return _change(
         request,

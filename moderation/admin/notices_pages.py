@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from moderation.admin.pages import CSRF, PageNotFound, Viewer, ViewerDep, actor, render, require_roles
 from moderation.config import Settings
-from moderation.dependencies import DBSession
+from moderation.dependencies import ID, DBSession
 from moderation.exceptions import ModerationError, ValidationFailed
 from moderation.kit.time import ensure_utc
 from moderation.policy.loader import get_policy
@@ -93,7 +93,7 @@ def notices_page(
 
 
 @router.post("/notices/{notice_id}/claim", dependencies=[CSRF])
-def claim_notice(session: DBSession, viewer: ViewerDep, notice_id: int) -> Response:
+def claim_notice(session: DBSession, viewer: ViewerDep, notice_id: ID) -> Response:
     require_roles(viewer, *ACTING)
     _load_or_404(session, notice_id)
     takedown.assign(session, notice_id, viewer.username, actor=actor(viewer))
@@ -105,7 +105,7 @@ def assign_notice(
     request: Request,
     session: DBSession,
     viewer: ViewerDep,
-    notice_id: int,
+    notice_id: ID,
     assignee: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
     require_roles(viewer, *ACTING)
@@ -218,7 +218,7 @@ async def create_notice(
 # --- one notice --------------------------------------------------------------------------------
 
 
-def _load_or_404(session: DBSession, notice_id: int) -> None:
+def _load_or_404(session: DBSession, notice_id: ID) -> None:
     try:
         takedown.get(session, notice_id)
     except ModerationError as exc:
@@ -229,7 +229,7 @@ def _notice_page(
     request: Request,
     session: DBSession,
     viewer: Viewer,
-    notice_id: int,
+    notice_id: ID,
     *,
     error: str | None = None,
     status_code: int = 200,
@@ -251,12 +251,12 @@ def _notice_page(
 
 
 @router.get("/notices/{notice_id}", response_class=HTMLResponse)
-def notice_page(request: Request, session: DBSession, viewer: ViewerDep, notice_id: int) -> Response:
+def notice_page(request: Request, session: DBSession, viewer: ViewerDep, notice_id: ID) -> Response:
     return _notice_page(request, session, viewer, notice_id)
 
 
 def _act(
-    request: Request, session: DBSession, viewer: Viewer, notice_id: int, change: Callable[[], Any]
+    request: Request, session: DBSession, viewer: Viewer, notice_id: ID, change: Callable[[], Any]
 ) -> Response:
     """Apply one change through the takedown service; a refusal re-renders the page with the reason."""
     require_roles(viewer, *ACTING)
@@ -274,7 +274,7 @@ def notice_transition(
     request: Request,
     session: DBSession,
     viewer: ViewerDep,
-    notice_id: int,
+    notice_id: ID,
     name: Annotated[str, Form(max_length=30)],
     reason: Annotated[str, Form(max_length=5000)] = "",
 ) -> Response:
@@ -297,7 +297,7 @@ def notice_pause(
     request: Request,
     session: DBSession,
     viewer: ViewerDep,
-    notice_id: int,
+    notice_id: ID,
     reason: Annotated[str, Form(max_length=100)] = "",
     note: Annotated[str, Form(max_length=5000)] = "",
 ) -> Response:
@@ -318,7 +318,7 @@ def notice_resume(
     request: Request,
     session: DBSession,
     viewer: ViewerDep,
-    notice_id: int,
+    notice_id: ID,
     note: Annotated[str, Form(max_length=5000)] = "",
 ) -> Response:
     settings = _settings(request)

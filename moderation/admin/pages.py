@@ -21,7 +21,7 @@ from moderation.audit.service import audit
 from moderation.auth.service import api_keys, users
 from moderation.checks.service import review_queue
 from moderation.config import Settings
-from moderation.dependencies import DBSession
+from moderation.dependencies import MAX_ID, DBSession
 from moderation.exceptions import ModerationError
 from moderation.kit.time import ensure_utc, utc_now
 from moderation.takedown.service import takedown
@@ -229,7 +229,7 @@ def audit_page(
     subject_id: str | None = None,
     since: str | None = None,
     until: str | None = None,
-    before_id: int | None = None,
+    before_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
 ) -> Response:
     filters = {
         "actor": actor_filter or None,

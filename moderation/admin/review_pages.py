@@ -24,7 +24,7 @@ from moderation.admin.pages import (
 from moderation.audit.service import audit
 from moderation.banks.service import banks
 from moderation.checks.service import checks, review_queue
-from moderation.dependencies import DBSession
+from moderation.dependencies import ID, DBSession
 from moderation.exceptions import ModerationError
 from moderation.kit.time import utc_now
 from moderation.takedown.service import takedown
@@ -134,7 +134,7 @@ def content_page(
     request: Request,
     session: DBSession,
     viewer: ViewerDep,
-    check_id: int,
+    check_id: ID,
     revealed: int = 0,
 ) -> Response:
     return _content(request, session, viewer, check_id, revealed=bool(revealed))
@@ -144,7 +144,7 @@ def _content(
     request: Request,
     session: DBSession,
     viewer: Viewer,
-    check_id: int,
+    check_id: ID,
     *,
     revealed: bool = False,
     error: str | None = None,
@@ -192,7 +192,7 @@ def content_verdict(
     request: Request,
     session: DBSession,
     viewer: ViewerDep,
-    check_id: int,
+    check_id: ID,
     verdict: Annotated[str, Form(max_length=20)] = "",
     note: Annotated[str, Form(max_length=5000)] = "",
     add_to_bank: Annotated[str, Form(max_length=100)] = "",
@@ -260,7 +260,7 @@ def _shield(data: bytes) -> bytes:
 
 @router.get("/evidence/{evidence_id}/image")
 def evidence_image(
-    request: Request, session: DBSession, viewer: ViewerDep, evidence_id: int, view: str = "shielded"
+    request: Request, session: DBSession, viewer: ViewerDep, evidence_id: ID, view: str = "shielded"
 ) -> Response:
     """The shielded rendering by default; the original only after this viewer's audited reveal."""
     require_roles(viewer, *ACTING)
@@ -293,7 +293,7 @@ def evidence_reveal(
     request: Request,
     session: DBSession,
     viewer: ViewerDep,
-    evidence_id: int,
+    evidence_id: ID,
     context: Annotated[str, Form(max_length=200)] = "",
     back: Annotated[str, Form(max_length=300)] = "",
 ) -> Response:

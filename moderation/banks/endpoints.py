@@ -13,7 +13,7 @@ from fastapi.responses import StreamingResponse
 from moderation.banks import schemas
 from moderation.banks.formats import FileFormat
 from moderation.banks.service import banks
-from moderation.dependencies import ID, Admin, DBSession
+from moderation.dependencies import Admin, BigID, DBSession
 from moderation.exceptions import ValidationFailed
 from moderation.hashing.intake import ImageLimits, read_limited
 from moderation.kit.time import utc_now
@@ -147,7 +147,7 @@ def list_entries(
 
 
 @router.get("/{name}/entries/{entry_id}")
-def get_entry(name: str, entry_id: ID, session: DBSession, principal: Admin) -> schemas.EntryDetail:
+def get_entry(name: str, entry_id: BigID, session: DBSession, principal: Admin) -> schemas.EntryDetail:
     """One entry with its companion hashes and robust variants."""
     return _detail(session, banks.get_entry(session, entry_id, bank_name=name), name)
 
@@ -155,7 +155,7 @@ def get_entry(name: str, entry_id: ID, session: DBSession, principal: Admin) -> 
 @router.post("/{name}/entries/{entry_id}/disable")
 def disable_entry(
     name: str,
-    entry_id: ID,
+    entry_id: BigID,
     session: DBSession,
     principal: Admin,
     body: schemas.EntryDisable | None = None,
@@ -167,13 +167,13 @@ def disable_entry(
 
 
 @router.post("/{name}/entries/{entry_id}/enable")
-def enable_entry(name: str, entry_id: ID, session: DBSession, principal: Admin) -> schemas.Entry:
+def enable_entry(name: str, entry_id: BigID, session: DBSession, principal: Admin) -> schemas.Entry:
     """Make a disabled entry match again."""
     return _entry(banks.enable_entry(session, entry_id, bank_name=name, actor=principal.actor), name)
 
 
 @router.delete("/{name}/entries/{entry_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_entry(name: str, entry_id: ID, session: DBSession, principal: Admin) -> None:
+def delete_entry(name: str, entry_id: BigID, session: DBSession, principal: Admin) -> None:
     """Delete an entry and its variants."""
     banks.delete_entry(session, entry_id, bank_name=name, actor=principal.actor)
 
