@@ -197,7 +197,9 @@ def profile_summary(path: str, top: int = 15) -> None:
 
 def random_weights_file(path: Path, model: str = "ViT-B-32") -> Path:
     """The real architecture with random weights, saved as a local checkpoint (nothing downloaded)."""
-    import moderation.classifier.torchvision_compat  # noqa: F401 - must precede open_clip (CPU torch)
+    import importlib
+
+    importlib.import_module("moderation.classifier.torchvision_compat")  # must precede open_clip
     import open_clip
     import torch
 
