@@ -5,25 +5,22 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from moderation import health
+from moderation.admin import lifecycle as admin_lifecycle
 from moderation.audit import endpoints as audit_endpoints
 from moderation.banks import endpoints as banks_endpoints
 from moderation.checks import endpoints as checks_endpoints
+from moderation.checks import lifecycle as checks_lifecycle
 from moderation.matching import endpoints as matching_endpoints
+from moderation.matching import lifecycle as matching_lifecycle
 from moderation.takedown import endpoints as takedown_endpoints
+from moderation.worker import lifecycle as worker_lifecycle
 
 
 def install_features(app: FastAPI) -> None:
-    from moderation.admin import lifecycle as admin_lifecycle
-
+    """Routers under /v1, the dashboard under /admin, and each feature's start/stop/readiness hooks."""
     admin_lifecycle.install(app)
-    from moderation.worker import lifecycle as worker_lifecycle
-
     worker_lifecycle.install(app)
-    from moderation.checks import lifecycle as checks_lifecycle
-
     checks_lifecycle.install(app)
-    from moderation.matching import lifecycle as matching_lifecycle
-
     matching_lifecycle.install(app)
     app.include_router(health.router)
     app.include_router(audit_endpoints.router, prefix="/v1", tags=["audit"])
