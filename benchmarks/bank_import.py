@@ -14,33 +14,19 @@ a second time into the same bank (every line a duplicate, or 2M rows with `--kee
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import random
 import resource
 import tempfile
 import time
 from pathlib import Path
 
+from _machine import machine
 from sqlalchemy import Engine, create_engine, make_url, text
 
 from moderation.banks.service import banks
 from moderation.db import make_engine, transaction
 from moderation.kit import migrations
 from moderation.matching.service import MatchService
-
-
-def machine() -> str:
-    cpu = "unknown cpu"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    load = os.getloadavg()
-    return f"{platform.machine()} {cpu}, {os.cpu_count()} cores, load average {load[0]:.1f} {load[1]:.1f}"
 
 
 def write_file(path: Path, lines: int, fmt: str) -> None:

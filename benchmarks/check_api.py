@@ -24,7 +24,6 @@ import http.client
 import io
 import json
 import os
-import platform
 import random
 import statistics
 import subprocess
@@ -34,23 +33,11 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _machine import machine
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = ROOT / ".venv" / "bin"
-
-
-def machine() -> str:
-    cpu = "unknown cpu"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    load = os.getloadavg()
-    return f"{platform.machine()} {cpu}, {os.cpu_count()} cores, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
 
 
 def make_jpegs(count: int, seed: int = 1) -> list[bytes]:
@@ -244,7 +231,7 @@ def main() -> None:
     if args.classifier and args.random_weights:
         env["MODERATION_CLIP_WEIGHTS"] = str(random_weights_file(tmp / "vit-b-32-random.pt"))
     moderation = str(BIN / "moderation")
-    print(f"machine: {machine()}")
+    print(f"machine: {machine(load_values=3, digits=2)}")
     print(
         f"database: {args.database_url or 'sqlite in ' + str(tmp)}; classifier {'on' if args.classifier else 'off'}"
     )

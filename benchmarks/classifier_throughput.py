@@ -17,11 +17,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import platform
 import statistics
 import time
-from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -35,21 +32,11 @@ from moderation.policy.categories import load_categories
 import open_clip
 import torch
 
+import _machine
+
 
 def machine() -> str:
-    cpu = "unknown cpu"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    load = os.getloadavg()
-    return (
-        f"{platform.machine()} {cpu}, {os.cpu_count()} cores, load average {load[0]:.1f} {load[1]:.1f}, "
-        f"torch {torch.__version__}, open_clip {open_clip.__version__}"
-    )
+    return f"{_machine.machine()}, torch {torch.__version__}, open_clip {open_clip.__version__}"
 
 
 def images(count: int, size: int = 256) -> list[Image.Image]:
