@@ -66,6 +66,27 @@ _CONTENT_FIELDS = (
 )
 
 
+def _audit(
+    session: Session,
+    notice_id: int,
+    action: str,
+    *,
+    actor: str,
+    details: dict[str, Any] | None = None,
+    policy: Policy | None = None,
+) -> None:
+    """Record one audit event about notice `notice_id` in the caller's transaction."""
+    audit.record(
+        session,
+        actor=actor,
+        action=action,
+        subject_type=SUBJECT,
+        subject_id=notice_id,
+        details=details,
+        policy_version=policy.version if policy is not None else None,
+    )
+
+
 @dataclass(frozen=True)
 class QueueResult:
     items: list[dict[str, Any]]
@@ -126,6 +147,13 @@ class TakedownService:
         if notice is None:
             raise NoticeNotFound(f"notice {notice_id} does not exist", details={"notice_id": notice_id})
         return notice
+
+    def _open(
+        self, session: Session, notice_id: int, settings: Settings | None
+    ) -> tuple[Policy, RegimeSet, Notice]:
+        """The current policy, its regimes and the notice (404 `notice_not_found` if it does not exist)."""
+        policy, regime_set = self._policy(settings or get_settings())
+        return policy, regime_set, self._load(session, notice_id)
 
     def _versions(self, notice: Notice, regimes: RegimeSet) -> list[tuple[Regime, RegimeVersion]]:
         return [(regimes.get(r["id"]), regimes.get(r["id"]).version(r["version"])) for r in notice.regimes]
@@ -265,12 +293,11 @@ class TakedownService:
             repo.add_hold(session, EvidenceHold(evidence_id=item.id, notice_id=notice.id, kind="case"))
 
         self._recompute(session, notice, regime_set)
-        audit.record(
+        _audit(
             session,
+            notice.id,
+            "notice.received",
             actor=actor,
-            action="notice.received",
-            subject_type=SUBJECT,
-            subject_id=notice.id,
             details={
                 "state": state,
                 "channel": body.channel,
@@ -281,17 +308,16 @@ class TakedownService:
                 "client_reference": body.client_reference,
                 "child_safety": child_safety,
             },
-            policy_version=policy.version,
+            policy=policy,
         )
         if received < now - BACKDATE_TOLERANCE:
-            audit.record(
+            _audit(
                 session,
+                notice.id,
+                "notice.receipt_backdated",
                 actor=actor,
-                action="notice.receipt_backdated",
-                subject_type=SUBJECT,
-                subject_id=notice.id,
                 details={"received_at": received, "entered_at": now, "channel": body.channel},
-                policy_version=policy.version,
+                policy=policy,
             )
         return notice, True
 
@@ -439,14 +465,13 @@ class TakedownService:
                 details={"state": fresh.state, "action": name},
             )
         session.refresh(notice)
-        audit.record(
+        _audit(
             session,
+            notice.id,
+            f"notice.{name}",
             actor=actor,
-            action=f"notice.{name}",
-            subject_type=SUBJECT,
-            subject_id=notice.id,
             details={"from": current, "to": transition.target, "reason": reason, **(details or {})},
-            policy_version=policy.version,
+            policy=policy,
         )
         return now
 
@@ -466,9 +491,7 @@ class TakedownService:
             return self.action(session, notice_id, actor=actor, reason=reason, settings=settings)
         if name not in TRANSITIONS:
             raise ValidationFailed(f"unknown transition '{name}'", code="unknown_transition")
-        settings = settings or get_settings()
-        policy, regime_set = self._policy(settings)
-        notice = self._load(session, notice_id)
+        policy, regime_set, notice = self._open(session, notice_id, settings)
         versions = self._versions(notice, regime_set)
         values: dict[str, Any] = {}
         details: dict[str, Any] = {}
@@ -541,12 +564,11 @@ class TakedownService:
             error = None
         except ImportError as exc:
             disabled, error = [], f"stay-down bank unavailable: {exc}"
-        audit.record(
+        _audit(
             session,
+            notice.id,
+            "notice.stay_down_disabled",
             actor=actor,
-            action="notice.stay_down_disabled",
-            subject_type=SUBJECT,
-            subject_id=notice.id,
             details={
                 "notice_id": notice.id,
                 "bank_entry_ids": disabled,
@@ -664,19 +686,18 @@ class TakedownService:
             self._hold_evidence(session, notice, kept, versions, start=now)
         session.refresh(notice)
         self._recompute(session, notice, regime_set)
-        audit.record(
+        _audit(
             session,
+            notice.id,
+            "notice.sweep",
             actor=actor,
-            action="notice.sweep",
-            subject_type=SUBJECT,
-            subject_id=notice.id,
             details={
                 "identical": len(identical),
                 "near_duplicates": len(near),
                 "stay_down_hashes_added": stay_down_added,
                 "errors": errors,
             },
-            policy_version=policy.version,
+            policy=policy,
         )
         return notice
 
@@ -774,28 +795,58 @@ class TakedownService:
                 continue
             self._enqueue(session, notice, item, "remove", reason=reason)
             self._mark_removed(session, content_id, notice, actor=actor, errors=errors)
-            hashes = {t: v for t, v in (("sha256", copy.sha256), ("pdq", copy.pdq)) if v}
-            repo.add_evidence(
-                session,
-                EvidenceItem(
-                    notice_id=notice.id,
-                    notice_content_id=item.id,
-                    sha256=copy.sha256,
-                    hashes=hashes,
-                    details={"kind": "sweep", "content_id": content_id, "distance": copy.distance},
-                ),
-            )
+            hashes, _ = self._copy_evidence(session, notice, item)
             if not copy.identical:
-                banked = self._stay_down(
+                self._bank_copy(
                     session,
                     notice,
-                    list(hashes.items()),
+                    item,
+                    hashes,
                     actor=actor,
                     errors=errors,
-                    metadata={"notice_id": notice.id, "ref": item.ref, "near_duplicate_of": origin},
+                    marker={"near_duplicate_of": origin},
                 )
-                item.stay_down_entry_ids = banked.entry_ids
         return identical, near
+
+    def _copy_evidence(
+        self, session: Session, notice: Notice, item: NoticeContent
+    ) -> tuple[dict[str, str], EvidenceItem]:
+        """Keep evidence of a copy the sweep found (its hashes, no bytes); returns the hashes too."""
+        hashes = {t: v for t, v in (("sha256", item.sha256), ("pdq", item.pdq)) if v}
+        evidence = repo.add_evidence(
+            session,
+            EvidenceItem(
+                notice_id=notice.id,
+                notice_content_id=item.id,
+                sha256=item.sha256,
+                hashes=hashes,
+                details={"kind": "sweep", "content_id": item.content_id, "distance": item.distance},
+            ),
+        )
+        return hashes, evidence
+
+    def _bank_copy(
+        self,
+        session: Session,
+        notice: Notice,
+        item: NoticeContent,
+        hashes: dict[str, str],
+        *,
+        actor: str,
+        errors: list[str],
+        marker: dict[str, Any],
+    ) -> Banked:
+        """Put a removed copy's hashes into the stay-down bank and remember the entries on the copy."""
+        banked = self._stay_down(
+            session,
+            notice,
+            list(hashes.items()),
+            actor=actor,
+            errors=errors,
+            metadata={"notice_id": notice.id, "ref": item.ref, **marker},
+        )
+        item.stay_down_entry_ids = banked.entry_ids
+        return banked
 
     def _enqueue(
         self, session: Session, notice: Notice, item: NoticeContent, action: str, *, reason: str | None
@@ -915,6 +966,35 @@ class TakedownService:
         repo.update_notice(session, notice.id, {"sweep_result": sweep})
         session.refresh(notice)
 
+    def _copy_decided(
+        self,
+        session: Session,
+        notice: Notice,
+        item: NoticeContent,
+        decision: str,
+        *,
+        actor: str,
+        reason: str | None,
+        policy: Policy,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        """Show a reviewer's decision on a copy in the sweep record; audit it as `notice.copy_<decision>`."""
+        self._note_sweep_decision(session, notice, item)
+        _audit(
+            session,
+            notice.id,
+            f"notice.copy_{decision}",
+            actor=actor,
+            details={
+                "copy_id": item.id,
+                "content_id": item.content_id,
+                "distance": item.distance,
+                "reason": reason,
+                **(extra or {}),
+            },
+            policy=policy,
+        )
+
     def remove_copy(
         self,
         session: Session,
@@ -929,9 +1009,7 @@ class TakedownService:
         removed`, a `remove` outbox row, the registry marked, its hashes into the stay-down bank,
         evidence under the notice's holds, and the sweep's record updated. Only while the notice is
         `actioned` (409 `illegal_transition` otherwise); 409 `copy_not_in_review` if already decided."""
-        settings = settings or get_settings()
-        policy, regime_set = self._policy(settings)
-        notice = self._load(session, notice_id)
+        policy, regime_set, notice = self._open(session, notice_id, settings)
         item = self._copy_in_review(session, notice, copy_id)
         if notice.state != "actioned":
             raise IllegalTransition(
@@ -943,44 +1021,21 @@ class TakedownService:
         self._enqueue(session, notice, item, "remove", reason=reason)
         if item.content_id:
             self._mark_removed(session, item.content_id, notice, actor=actor, errors=errors)
-        hashes = {t: v for t, v in (("sha256", item.sha256), ("pdq", item.pdq)) if v}
-        evidence = repo.add_evidence(
-            session,
-            EvidenceItem(
-                notice_id=notice.id,
-                notice_content_id=item.id,
-                sha256=item.sha256,
-                hashes=hashes,
-                details={"kind": "sweep", "content_id": item.content_id, "distance": item.distance},
-            ),
-        )
+        hashes, evidence = self._copy_evidence(session, notice, item)
         self._hold_evidence(session, notice, evidence, self._versions(notice, regime_set), start=utc_now())
-        banked = self._stay_down(
+        banked = self._bank_copy(
+            session, notice, item, hashes, actor=actor, errors=errors, marker={"reviewed": True}
+        )
+        session.flush()
+        self._copy_decided(
             session,
             notice,
-            list(hashes.items()),
+            item,
+            "removed",
             actor=actor,
-            errors=errors,
-            metadata={"notice_id": notice.id, "ref": item.ref, "reviewed": True},
-        )
-        item.stay_down_entry_ids = banked.entry_ids
-        session.flush()
-        self._note_sweep_decision(session, notice, item)
-        audit.record(
-            session,
-            actor=actor,
-            action="notice.copy_removed",
-            subject_type=SUBJECT,
-            subject_id=notice.id,
-            details={
-                "copy_id": item.id,
-                "content_id": item.content_id,
-                "distance": item.distance,
-                "reason": reason,
-                "stay_down_entry_ids": banked.entry_ids,
-                "errors": errors,
-            },
-            policy_version=policy.version,
+            reason=reason,
+            policy=policy,
+            extra={"stay_down_entry_ids": banked.entry_ids, "errors": errors},
         )
         return notice
 
@@ -1003,21 +1058,7 @@ class TakedownService:
         notice = self._load(session, notice_id)
         item = self._copy_in_review(session, notice, copy_id)
         self._decide_copy(session, item, "dismissed", actor=actor, reason=reason)
-        self._note_sweep_decision(session, notice, item)
-        audit.record(
-            session,
-            actor=actor,
-            action="notice.copy_dismissed",
-            subject_type=SUBJECT,
-            subject_id=notice.id,
-            details={
-                "copy_id": item.id,
-                "content_id": item.content_id,
-                "distance": item.distance,
-                "reason": reason,
-            },
-            policy_version=policy.version,
-        )
+        self._copy_decided(session, notice, item, "dismissed", actor=actor, reason=reason, policy=policy)
         return notice
 
     def copies_in_review(self, session: Session, notice_id: int) -> list[dict[str, Any]]:
@@ -1036,14 +1077,7 @@ class TakedownService:
         previous = notice.assignee
         repo.update_notice(session, notice.id, {"assignee": assignee})
         session.refresh(notice)
-        audit.record(
-            session,
-            actor=actor,
-            action="notice.assign",
-            subject_type=SUBJECT,
-            subject_id=notice.id,
-            details={"from": previous, "to": assignee},
-        )
+        _audit(session, notice.id, "notice.assign", actor=actor, details={"from": previous, "to": assignee})
         return notice
 
     def supply_info(
@@ -1059,9 +1093,7 @@ class TakedownService:
     ) -> Notice:
         """Add fields or statements to an open notice. A regime whose last missing field arrives is
         complete from now: its `completed`-triggered clocks start now."""
-        settings = settings or get_settings()
-        policy, regime_set = self._policy(settings)
-        notice = self._load(session, notice_id)
+        policy, regime_set, notice = self._open(session, notice_id, settings)
         if notice.state not in OPEN_STATES:
             raise IllegalTransition(
                 f"cannot add information to a notice in state '{notice.state}'",
@@ -1103,12 +1135,11 @@ class TakedownService:
         )
         session.refresh(notice)
         self._recompute(session, notice, regime_set)
-        audit.record(
+        _audit(
             session,
+            notice.id,
+            "notice.info_supplied",
             actor=actor,
-            action="notice.info_supplied",
-            subject_type=SUBJECT,
-            subject_id=notice.id,
             details={
                 "fields": sorted(fields),
                 "statements": {k: sorted(v) for k, v in statements.items()},
@@ -1116,7 +1147,7 @@ class TakedownService:
                 "missing": {e["id"]: e["missing"] for e in entries if e["missing"]},
                 "reason": reason,
             },
-            policy_version=policy.version,
+            policy=policy,
         )
         return notice
 
@@ -1132,9 +1163,7 @@ class TakedownService:
     ) -> Notice:
         """Pause every clock of the notice that may pause for `reason` (e.g. TCO force majeure);
         the pause and its reason are recorded and audited. 409 `pause_not_allowed` otherwise."""
-        settings = settings or get_settings()
-        policy, regime_set = self._policy(settings)
-        notice = self._load(session, notice_id)
+        policy, regime_set, notice = self._open(session, notice_id, settings)
         if notice.state not in OPEN_STATES:
             raise IllegalTransition(
                 f"cannot pause the clocks of a notice in state '{notice.state}'",
@@ -1162,14 +1191,13 @@ class TakedownService:
             NoticePause(notice_id=notice.id, reason=reason, note=note, started_at=now, started_by=actor),
         )
         self._recompute(session, notice, regime_set)
-        audit.record(
+        _audit(
             session,
+            notice.id,
+            "notice.pause",
             actor=actor,
-            action="notice.pause",
-            subject_type=SUBJECT,
-            subject_id=notice.id,
             details={"reason": reason, "note": note},
-            policy_version=policy.version,
+            policy=policy,
         )
         return notice
 
@@ -1183,21 +1211,18 @@ class TakedownService:
         settings: Settings | None = None,
     ) -> Notice:
         """End every open pause; paused clocks run again with their due time pushed back."""
-        settings = settings or get_settings()
-        policy, regime_set = self._policy(settings)
-        notice = self._load(session, notice_id)
+        policy, regime_set, notice = self._open(session, notice_id, settings)
         ended = repo.end_open_pauses(session, notice.id, at=utc_now(), actor=actor)
         if not ended:
             raise NotPaused("the notice's clocks are not paused")
         self._recompute(session, notice, regime_set)
-        audit.record(
+        _audit(
             session,
+            notice.id,
+            "notice.resume",
             actor=actor,
-            action="notice.resume",
-            subject_type=SUBJECT,
-            subject_id=notice.id,
             details={"pauses_ended": ended, "note": note, "due_at": notice.due_at},
-            policy_version=policy.version,
+            policy=policy,
         )
         return notice
 
@@ -1253,9 +1278,7 @@ class TakedownService:
     def detail(self, session: Session, notice_id: int, settings: Settings | None = None) -> dict[str, Any]:
         """Everything about one notice: clocks, pauses, content and copies, sweep, duty flags,
         webhook delivery state, evidence (never the bytes) and the audit timeline."""
-        settings = settings or get_settings()
-        _, regime_set = self._policy(settings)
-        notice = self._load(session, notice_id)
+        _, regime_set, notice = self._open(session, notice_id, settings)
         now = utc_now()
         contents = repo.contents(session, notice.id)
         deliveries = repo.deliveries(session, notice.id)
@@ -1509,12 +1532,11 @@ class TakedownService:
         if item is None or item.ciphertext is None:
             return None
         notice = repo.get(session, item.notice_id)
-        audit.record(
+        _audit(
             session,
+            item.notice_id,
+            "evidence.read",
             actor=actor,
-            action="evidence.read",
-            subject_type=SUBJECT,
-            subject_id=item.notice_id,
             details={
                 "evidence_id": item.id,
                 "reason": reason,
@@ -1662,12 +1684,11 @@ class ActionOutbox:
         if not owned:
             return "lost"
         if values["state"] in ("delivered", "failed"):
-            audit.record(
+            _audit(
                 session,
+                claimed.notice_id,
+                f"notice.action_{values['state']}",
                 actor=actor,
-                action=f"notice.action_{values['state']}",
-                subject_type=SUBJECT,
-                subject_id=claimed.notice_id,
                 details={
                     "delivery_id": claimed.id,
                     "idempotency_key": claimed.idempotency_key,
@@ -1693,12 +1714,11 @@ class EvidenceStore:
             if item is None or not repo.purge(session, evidence_id, now):
                 continue
             purged += 1
-            audit.record(
+            _audit(
                 session,
+                item.notice_id,
+                "evidence.purged",
                 actor=actor,
-                action="evidence.purged",
-                subject_type=SUBJECT,
-                subject_id=item.notice_id,
                 details={"evidence_id": evidence_id, "sha256": item.sha256},
             )
         return purged
