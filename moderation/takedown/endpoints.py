@@ -70,6 +70,23 @@ def _detail(request: Request, session: DBSession, notice_id: ID) -> dict[str, An
     return takedown.detail(session, notice_id, request.app.state.settings)
 
 
+def _reason(body: Reason | None) -> str | None:
+    return body.reason if body else None
+
+
+def _change(
+    request: Request,
+    session: DBSession,
+    notice_id: ID,
+    change: Callable[..., object],
+    *args: Any,
+    **kwargs: Any,
+) -> dict[str, Any]:
+    """Apply one takedown service change to the notice with the app's settings; answer its new detail."""
+    change(session, notice_id, *args, settings=request.app.state.settings, **kwargs)
+    return _detail(request, session, notice_id)
+
+
 @router.post("/notices", response_model=NoticeOut, status_code=201, summary="Submit a takedown notice")
 def submit_notice(
     body: NoticeCreate, request: Request, response: Response, session: DBSession, principal: Intake
@@ -117,30 +134,23 @@ def assign_notice(
 def supply_info(
     notice_id: ID, body: SupplyInfo, request: Request, session: DBSession, principal: Intake
 ) -> dict[str, Any]:
-    takedown.supply_info(
+    return _change(
+        request,
         session,
         notice_id,
+        takedown.supply_info,
         fields=body.fields,
         statements=body.statements,
         actor=principal.actor,
         reason=body.reason,
-        settings=request.app.state.settings,
     )
-    return _detail(request, session, notice_id)
 
 
 @router.post("/notices/{notice_id}/action", response_model=NoticeOut, summary="Remove the content")
 def action_notice(
     notice_id: ID, request: Request, session: DBSession, principal: Admin, body: Reason | None = None
 ) -> dict[str, Any]:
-    takedown.action(
-        session,
-        notice_id,
-        actor=principal.actor,
-        reason=body.reason if body else None,
-        settings=request.app.state.settings,
-    )
-    return _detail(request, session, notice_id)
+    return _change(request, session, notice_id, takedown.action, actor=principal.actor, reason=_reason(body))
 
 
 def _transition_route(name: str, path: str, *, reason_required: bool) -> None:
@@ -149,30 +159,30 @@ def _transition_route(name: str, path: str, *, reason_required: bool) -> None:
         def handler(
             notice_id: ID, body: RequiredReason, request: Request, session: DBSession, principal: Admin
         ) -> dict[str, Any]:
-            takedown.transition(
+            return _change(
+                request,
                 session,
                 notice_id,
+                takedown.transition,
                 name,
                 actor=principal.actor,
                 reason=body.reason,
-                settings=request.app.state.settings,
             )
-            return _detail(request, session, notice_id)
 
     else:
 
         def handler(  # type: ignore[misc]
             notice_id: ID, request: Request, session: DBSession, principal: Admin, body: Reason | None = None
         ) -> dict[str, Any]:
-            takedown.transition(
+            return _change(
+                request,
                 session,
                 notice_id,
+                takedown.transition,
                 name,
                 actor=principal.actor,
-                reason=body.reason if body else None,
-                settings=request.app.state.settings,
+                reason=_reason(body),
             )
-            return _detail(request, session, notice_id)
 
     handler.__name__ = f"{name}_notice"
     router.add_api_route(
@@ -201,29 +211,16 @@ for _name, _path, _required in (
 def pause_notice(
     notice_id: ID, body: PauseRequest, request: Request, session: DBSession, principal: Admin
 ) -> dict[str, Any]:
-    takedown.pause(
-        session,
-        notice_id,
-        reason=body.reason,
-        note=body.note,
-        actor=principal.actor,
-        settings=request.app.state.settings,
+    return _change(
+        request, session, notice_id, takedown.pause, reason=body.reason, note=body.note, actor=principal.actor
     )
-    return _detail(request, session, notice_id)
 
 
 @router.post("/notices/{notice_id}/resume", response_model=NoticeOut, summary="Resume paused clocks")
 def resume_notice(
     notice_id: ID, request: Request, session: DBSession, principal: Admin, body: Reason | None = None
 ) -> dict[str, Any]:
-    takedown.resume(
-        session,
-        notice_id,
-        actor=principal.actor,
-        note=body.reason if body else None,
-        settings=request.app.state.settings,
-    )
-    return _detail(request, session, notice_id)
+    return _change(request, session, notice_id, takedown.resume, actor=principal.actor, note=_reason(body))
 
 
 @router.post(
@@ -239,15 +236,15 @@ def remove_copy(
     principal: Admin,
     body: Reason | None = None,
 ) -> dict[str, Any]:
-    takedown.remove_copy(
+    return _change(
+        request,
         session,
         notice_id,
+        takedown.remove_copy,
         copy_id,
         actor=principal.actor,
-        reason=body.reason if body else None,
-        settings=request.app.state.settings,
+        reason=_reason(body),
     )
-    return _detail(request, session, notice_id)
 
 
 @router.post(
@@ -258,15 +255,9 @@ def remove_copy(
 def dismiss_copy(
     notice_id: ID, copy_id: ID, body: RequiredReason, request: Request, session: DBSession, principal: Admin
 ) -> dict[str, Any]:
-    takedown.dismiss_copy(
-        session,
-        notice_id,
-        copy_id,
-        actor=principal.actor,
-        reason=body.reason,
-        settings=request.app.state.settings,
+    return _change(
+        request, session, notice_id, takedown.dismiss_copy, copy_id, actor=principal.actor, reason=body.reason
     )
-    return _detail(request, session, notice_id)
 
 
 @router.get(
