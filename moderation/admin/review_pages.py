@@ -288,6 +288,35 @@ def _media_type(data: bytes) -> str:
         return "application/octet-stream"
 
 
+def _reveal(
+    request: Request,
+    session: DBSession,
+    viewer: ViewerDep,
+    *,
+    action: str,
+    subject_type: str,
+    subject_id: int,
+    src: str,
+    context: str,
+    back: str,
+) -> Response:
+    """Audit a reveal, then answer the original's address (JSON) or go back to the page it came from."""
+    require_roles(viewer, *ACTING)
+    audit.record(
+        session,
+        actor=actor(viewer),
+        action=action,
+        subject_type=subject_type,
+        subject_id=subject_id,
+        details={"context": context or None},
+    )
+    if request.headers.get("accept", "").startswith("application/json"):
+        return JSONResponse({"src": src})
+    target = back if back.startswith("/admin/") and "//" not in back else "/admin/review"
+    separator = "&" if "?" in target else "?"
+    return RedirectResponse(f"{target}{separator}revealed=1", status_code=303)
+
+
 @router.post("/evidence/{evidence_id}/reveal", dependencies=[CSRF])
 def evidence_reveal(
     request: Request,
@@ -298,21 +327,17 @@ def evidence_reveal(
     back: Annotated[str, Form(max_length=300)] = "",
 ) -> Response:
     """Record the reveal in the audit log; the original is served only after this."""
-    require_roles(viewer, *ACTING)
-    audit.record(
+    return _reveal(
+        request,
         session,
-        actor=actor(viewer),
+        viewer,
         action="evidence.reveal",
         subject_type="evidence",
         subject_id=evidence_id,
-        details={"context": context or None},
+        src=f"/admin/evidence/{evidence_id}/image?view=full",
+        context=context,
+        back=back,
     )
-    src = f"/admin/evidence/{evidence_id}/image?view=full"
-    if request.headers.get("accept", "").startswith("application/json"):
-        return JSONResponse({"src": src})
-    target = back if back.startswith("/admin/") and "//" not in back else "/admin/review"
-    separator = "&" if "?" in target else "?"
-    return RedirectResponse(f"{target}{separator}revealed=1", status_code=303)
 
 
 @router.get("/review/{item_id}/image")
@@ -352,18 +377,14 @@ def review_copy_reveal(
     back: Annotated[str, Form(max_length=300)] = "",
 ) -> Response:
     """Record the reveal of a review item's copy in the audit log; the original is served only after this."""
-    require_roles(viewer, *ACTING)
-    audit.record(
+    return _reveal(
+        request,
         session,
-        actor=actor(viewer),
+        viewer,
         action="review_copy.reveal",
         subject_type="review_item",
         subject_id=item_id,
-        details={"context": context or None},
+        src=f"/admin/review/{item_id}/image?view=full",
+        context=context,
+        back=back,
     )
-    src = f"/admin/review/{item_id}/image?view=full"
-    if request.headers.get("accept", "").startswith("application/json"):
-        return JSONResponse({"src": src})
-    target = back if back.startswith("/admin/") and "//" not in back else "/admin/review"
-    separator = "&" if "?" in target else "?"
-    return RedirectResponse(f"{target}{separator}revealed=1", status_code=303)
