@@ -236,30 +236,26 @@ async def add_image(
     return _change(request, session, viewer, name, change)
 
 
+def _entry_change(
+    request: Request, session: DBSession, viewer: Viewer, name: str, entry_id: int, change: Any
+) -> Response:
+    return _change(
+        request, session, viewer, name, lambda: change(session, entry_id, bank_name=name, actor=actor(viewer))
+    )
+
+
 @router.post("/banks/{name}/entries/{entry_id}/disable", dependencies=[CSRF])
 def disable_entry(
     request: Request, session: DBSession, viewer: ViewerDep, name: str, entry_id: BigID
 ) -> Response:
-    return _change(
-        request,
-        session,
-        viewer,
-        name,
-        lambda: banks.disable_entry(session, entry_id, bank_name=name, actor=actor(viewer)),
-    )
+    return _entry_change(request, session, viewer, name, entry_id, banks.disable_entry)
 
 
 @router.post("/banks/{name}/entries/{entry_id}/enable", dependencies=[CSRF])
 def enable_entry(
     request: Request, session: DBSession, viewer: ViewerDep, name: str, entry_id: BigID
 ) -> Response:
-    return _change(
-        request,
-        session,
-        viewer,
-        name,
-        lambda: banks.enable_entry(session, entry_id, bank_name=name, actor=actor(viewer)),
-    )
+    return _entry_change(request, session, viewer, name, entry_id, banks.enable_entry)
 
 
 def _text_lines(upload: UploadFile) -> Iterator[str]:
