@@ -284,8 +284,29 @@ def audit_verify(session: DBSession, viewer: ViewerDep) -> Response:
 @router.get("/users", response_class=HTMLResponse)
 def users_page(request: Request, session: DBSession, viewer: ViewerDep) -> Response:
     require_roles(viewer, "admin")
+    return _users_page(request, session, viewer)
+
+
+def _users_page(
+    request: Request,
+    session: DBSession,
+    viewer: Viewer,
+    *,
+    status_code: int = 200,
+    new_key: dict[str, str] | None = None,
+    error: str | None = None,
+) -> Response:
+    """The users and API keys page; a refused change shows its error, a new key is shown once."""
+    extra = {"error": error} if error is not None else {}
     return render(
-        request, "users.html", viewer, users=users.list(session), keys=api_keys.list(session), new_key=None
+        request,
+        "users.html",
+        viewer,
+        status_code=status_code,
+        users=users.list(session),
+        keys=api_keys.list(session),
+        new_key=new_key,
+        **extra,
     )
 
 
@@ -303,16 +324,7 @@ def create_user(
         users.create(session, username=username, role=role, password=password, actor=actor(viewer))
     except ModerationError as exc:
         session.rollback()
-        return render(
-            request,
-            "users.html",
-            viewer,
-            status_code=exc.status,
-            error=exc.message,
-            users=users.list(session),
-            keys=api_keys.list(session),
-            new_key=None,
-        )
+        return _users_page(request, session, viewer, status_code=exc.status, error=exc.message)
     return RedirectResponse("/admin/users", status_code=303)
 
 
@@ -336,25 +348,9 @@ def create_api_key(
         _, plain = api_keys.create(session, name=name, role=role, actor=actor(viewer))
     except ModerationError as exc:
         session.rollback()
-        return render(
-            request,
-            "users.html",
-            viewer,
-            status_code=exc.status,
-            error=exc.message,
-            users=users.list(session),
-            keys=api_keys.list(session),
-            new_key=None,
-        )
+        return _users_page(request, session, viewer, status_code=exc.status, error=exc.message)
     # The key is shown once, on this response only; it is not in any URL or log.
-    return render(
-        request,
-        "users.html",
-        viewer,
-        users=users.list(session),
-        keys=api_keys.list(session),
-        new_key={"name": name, "key": plain},
-    )
+    return _users_page(request, session, viewer, new_key={"name": name, "key": plain})
 
 
 @router.post("/apikeys/{name}/revoke", dependencies=[CSRF])
