@@ -7,13 +7,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI
-from sqlalchemy import Engine
 
 from moderation.checks.ports import BankMatch, default_matcher
 from moderation.checks.service import CheckContext
 from moderation.classifier.interface import ImageClassifier
 from moderation.config import Settings
-from moderation.db import make_engine, session_factory
+from moderation.db import session_factory
 from moderation.hashing.hashers import ImageHashes
 from moderation.hashing.intake import ImageLimits
 from moderation.policy.categories import CategoryPolicy, load_categories
@@ -52,14 +51,6 @@ def classifier_status(classifier: ImageClassifier | None) -> dict[str, Any]:
     return classifier.status()
 
 
-def _sqlite_reader(engine: Engine) -> Engine | None:
-    """On SQLite, an engine with deferred transactions for the cache lookup: in WAL mode its reads
-    neither wait for nor block the one writer (the service engine takes the write lock at BEGIN)."""
-    if engine.dialect.name != "sqlite" or engine.url.database in (None, "", ":memory:"):
-        return None
-    return make_engine(engine.url.render_as_string(hide_password=False), sqlite_immediate=False)
-
-
 def install(app: FastAPI) -> None:
     """Create the pipeline context and the classifier; start/stop it with the app; add its probe."""
     settings: Settings = app.state.settings
@@ -71,9 +62,10 @@ def install(app: FastAPI) -> None:
         settings=settings,
     )
     app.state.check_context = context
-    reader_engine = _sqlite_reader(app.state.engine)
-    if reader_engine is not None:
-        context.reader = session_factory(reader_engine)
+    if app.state.read_engine is not app.state.engine:
+        # SQLite: cache lookups read through the app's deferred-transaction engine, so they neither
+        # wait for nor block the one writer (the service engine takes the write lock at BEGIN).
+        context.reader = session_factory(app.state.read_engine)
 
     async def start(_: FastAPI) -> None:
         if context.classifier is not None:
@@ -82,8 +74,6 @@ def install(app: FastAPI) -> None:
     async def stop(_: FastAPI) -> None:
         if context.classifier is not None:
             context.classifier.close()
-        if reader_engine is not None:
-            reader_engine.dispose()
 
     app.state.on_start.append(start)
     app.state.on_stop.append(stop)
