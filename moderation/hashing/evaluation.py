@@ -114,6 +114,24 @@ def _crop(fraction: float, side: str) -> Callable[[Image.Image], Image.Image]:
     return apply
 
 
+def _corner(fraction_x: float, fraction_y: float, corner: str) -> Callable[[Image.Image], Image.Image]:
+    """Crop two adjacent sides: `fraction_x` of the width, `fraction_y` of the height, off `corner`."""
+    vertical, horizontal = corner.split("_")
+
+    def apply(im: Image.Image) -> Image.Image:
+        dx, dy = round(im.width * fraction_x), round(im.height * fraction_y)
+        left = dx if horizontal == "left" else 0
+        right = im.width - (dx if horizontal == "right" else 0)
+        top = dy if vertical == "top" else 0
+        bottom = im.height - (dy if vertical == "bottom" else 0)
+        return im.crop((left, top, right, bottom))
+
+    return apply
+
+
+_CORNERS = ("top_left", "top_right", "bottom_left", "bottom_right")
+
+
 def _border(fraction: float, colour: tuple[int, int, int]) -> Callable[[Image.Image], Image.Image]:
     def apply(im: Image.Image) -> Image.Image:
         pad = max(1, round(max(im.size) * fraction))
@@ -189,6 +207,12 @@ TRANSFORMATIONS: tuple[Transformation, ...] = (
     Transformation("crop_5pc_bottom", _crop(0.05, "bottom")),
     Transformation("crop_2pc_all", _crop(0.02, "all")),
     Transformation("crop_5pc_all", _crop(0.05, "all")),
+    *(
+        Transformation(f"corner_{pc}pc_{corner}", _corner(pc / 100, pc / 100, corner))
+        for pc in (2, 3, 5)
+        for corner in _CORNERS
+    ),
+    Transformation("corner_2pc_left_4pc_top", _corner(0.02, 0.04, "top_left")),
     Transformation("border_thin_white", _border(0.015, (255, 255, 255))),
     Transformation("border_thin_black", _border(0.015, (0, 0, 0))),
     Transformation("border_thick_white", _border(0.10, (255, 255, 255))),

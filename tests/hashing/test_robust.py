@@ -32,6 +32,7 @@ def test_bank_variants_are_tagged_pdq_rows() -> None:
     nothing = RobustPlan(
         crop_fractions=(),
         crop_sides=(),
+        corner_fractions=(),
         hue_shifts=(),
         brightness_factors=(),
         saturation_factors=(),
@@ -71,3 +72,19 @@ def test_small_evaluation_meets_targets() -> None:
     assert report.recall >= 0.98, report.table()
     assert report.plain_recall < 0.7  # the evaluation is hard enough that plain PDQ alone fails it
     assert report.false_match_pairs == 0
+
+
+def test_corner_crops_match_through_corner_variants() -> None:
+    """A copy cropped 3% off the left and the top is missed by the one-side grid, matched by a corner row."""
+    original = generate_image(31)
+    image = decode_image(encode(original), ImageLimits()).image
+    dx, dy = round(original.width * 0.03), round(original.height * 0.03)
+    cropped = original.crop((dx, dy, original.width, original.height))
+    query = query_hashes(decode_image(encode(cropped), ImageLimits()).image)
+    without_corners = bank_variants(image, plan=RobustPlan(corner_fractions=()))
+    with_corners = bank_variants(image)
+    assert not any(v.variant.startswith("crop_top_left") for v in without_corners)
+    assert len(with_corners) == len(without_corners) + 8
+    assert match_query(query, without_corners) is None
+    match = match_query(query, with_corners)
+    assert match is not None and match.variant.startswith("crop_top_left_"), match
