@@ -17,6 +17,7 @@ from moderation.db import make_engine
 from moderation.exceptions import ModerationError, SchemaOutOfDate
 from moderation.kit import migrations
 from moderation.kit.time import set_clock
+from moderation.observability.logs import configure_logging
 from moderation.policy import load_policy
 
 log = logging.getLogger("moderation")
@@ -137,3 +138,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     install_features(app)
     return app
+
+
+def create_served_app() -> FastAPI:
+    """The factory `moderation serve` gives uvicorn: logging as configured, then the app (each
+    uvicorn worker process calls it, so each logs the same way)."""
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    return create_app(settings)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import getpass
 import json
-import logging
 import sys
 from typing import Annotated
 
@@ -51,29 +50,38 @@ def serve(
 ) -> None:
     """Run the HTTP service (migrates the embedded SQLite database on first start)."""
     import os
+    import shutil
 
     import uvicorn
 
     from moderation.app import prepare_database
     from moderation.exceptions import ConfigurationError, PolicyError, SchemaOutOfDate
+    from moderation.observability.logs import configure_logging
 
-    logging.basicConfig(
-        level=get_settings().log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_format)
     try:
-        prepare_database(get_settings())
+        prepare_database(settings)
     except (SchemaOutOfDate, ConfigurationError, PolicyError) as exc:
         raise fail(str(exc)) from exc
     if with_worker:
         os.environ["MODERATION_RUN_WORKER_IN_PROCESS"] = "1"
         get_settings.cache_clear()  # the app factory reads settings again, now with the worker on
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Several uvicorn processes: they share their metrics through files (prometheus-client's
+        # multi-process mode), in a folder emptied at each start.
+        shared = (settings.data_dir / "metrics").resolve()
+        shutil.rmtree(shared, ignore_errors=True)
+        shared.mkdir(parents=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(shared)
     uvicorn.run(
-        "moderation.app:create_app",
+        "moderation.app:create_served_app",
         factory=True,
         host=host,
         port=port,
         workers=workers,
-        log_level=get_settings().log_level.lower(),
+        log_level=settings.log_level.lower(),
+        log_config=None,
     )
 
 

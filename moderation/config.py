@@ -28,6 +28,8 @@ class Settings(BaseSettings):
     policies_dir: Path = PROJECT_ROOT / "policies"
     secret_key: str = PLACEHOLDER_SECRET
     log_level: str = "INFO"
+    # One JSON object per line (`json`, for log shippers) or `text` (for a terminal).
+    log_format: Literal["json", "text"] = "json"
     # Freeze the service clock (ISO 8601, development/test only): used by end-to-end tests.
     fake_now: datetime | None = None
 
@@ -85,6 +87,10 @@ class Settings(BaseSettings):
     cookie_secure: bool = False
     login_max_failures: int = 5
     login_lockout_seconds: int = 900
+
+    # --- operations -------------------------------------------------------------------------
+    # Bearer token for GET /metrics; unset: open outside production, 404 in production.
+    metrics_token: str | None = None
 
     # --- worker -----------------------------------------------------------------------------
     worker_interval_seconds: float = 30.0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Annotated
 
 import typer
@@ -24,10 +23,11 @@ def worker(
     from moderation.db import get_engine
     from moderation.exceptions import ConfigurationError, PolicyError, SchemaOutOfDate
     from moderation.kit.time import set_clock
+    from moderation.observability.logs import configure_logging
     from moderation.worker.runner import load_jobs, run_forever, run_once
 
     settings = get_settings()
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings.log_level, settings.log_format)
     if list_jobs:
         for job in load_jobs():
             typer.echo(f"{job.name:28} every {job.interval(settings):g}s  {job.description}")
