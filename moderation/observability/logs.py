@@ -72,13 +72,19 @@ class TextFormatter(logging.Formatter):
         return scrub(line)
 
 
-def configure_logging(level: str = "INFO", log_format: LogFormat = "json", stream: Any = None) -> None:
-    """Send every log record to `stream` (stderr) in `log_format`; uvicorn's loggers included."""
+def configure_logging(
+    level: str = "INFO", log_format: LogFormat = "json", stream: Any = None, *, force: bool = False
+) -> None:
+    """Send every log record to `stream` (stderr) in `log_format`; uvicorn's loggers included.
+    Like `logging.basicConfig`, it leaves a root logger that something else (a test runner, an
+    embedding application) already configured alone, unless `force`."""
+    root = logging.getLogger()
+    if not force and any(h.get_name() != _HANDLER_NAME for h in root.handlers):
+        return
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.set_name(_HANDLER_NAME)
     handler.addFilter(RequestIdFilter())
     handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
-    root = logging.getLogger()
     for existing in list(root.handlers):
         if existing.get_name() == _HANDLER_NAME:
             root.removeHandler(existing)

@@ -63,10 +63,11 @@ class RequestContextMiddleware:
 
 
 def _route(scope: Scope) -> str:
-    """The matched route template (`/v1/notices/{notice_id}`), never the raw path or query string:
-    bounded label values, and no ids or search terms in the logs."""
-    route = scope.get("route")
-    path = getattr(route, "path", None)
-    if isinstance(path, str):
-        return path
-    return "unmatched"
+    """The matched route as a template (`/v1/notices/{notice_id}`), never the raw path or query
+    string: bounded label values, and no ids or search terms in the logs. Each path segment that
+    carries a path parameter is put back as `{name}`; an unmatched path is `unmatched`."""
+    if scope.get("route") is None:
+        return "unmatched"
+    params = {str(v): k for k, v in (scope.get("path_params") or {}).items()}
+    segments = str(scope.get("path", "")).split("/")
+    return "/".join(f"{{{params[s]}}}" if s in params else s for s in segments)

@@ -19,7 +19,7 @@ class JobRunRepository:
         self, session: Session, name: str, values: dict[str, Any], on_conflict: dict[str, Any]
     ) -> None:
         dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-        statement = dialect.insert(JobRun).values(name=name, successes=0, failures=0, **values)
+        statement = dialect.insert(JobRun).values({"name": name, "successes": 0, "failures": 0} | values)
         session.execute(statement.on_conflict_do_update(index_elements=[JobRun.name], set_=on_conflict))
 
     def started(self, session: Session, name: str, *, worker: str, at: datetime) -> None:
