@@ -5,6 +5,7 @@ from __future__ import annotations
 import getpass
 import json
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -17,7 +18,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-db_app = typer.Typer(help="Database schema: migrate and inspect.", no_args_is_help=True)
+db_app = typer.Typer(help="Database: migrate, inspect, back up and restore.", no_args_is_help=True)
 apikey_app = typer.Typer(help="API keys: create, list and revoke.", no_args_is_help=True)
 audit_app = typer.Typer(help="Audit log: verify the hash chain.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
@@ -110,6 +111,40 @@ def db_current() -> None:
     )
     if not ok:
         raise fail("schema is out of date: run `moderation db upgrade`")
+
+
+@db_app.command("backup")
+def db_backup(
+    path: Annotated[Path, typer.Argument(help="File to write (replaced if it exists).")],
+) -> None:
+    """Back up the database while the service runs (SQLite: backup API; PostgreSQL: pg_dump -Fc)."""
+    from moderation.exceptions import ModerationError
+    from moderation.kit.backup import backup
+
+    try:
+        result = backup(get_settings().resolved_database_url, path)
+    except ModerationError as exc:
+        raise fail(f"error [{exc.code}]: {exc.message}") from exc
+    typer.echo(f"backed up to {result.path} ({result.size} bytes, {result.method})")
+
+
+@db_app.command("restore")
+def db_restore(
+    path: Annotated[Path, typer.Argument(help="A file written by `moderation db backup` (SQLite).")],
+    force: Annotated[bool, typer.Option("--force", help="Replace a database that has data.")] = False,
+) -> None:
+    """Restore a SQLite backup into MODERATION_DATA_DIR (service stopped). PostgreSQL: use pg_restore."""
+    from moderation.exceptions import ModerationError
+    from moderation.kit.backup import restore_sqlite
+
+    settings = get_settings()
+    if not settings.is_sqlite:
+        raise fail("PostgreSQL: restore with pg_restore (see docs/operations.md, Backup and restore)")
+    try:
+        result = restore_sqlite(path, settings.resolved_database_url, force=force)
+    except ModerationError as exc:
+        raise fail(f"error [{exc.code}]: {exc.message}") from exc
+    typer.echo(f"restored {path} into {result.path}; run `moderation audit verify` next")
 
 
 @apikey_app.command("create")

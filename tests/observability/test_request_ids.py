@@ -60,17 +60,17 @@ def test_audit_events_store_the_request_id_inside_the_hash_chain(
     # The id is hashed: changing it (bypassing the triggers) breaks verification at that event.
     from moderation.audit.service import canonical_hash
 
-    content = dict(
-        id=event.id,
-        occurred_at=event.occurred_at,
-        actor=event.actor,
-        action=event.action,
-        subject_type=event.subject_type,
-        subject_id=event.subject_id,
-        policy_version=event.policy_version,
-        details=event.details,
-        prev_hash=event.prev_hash,
-    )
+    content = {
+        "id": event.id,
+        "occurred_at": event.occurred_at,
+        "actor": event.actor,
+        "action": event.action,
+        "subject_type": event.subject_type,
+        "subject_id": event.subject_id,
+        "policy_version": event.policy_version,
+        "details": event.details,
+        "prev_hash": event.prev_hash,
+    }
     assert canonical_hash(**content, request_id="intake-req-1") == event.hash
     assert canonical_hash(**content, request_id="other") != event.hash
 
@@ -129,7 +129,7 @@ def test_json_logs_are_one_object_per_line_with_the_request_id() -> None:
                 root.removeHandler(handler)
         root.setLevel(saved[1])
     lines = [json.loads(line) for line in stream.getvalue().splitlines()]
-    assert [line["message"] for line in lines][0] == "checked c-1"
+    assert len(lines) == 3 and lines[0]["message"] == "checked c-1"
     assert lines[0]["request_id"] == "req-123" and lines[0]["decision"] == "allow"
     assert lines[0]["level"] == "INFO" and lines[0]["logger"] == "moderation.test"
     assert "SECRET" not in lines[1]["message"] and "abcdefghijklmnop" not in lines[1]["message"]
