@@ -54,7 +54,13 @@ class Node:
         return f"http://127.0.0.1:{self.port}"
 
     def log(self) -> str:
+        """What the process logged (stderr)."""
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def output(self) -> str:
+        """What the process printed (stdout)."""
+        path = self.log_path.with_suffix(".out")
+        return path.read_text(errors="replace") if path.exists() else ""
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
         """Send `sig` and wait for the process to exit; returns its exit code."""
@@ -73,15 +79,15 @@ def _spawn(
 ) -> tuple[subprocess.Popen[bytes], Path]:
     logs.mkdir(parents=True, exist_ok=True)
     log_path = logs / f"{name}.log"
-    handle = log_path.open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "moderation", *args],
-        env=env,
-        cwd=PROJECT_ROOT,
-        stdout=handle,
-        stderr=subprocess.STDOUT,
-    )
-    handle.close()
+    # Logs go to stderr; stdout holds what a command prints for its user (`worker --once` outcomes).
+    with log_path.open("wb") as errors, (logs / f"{name}.out").open("wb") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "moderation", *args],
+            env=env,
+            cwd=PROJECT_ROOT,
+            stdout=output,
+            stderr=errors,
+        )
     return process, log_path
 
 
