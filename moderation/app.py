@@ -40,10 +40,18 @@ _HTTP_CODES = {
 
 
 def prepare_database(settings: Settings) -> None:
-    """Migrate the embedded SQLite database on first start; refuse an out-of-date PostgreSQL schema."""
+    """Migrate the embedded SQLite database on first start; refuse an out-of-date PostgreSQL schema
+    (a schema ahead of this release, migrated by the next one during a rolling upgrade, is accepted)."""
     engine = make_engine(settings.resolved_database_url)
     try:
-        if migrations.schema_is_current(engine):
+        state = migrations.schema_state(engine)
+        if state == "current":
+            return
+        if state == "ahead":
+            # A rolling upgrade: a newer release migrated (expand only) while this one serves.
+            log.warning(
+                "the database schema is ahead of this release; serving with the previous schema's reads"
+            )
             return
         if settings.is_sqlite:
             log.info("migrating embedded SQLite database at %s", engine.url.database)

@@ -50,6 +50,25 @@ def schema_is_current(engine: Engine) -> bool:
     return current_revisions(engine) == head_revisions()
 
 
+@functools.lru_cache(maxsize=1)
+def known_revisions() -> frozenset[str]:
+    """Every revision this code ships (read once per process)."""
+    script = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    return frozenset(revision.revision for revision in script.walk_revisions())
+
+
+def schema_state(engine: Engine) -> str:
+    """`current`; `ahead` when the database is at revisions this code does not ship (a newer
+    release migrated it: expand-only migrations keep this code working, see docs/operations.md,
+    "Upgrades"); `behind` otherwise (missing or older revisions: run `moderation db upgrade`)."""
+    current = current_revisions(engine)
+    if current == head_revisions():
+        return "current"
+    if current and not (current & known_revisions()):
+        return "ahead"
+    return "behind"
+
+
 def current_revisions_for(url: str) -> str:
     from moderation.db import make_engine
 

@@ -19,11 +19,15 @@ from prometheus_client import (
     Counter,
     Gauge,
     Histogram,
+    disable_created_metrics,
     generate_latest,
     multiprocess,
 )
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
+
+# `_created` series double the output and no dashboard or alert reads them.
+disable_created_metrics()
 
 # The pipeline stages as `CheckResult.timings_ms` names them, and the label each one gets here.
 CHECK_STAGES: Mapping[str, str] = {
