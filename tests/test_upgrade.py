@@ -35,7 +35,7 @@ from moderation.config import Settings
 app_module.prepare_database = lambda settings: None
 settings = Settings()
 headers = {"Authorization": "Bearer " + sys.argv[1]}
-out = {}
+out = {"module": app_module.__file__}
 with TestClient(app_module.create_app(settings), raise_server_exceptions=False) as client:
     for path in json.loads(sys.argv[2]):
         response = client.get(path, headers=headers)
@@ -152,6 +152,7 @@ def test_previous_release_reads_a_database_migrated_to_head(
     )
     assert completed.returncode == 0, completed.stderr[-4000:]
     old = json.loads(completed.stdout.strip().splitlines()[-1])
+    assert old["module"].startswith(str(release)), old["module"]  # the previous release's code ran
     for path in paths:
         assert old[path]["status"] == 200, (path, old[path])
     # The previous release sees the same rows the new one does.
