@@ -4,8 +4,7 @@ Counters, histograms and per-process gauges live here. With `PROMETHEUS_MULTIPRO
 the process starts, as prometheus-client requires), every uvicorn worker and the job worker write
 them to files in that folder and `/metrics` adds them up; without it each process reports its own.
 Figures read from the database at scrape time (notices, outboxes, jobs) are in `collector.py`.
-This module imports prometheus-client and the standard library only, so the pure packages may not
-need it and every layer can record into it."""
+This module imports prometheus-client and the standard library only, so any layer can record into it."""
 
 from __future__ import annotations
 

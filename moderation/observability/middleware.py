@@ -15,6 +15,8 @@ from moderation.observability import metrics
 log = logging.getLogger("moderation.http")
 
 HEADER = b"x-request-id"
+# Probes and scrapes arrive every few seconds from every load balancer and Prometheus: DEBUG, not INFO.
+QUIET_ROUTES = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
 class RequestContextMiddleware:
@@ -46,7 +48,8 @@ class RequestContextMiddleware:
                 seconds = time.perf_counter() - started
                 route = _route(scope)
                 metrics.observe_request(method=scope["method"], route=route, status=status, seconds=seconds)
-                log.info(
+                log.log(
+                    logging.DEBUG if route in QUIET_ROUTES else logging.INFO,
                     "%s %s %s",
                     scope["method"],
                     route,

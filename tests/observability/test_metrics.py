@@ -159,3 +159,21 @@ def test_production_without_token_hides_metrics(settings: Settings) -> None:
     with TestClient(create_app(production), raise_server_exceptions=False) as client:
         response = client.get("/metrics")
         assert response.status_code == 404 and response.json()["code"] == "metrics_disabled"
+
+
+def test_classifier_queue_and_batches_are_sampled_from_its_probe(app_client: TestClient) -> None:
+    state = {"state": "ready", "queue_depth": 3, "batches": 2, "batched_images": 7}
+    app_client.app.state.readiness["classifier"] = lambda: dict(state)  # type: ignore[attr-defined]
+    before = parse(_scrape(app_client))
+    state.update(queue_depth=0, batches=5, batched_images=31)
+    after = parse(_scrape(app_client))
+    assert value(before, "moderation_classifier_queue_depth") == 3
+    assert value(after, "moderation_classifier_queue_depth") == 0
+    # Counters grow by what the batcher ran between two samples: 3 batches of 24 images.
+    batches = (value(after, "moderation_classifier_batches_total") or 0) - (
+        value(before, "moderation_classifier_batches_total") or 0
+    )
+    images = (value(after, "moderation_classifier_batch_images_total") or 0) - (
+        value(before, "moderation_classifier_batch_images_total") or 0
+    )
+    assert (batches, images) == (3, 24)
