@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from moderation.api import install_features
 from moderation.config import Settings, get_settings
 from moderation.db import make_engine
 from moderation.exceptions import ModerationError, SchemaOutOfDate
@@ -132,8 +133,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.on_start = []
     app.state.on_stop = []
     install_error_handlers(app)
-
-    from moderation.api import install_features
 
     install_features(app)
     return app

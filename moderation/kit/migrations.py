@@ -12,6 +12,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
+from moderation.db import make_engine
+
 ROOT = Path(__file__).resolve().parent.parent.parent
 
 
@@ -51,7 +53,6 @@ def schema_is_current(engine: Engine) -> bool:
 
 
 def current_revisions_for(url: str) -> str:
-    from moderation.db import make_engine
 
     engine = make_engine(url)
     try:

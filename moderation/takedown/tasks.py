@@ -19,7 +19,8 @@ from moderation.config import Settings, get_settings
 from moderation.db import get_engine, transaction
 from moderation.kit.time import utc_now
 from moderation.takedown import webhook
-from moderation.takedown.service import action_outbox, evidence_store
+from moderation.takedown.evidence_store import evidence_store
+from moderation.takedown.outbox import action_outbox
 from moderation.worker.registry import JobContext, JobResult, job
 
 DELIVER_WEBHOOKS = "takedown.deliver_webhooks"
