@@ -10,7 +10,6 @@ from typing import Annotated
 import typer
 
 from moderation.admin import commands as admin_commands
-from moderation.app import prepare_database
 from moderation.audit.service import audit
 from moderation.auth.service import api_keys
 from moderation.banks import commands as banks_commands
@@ -22,6 +21,7 @@ from moderation.exceptions import ConfigurationError, ModerationError, PolicyErr
 from moderation.hashing import commands as hashing_commands
 from moderation.kit import migrations
 from moderation.kit.cli import cli_actor, fail
+from moderation.kit.migrations import prepare_database
 from moderation.takedown import commands as takedown_commands
 from moderation.worker import commands as worker_commands
 

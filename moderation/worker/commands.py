@@ -7,10 +7,10 @@ from typing import Annotated
 
 import typer
 
-from moderation.app import prepare_database
 from moderation.config import get_settings
 from moderation.db import get_engine
 from moderation.exceptions import ConfigurationError, PolicyError, SchemaOutOfDate
+from moderation.kit.migrations import prepare_database
 from moderation.kit.time import set_clock
 from moderation.worker.runner import load_jobs, run_forever, run_once
 

@@ -21,10 +21,10 @@ from moderation.alerts import tasks as alerts_tasks
 from moderation.checks import tasks as checks_tasks
 from moderation.config import Settings
 from moderation.email import tasks as email_tasks
+from moderation.jobs import Job, JobContext, JobResult, registered
 from moderation.matching import tasks as matching_tasks
 from moderation.takedown import tasks as takedown_tasks
 from moderation.worker.locks import job_lock
-from moderation.worker.registry import Job, JobContext, JobResult, registered
 
 log = logging.getLogger("moderation.worker")
 
@@ -36,7 +36,9 @@ TASK_MODULES = (takedown_tasks, alerts_tasks, email_tasks, checks_tasks, matchin
 def load_jobs() -> list[Job]:
     """Every feature's jobs (registered when its `tasks.py` was imported above), in run order."""
     order = {module.__name__: index for index, module in enumerate(TASK_MODULES)}
-    return sorted(registered(), key=lambda j: order.get(j.run.__module__, len(order)))
+    return sorted(
+        registered(), key=lambda j: order.get(f"moderation.{j.name.split('.')[0]}.tasks", len(order))
+    )
 
 
 def new_worker_id() -> str:
