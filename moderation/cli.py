@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import json
 import sys
 from pathlib import Path
@@ -10,7 +9,23 @@ from typing import Annotated
 
 import typer
 
+from moderation.admin import commands as admin_commands
+from moderation.audit.service import audit
+from moderation.auth.service import api_keys
+from moderation.banks import commands as banks_commands
+from moderation.checks import commands as checks_commands
+from moderation.classifier import commands as classifier_commands
 from moderation.config import get_settings
+from moderation.db import make_engine, transaction
+from moderation.exceptions import ConfigurationError, ModerationError, PolicyError, SchemaOutOfDate
+from moderation.hashing import commands as hashing_commands
+from moderation.kit import migrations
+from moderation.kit.backup import backup, restore_sqlite
+from moderation.kit.cli import cli_actor, fail
+from moderation.kit.migrations import prepare_database
+from moderation.observability.logs import configure_logging
+from moderation.takedown import commands as takedown_commands
+from moderation.worker import commands as worker_commands
 
 app = typer.Typer(
     help="moderation: pre-publish checks, hash banks, takedown clocks and a tamper-evident audit log.",
@@ -24,20 +39,6 @@ audit_app = typer.Typer(help="Audit log: verify the hash chain.", no_args_is_hel
 app.add_typer(db_app, name="db")
 app.add_typer(apikey_app, name="apikey")
 app.add_typer(audit_app, name="audit")
-
-
-def cli_actor() -> str:
-    """Audit actor for commands run by an operator."""
-    try:
-        user = getpass.getuser()
-    except Exception:  # noqa: BLE001 - no user name in some containers
-        user = "unknown"
-    return f"cli:{user}"
-
-
-def fail(message: str, code: int = 1) -> typer.Exit:
-    typer.secho(message, err=True, fg=typer.colors.RED)
-    return typer.Exit(code)
 
 
 @app.command()
@@ -54,10 +55,6 @@ def serve(
     import shutil
 
     import uvicorn
-
-    from moderation.app import prepare_database
-    from moderation.exceptions import ConfigurationError, PolicyError, SchemaOutOfDate
-    from moderation.observability.logs import configure_logging
 
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_format)
@@ -89,7 +86,6 @@ def serve(
 @db_app.command("upgrade")
 def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")] = "heads") -> None:
     """Apply database migrations up to the latest (or REVISION)."""
-    from moderation.kit import migrations
 
     url = get_settings().resolved_database_url
     migrations.upgrade(url, revision)
@@ -99,8 +95,6 @@ def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")]
 @db_app.command("current")
 def db_current() -> None:
     """Show the schema revision of the database and whether it is current."""
-    from moderation.db import make_engine
-    from moderation.kit import migrations
 
     engine = make_engine(get_settings().resolved_database_url)
     current = migrations.current_revisions(engine)
@@ -118,9 +112,6 @@ def db_backup(
     path: Annotated[Path, typer.Argument(help="File to write (replaced if it exists).")],
 ) -> None:
     """Back up the database while the service runs (SQLite: backup API; PostgreSQL: pg_dump -Fc)."""
-    from moderation.exceptions import ModerationError
-    from moderation.kit.backup import backup
-
     try:
         result = backup(get_settings().resolved_database_url, path)
     except ModerationError as exc:
@@ -134,9 +125,6 @@ def db_restore(
     force: Annotated[bool, typer.Option("--force", help="Replace a database that has data.")] = False,
 ) -> None:
     """Restore a SQLite backup into MODERATION_DATA_DIR (service stopped). PostgreSQL: use pg_restore."""
-    from moderation.exceptions import ModerationError
-    from moderation.kit.backup import restore_sqlite
-
     settings = get_settings()
     if not settings.is_sqlite:
         raise fail("PostgreSQL: restore with pg_restore (see docs/operations.md, Backup and restore)")
@@ -153,9 +141,6 @@ def apikey_create(
     role: Annotated[str, typer.Option(help="checker | intake | admin")] = "checker",
 ) -> None:
     """Create an API key and print it once (only its hash is stored)."""
-    from moderation.auth.service import api_keys
-    from moderation.db import transaction
-    from moderation.exceptions import ModerationError
 
     try:
         with transaction() as session:
@@ -169,9 +154,6 @@ def apikey_create(
 @apikey_app.command("revoke")
 def apikey_revoke(name: Annotated[str, typer.Argument(help="Name of the key to revoke.")]) -> None:
     """Revoke an API key; it stops working at once."""
-    from moderation.auth.service import api_keys
-    from moderation.db import transaction
-    from moderation.exceptions import ModerationError
 
     try:
         with transaction() as session:
@@ -186,8 +168,6 @@ def apikey_list(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
 ) -> None:
     """List API keys (names, roles, prefixes, state; never the keys)."""
-    from moderation.auth.service import api_keys
-    from moderation.db import transaction
 
     with transaction() as session:
         for key in api_keys.list(session):
@@ -208,8 +188,6 @@ def apikey_list(
 @audit_app.command("verify")
 def audit_verify() -> None:
     """Walk the audit hash chain; exit 0 when intact, 1 naming the first broken event."""
-    from moderation.audit.service import audit
-    from moderation.db import transaction
 
     with transaction() as session:
         result = audit.verify(session)
@@ -223,13 +201,6 @@ def audit_verify() -> None:
 
 
 def _register_features() -> None:
-    from moderation.admin import commands as admin_commands
-    from moderation.banks import commands as banks_commands
-    from moderation.checks import commands as checks_commands
-    from moderation.classifier import commands as classifier_commands
-    from moderation.hashing import commands as hashing_commands
-    from moderation.takedown import commands as takedown_commands
-    from moderation.worker import commands as worker_commands
 
     for module in (
         hashing_commands,

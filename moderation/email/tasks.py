@@ -6,9 +6,9 @@ import logging
 
 from moderation.email import smtp
 from moderation.email.service import outbox
+from moderation.jobs import JobContext, JobResult, job
 from moderation.kit.request_context import bound_request_id, current_request_id
 from moderation.kit.time import utc_now
-from moderation.worker.registry import JobContext, JobResult, job
 
 log = logging.getLogger("moderation.email")
 

@@ -15,7 +15,6 @@ from prometheus_client.registry import Collector
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from moderation.checks.service import SEAL_ACTION
 from moderation.db import session_factory
 from moderation.kit.time import utc_now
 from moderation.observability.repository import operations_repository as repo
@@ -130,7 +129,7 @@ class OperationsCollector(Collector):
             "Seconds since the last audit checkpoint (a seal of check decisions into the audit chain); "
             "absent before the first.",
         )
-        last_seal = repo.last_event_at(session, SEAL_ACTION)
+        last_seal = repo.last_seal_at(session)
         if last_seal is not None:
             checkpoint.add_metric([], _age(now, last_seal))
         yield checkpoint

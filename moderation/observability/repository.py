@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from moderation.models.alert import Alert
 from moderation.models.audit_event import AuditEvent
+from moderation.models.check import Check
 from moderation.models.email_attempt import EmailAttempt
 from moderation.models.email_message import EmailMessage
 from moderation.models.job_run import JobRun
@@ -99,8 +100,10 @@ class OperationsRepository:
     def webhooks_given_up(self, session: Session) -> int:
         return int(session.scalar(select(func.count()).where(WebhookDelivery.state == "failed")) or 0)
 
-    def last_event_at(self, session: Session, action: str) -> datetime | None:
-        return session.scalar(select(func.max(AuditEvent.occurred_at)).where(AuditEvent.action == action))
+    def last_seal_at(self, session: Session) -> datetime | None:
+        """Time of the newest audit event that sealed check decisions (the last audit checkpoint)."""
+        newest = select(func.max(Check.sealed_by_event_id)).scalar_subquery()
+        return session.scalar(select(AuditEvent.occurred_at).where(AuditEvent.id == newest))
 
     def job_runs(self, session: Session) -> list[JobRun]:
         return list(session.scalars(select(JobRun).order_by(JobRun.name)))

@@ -177,3 +177,15 @@ def test_classifier_queue_and_batches_are_sampled_from_its_probe(app_client: Tes
         value(before, "moderation_classifier_batch_images_total") or 0
     )
     assert (batches, images) == (3, 24)
+
+
+def test_audit_checkpoint_age_follows_the_last_seal(
+    app_client: TestClient, auth: Auth, engine: Engine, settings: Settings
+) -> None:
+    set_clock(T0)
+    assert value(parse(_scrape(app_client)), "moderation_audit_checkpoint_age_seconds") is None
+    post_check(app_client, auth("checker"), jpeg(11))
+    [sealed] = run_once(engine, settings, names=["checks.seal_decisions"])
+    assert sealed.status == "ok"
+    set_clock(T0 + timedelta(minutes=10))
+    assert value(parse(_scrape(app_client)), "moderation_audit_checkpoint_age_seconds") == 600
