@@ -103,7 +103,8 @@ def start_worker(name: str, env: dict[str, str], logs: Path, *args: str) -> Node
     return Node(name, process, log_path)
 
 
-def wait_ready(node: Node, timeout: float = 90) -> None:
+def wait_ready(node: Node, timeout: float = 240) -> None:
+    """Until `/readyz` answers 200 (start-up imports take tens of seconds on a loaded machine)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert node.process.poll() is None, f"{node.name} exited:\n{node.log()[-3000:]}"
