@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -92,6 +94,10 @@ def test_validate_then_remove_leaves_the_queue_and_is_audited(
     assert "notice.validate" in actions and "notice.action" in actions
     events = audit.page(session, action="notice.action", subject_id=str(notice_id))
     assert events[0].actor.startswith("user:reviewer")
+    # The sweep time reads as people read times: minutes and UTC, no ISO microseconds.
+    page = client.get(f"/admin/notices/{notice_id}").text
+    sweep = page.split("Copy sweep ", 1)[1].split(":", 2)
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC", ":".join(sweep[:2])), sweep
 
 
 def test_reject_needs_a_reason_and_illegal_moves_show_the_error(
