@@ -40,9 +40,10 @@ OVERFLOW_JS = """
       }
       if (clipped) continue;
       if (r.right > outer.right + 1 || r.left < outer.left - 1) {
-        const name = el.tagName.toLowerCase() + (el.className ? '.' + String(el.className).replace(/ /g, '.') : '');
-        const where = box.tagName.toLowerCase() + (box.className ? '.' + box.className : '');
-        problems.push(`${name} [${Math.round(r.left)}..${Math.round(r.right)}] leaves ${where} [${Math.round(outer.left)}..${Math.round(outer.right)}]`);
+        const label = (node) => node.tagName.toLowerCase()
+          + (node.className ? '.' + String(node.className).replace(/ /g, '.') : '');
+        const span = (b) => `[${Math.round(b.left)}..${Math.round(b.right)}]`;
+        problems.push(`${label(el)} ${span(r)} leaves ${label(box)} ${span(outer)}`);
         break;
       }
     }
