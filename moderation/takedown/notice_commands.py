@@ -175,9 +175,7 @@ def _transition_command(name: str) -> None:
             raise _fail(f"error [reason_required]: {name} needs --reason", 2)
         _changed(
             notice_id,
-            lambda session: takedown.transition(
-                session, notice_id, name, actor=cli_actor(), reason=reason
-            ),
+            lambda session: takedown.transition(session, notice_id, name, actor=cli_actor(), reason=reason),
             as_json,
         )
 
