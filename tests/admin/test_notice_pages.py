@@ -1,10 +1,13 @@
-"""The takedown queue and notice pages over HTTP: filters, claim, actions, pause, staff entry."""
+"""The takedown queue and notice pages over HTTP: filters, claim, actions, pause, staff entry, copies."""
+
+# ruff: noqa: F811 - fake_stay_down is a fixture imported from the takedown tests
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
@@ -12,7 +15,9 @@ from sqlalchemy.orm import Session
 from moderation.audit.service import audit
 from moderation.kit.time import utc_now
 from moderation.takedown.service import takedown
+from moderation.config import Settings
 from tests.admin.conftest import form_token
+from tests.takedown.conftest import fake_stay_down
 
 
 def test_queue_lists_open_notices_by_due_time_with_countdowns(
@@ -209,3 +214,46 @@ def test_notice_forms_need_csrf_and_an_acting_role(
     )
     assert forged.status_code == 403 and "Form expired" in forged.text
     assert takedown.get(session, notice_id).state == "received"
+
+
+def test_near_duplicate_copies_are_decided_on_the_notice_page(
+    signed_in: Callable[[str], TestClient], session: Session, settings: Settings, fake_stay_down: Any
+) -> None:
+    """The sweep's near-duplicates get remove / keep-up controls; Close waits until each is decided."""
+    from moderation.takedown.staydown import Copy, RegisteredHashes
+    from tests.takedown.conftest import submit
+
+    fake_stay_down.registry["c-1"] = RegisteredHashes("c-1", "a" * 64, "f" * 64)
+    fake_stay_down.copies = [
+        Copy("c-3", "c" * 64, "e" + "f" * 63, 4, identical=False),
+        Copy("c-4", "d" * 64, "ee" + "f" * 62, 8, identical=False),
+    ]
+    notice = submit(session, settings)
+    takedown.transition(session, notice.id, "validate", actor="admin", settings=settings)
+    takedown.action(session, notice.id, actor="admin", settings=settings)
+    session.commit()
+    copies = {c["content_id"]: c["id"] for c in takedown.copies_in_review(session, notice.id)}
+
+    client = signed_in("reviewer")
+    page = client.get(f"/admin/notices/{notice.id}").text
+    assert page.count('class="copy-decision"') == 2 and 'id="undecided-copies"' in page
+    assert 'value="close"' not in page
+    token = form_token(page)
+    base = f"/admin/notices/{notice.id}/copies"
+    refused = client.post(f"{base}/{copies['c-4']}/dismiss", data={"csrf_token": token, "reason": " "})
+    assert refused.status_code == 422 and "say why this copy stays up" in refused.text
+    client.post(f"{base}/{copies['c-3']}/remove", data={"csrf_token": token, "reason": "same image"})
+    client.post(f"{base}/{copies['c-4']}/dismiss", data={"csrf_token": token, "reason": "another photo"})
+    page = client.get(f"/admin/notices/{notice.id}").text
+    assert 'class="copy-decision"' not in page and 'id="undecided-copies"' not in page
+    assert 'value="close"' in page
+    session.commit()  # a fresh read, after the requests' own transactions
+    states = {c["content_id"]: c["state"] for c in takedown.detail(session, notice.id, settings)["copies"]}
+    assert states == {"c-3": "removed", "c-4": "dismissed"}
+    actions = [e.action for e in audit.for_subject(session, "notice", notice.id)]
+    assert {"notice.copy_removed", "notice.copy_dismissed"} <= set(actions)
+    assert all(
+        e.actor.startswith("user:reviewer")
+        for e in audit.for_subject(session, "notice", notice.id)
+        if e.action.startswith("notice.copy_")
+    )

@@ -188,3 +188,17 @@ def test_remove_a_near_duplicate_over_http_blocks_its_reupload(app_client: TestC
     sha = body["copies"][0]["sha256"]
     banked = app_client.get(f"/v1/banks/stay-down/entries?hash_type=sha256&value={sha}", headers=admin)
     assert [e["metadata"]["notice_id"] for e in banked.json()["items"]] == [created["id"]]
+
+
+def test_a_notice_with_undecided_copies_cannot_be_closed(
+    session: Session, settings: Settings, actioned: tuple[int, int]
+) -> None:
+    """Once closed, a copy could no longer be removed: closing waits until every copy is decided."""
+    notice_id, copy_id = actioned
+    close = lambda: takedown.transition(session, notice_id, "close", actor="admin", settings=settings)  # noqa: E731
+    assert _codes(close) == (409, "copies_undecided")
+    assert takedown.get(session, notice_id).state == "actioned"
+    takedown.dismiss_copy(
+        session, notice_id, copy_id, actor="admin", reason="a different photo", settings=settings
+    )
+    assert close().state == "closed"
