@@ -140,8 +140,7 @@ class NoticeTransitions:
             if undecided:
                 # Once closed, a copy can no longer be removed: decide every copy first.
                 raise IllegalTransition(
-                    f"{len(undecided)} near-duplicate cop{'y' if len(undecided) == 1 else 'ies'} still await a "
-                    "remove or dismiss decision",
+                    f"{len(undecided)} near-duplicate copies still await a remove or dismiss decision",
                     code="copies_undecided",
                     details={"state": notice.state, "action": name, "copies": undecided},
                 )

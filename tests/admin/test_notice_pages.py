@@ -1,23 +1,21 @@
 """The takedown queue and notice pages over HTTP: filters, claim, actions, pause, staff entry, copies."""
 
-# ruff: noqa: F811 - fake_stay_down is a fixture imported from the takedown tests
-
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from moderation.audit.service import audit
+from moderation.config import Settings
 from moderation.kit.time import utc_now
 from moderation.takedown.service import takedown
-from moderation.config import Settings
 from tests.admin.conftest import form_token
-from tests.takedown.conftest import fake_stay_down
+from tests.takedown.conftest import FakeStayDown
 
 
 def test_queue_lists_open_notices_by_due_time_with_countdowns(
@@ -216,15 +214,22 @@ def test_notice_forms_need_csrf_and_an_acting_role(
     assert takedown.get(session, notice_id).state == "received"
 
 
+@pytest.fixture
+def stay_down(monkeypatch: pytest.MonkeyPatch) -> FakeStayDown:
+    fake = FakeStayDown()
+    monkeypatch.setattr(takedown, "stay_down", fake)
+    return fake
+
+
 def test_near_duplicate_copies_are_decided_on_the_notice_page(
-    signed_in: Callable[[str], TestClient], session: Session, settings: Settings, fake_stay_down: Any
+    signed_in: Callable[[str], TestClient], session: Session, settings: Settings, stay_down: FakeStayDown
 ) -> None:
     """The sweep's near-duplicates get remove / keep-up controls; Close waits until each is decided."""
     from moderation.takedown.staydown import Copy, RegisteredHashes
     from tests.takedown.conftest import submit
 
-    fake_stay_down.registry["c-1"] = RegisteredHashes("c-1", "a" * 64, "f" * 64)
-    fake_stay_down.copies = [
+    stay_down.registry["c-1"] = RegisteredHashes("c-1", "a" * 64, "f" * 64)
+    stay_down.copies = [
         Copy("c-3", "c" * 64, "e" + "f" * 63, 4, identical=False),
         Copy("c-4", "d" * 64, "ee" + "f" * 62, 8, identical=False),
     ]
