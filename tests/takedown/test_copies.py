@@ -146,7 +146,7 @@ def test_illegal_states_and_unknown_copies(
         lambda: takedown.remove_copy(session, notice_id, copy_id, actor="a", settings=settings)
     ) == (
         409,
-        "illegal_transition",
+        "copy_not_in_review",
     )
 
 
