@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from moderation.checks.ports import BankMatch, default_matcher
 from moderation.checks.service import CheckContext
 from moderation.classifier.interface import ImageClassifier
+from moderation.classifier.setup import build_classifier
 from moderation.config import Settings
 from moderation.db import session_factory
 from moderation.hashing.hashers import ImageHashes
@@ -32,13 +33,11 @@ class AppMatcher:
 
 
 def make_classifier(settings: Settings, policy: Policy) -> ImageClassifier | None:
-    """The classifier runtime, or None when disabled (torch is then never imported)."""
+    """The classifier (every enabled model), or None when disabled: a hash-only deployment."""
     if not settings.classifier_enabled:
         return None
-    from moderation.classifier.runtime import ClassifierRuntime
-
     categories: CategoryPolicy = policy.part("categories", load_categories)
-    return ClassifierRuntime(settings, categories)
+    return build_classifier(settings, categories)
 
 
 def classifier_status(classifier: ImageClassifier | None) -> dict[str, Any]:

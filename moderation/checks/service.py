@@ -35,7 +35,7 @@ from moderation.checks.repository import (
 )
 from moderation.checks.schemas import CheckMetadata, CheckResult, Hashes, ImageInfo, Reason, ReviewEntry
 from moderation.classifier.interface import ImageClassifier
-from moderation.classifier.results import CategoryScore, ClassifierResult
+from moderation.classifier.results import ClassifierResult
 from moderation.config import Settings, get_settings
 from moderation.exceptions import IllegalTransition, ModerationError, NotFound, ValidationFailed
 from moderation.hashing.hashers import ImageHashes, dhash_of, pdq_of_array, phash_of
@@ -46,7 +46,7 @@ from moderation.models.check import Check
 from moderation.models.content_item import ContentItem
 from moderation.models.review_copy import ReviewCopy
 from moderation.models.review_item import ReviewItem
-from moderation.policy.categories import CategoryPolicy, load_categories
+from moderation.policy.categories import CategoryPolicy, category_thresholds, load_categories
 from moderation.policy.decisions import get_decisions
 from moderation.policy.loader import Policy
 from moderation.takedown import evidence as evidence_crypto
@@ -123,9 +123,9 @@ def cache_key(sha256: str, metadata: CheckMetadata) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _category_thresholds(policy: Policy) -> dict[str, tuple[float, float | None]]:
+def _category_thresholds(policy: Policy) -> dict[str, dict[str | None, tuple[float, float | None]]]:
     categories: CategoryPolicy = policy.part("categories", load_categories)
-    return {c.id: (c.thresholds.review, c.thresholds.block) for c in categories.categories}
+    return {c.id: category_thresholds(c) for c in categories.categories}
 
 
 def _classifier_state(classifier: ImageClassifier | None) -> str:
@@ -138,20 +138,7 @@ def _stored_classifier(body: dict[str, Any]) -> ClassifierOutcome:
     state = str(body.get("state", "unavailable"))
     if state != "ready" or "categories" not in body:
         return ClassifierOutcome(state=state, reason=body.get("reason"))
-    result = ClassifierResult(
-        categories=tuple(
-            CategoryScore(
-                id=c["id"],
-                score=float(c["score"]),
-                review=bool(c["review"]),
-                block=bool(c["block"]),
-                child_safety=bool(c.get("child_safety", False)),
-            )
-            for c in body["categories"]
-        ),
-        model=str(body.get("model", "")),
-        policy_version=str(body.get("policy_version", "")),
-    )
+    result = ClassifierResult.from_dict(body)
     return ClassifierOutcome(state="ready", result=result)
 
 

@@ -25,14 +25,14 @@ def policies(tmp_path: Path) -> Path:
 
 
 def _edit(policies: Path, change: Any) -> None:
-    path = policies / "decisions.yaml"
+    path = policies / "profiles" / "general.yaml"
     raw = yaml.safe_load(path.read_text())
     change(raw)
     path.write_text(yaml.safe_dump(raw))
 
 
 def test_shipped_policy_loads_with_rule_ids_everywhere() -> None:
-    policy = load_decisions(POLICIES)
+    policy = load_decisions(POLICIES, "general")
     rules = list(policy.rule_ids())
     assert "bank.block" in rules and "classifier.unavailable" in rules and "prompt.minor" in rules
     assert len(rules) == len(set(rules))
@@ -69,13 +69,16 @@ def test_invalid_policy_names_file_and_field(policies: Path, change: Any, field:
     with pytest.raises(PolicyError) as exc:
         load_policy(policies)
     message = str(exc.value)
-    assert "decisions.yaml" in message and field in message, message
+    assert "general.yaml" in message and field in message, message
 
 
 def test_missing_file_is_a_policy_error(policies: Path) -> None:
-    (policies / "decisions.yaml").unlink()
+    (policies / "profiles" / "general.yaml").unlink()
+    with pytest.raises(PolicyError, match=r"general\.yaml: no such decision profile 'general'.*available: adult"):
+        load_decisions(policies, "general")
+    shutil.rmtree(policies / "profiles")
     with pytest.raises(PolicyError, match=r"decisions\.yaml: policy file is missing"):
-        load_decisions(policies)
+        load_decisions(policies, "general")
 
 
 def test_editing_the_policy_changes_the_version(policies: Path) -> None:
@@ -99,11 +102,11 @@ def test_editing_the_policy_changes_the_version(policies: Path) -> None:
     ],
 )
 def test_token_normalisation(text: str, expected: list[str]) -> None:
-    assert tokens(text, load_decisions(POLICIES).prompt_screening.normalisation) == expected
+    assert tokens(text, load_decisions(POLICIES, "general").prompt_screening.normalisation) == expected
 
 
 def test_screening_respects_word_boundaries_and_keeps_digits_for_patterns() -> None:
-    policy = load_decisions(POLICIES)
+    policy = load_decisions(POLICIES, "general")
     screener = policy.screener()
     assert [h.rule for h in screener.screen("A photo of kidney beans and a skidoo")] == []
     assert [h.rule for h in screener.screen("a 15yo")] == ["prompt.minor"]
