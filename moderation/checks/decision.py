@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from moderation.checks.ports import BankMatch
+from moderation.classifier.findings import Thresholds, classifier_findings
 from moderation.classifier.results import ClassifierResult
 from moderation.policy.decisions import DECISION_RANK, DecisionPolicy, strictest
 
@@ -54,23 +55,6 @@ def _bank_reason(match: BankMatch, decision: str, rule: str, suppressed_by: str 
     return reason
 
 
-def _threshold(
-    thresholds: Mapping[str, Mapping[str | None, tuple[float, float | None]]] | None,
-    category: str,
-    level: str,
-    model: str | None,
-) -> float | None:
-    """The threshold that fired: the scoring model's own when the category gives it one."""
-    if not thresholds or category not in thresholds:
-        return None
-    per_model = thresholds[category]
-    chosen = per_model.get(model) or per_model.get(None)
-    if chosen is None:
-        return None
-    review, block = chosen
-    return block if level == "block" else review
-
-
 def decide(
     policy: DecisionPolicy,
     *,
@@ -78,7 +62,7 @@ def decide(
     classifier: ClassifierOutcome,
     prompt: str | None,
     source: str,
-    thresholds: Mapping[str, Mapping[str | None, tuple[float, float | None]]] | None = None,
+    thresholds: Thresholds | None = None,
 ) -> Decided:
     """The decision for one piece of content: every finding becomes a reason with its rule id and
     outcome; findings an allow-list match suppresses stay in the list (marked `suppressed_by`) with
@@ -104,80 +88,16 @@ def decide(
         closeness = 1.0 - match.distance / (match.threshold + 1) if match.threshold >= 0 else 1.0
         risks.append((outcome.decision, outcome.risk * (0.5 + 0.5 * max(0.0, closeness))))
 
-    classifier_suppressed = "classifier" in suppresses
     if classifier.result is not None:
-        result = classifier.result
-        fired_review = set(result.review)
-        unscored = set(result.unscored_ids)
-        for score in result.categories:
-            level = "block" if score.block else "review" if score.review else None
-            if level is None:
-                continue
-            outcome = policy.classifier.outcome(score.id, level)
-            decision = "allow" if classifier_suppressed else outcome.decision
-            reason = {
-                "kind": "classifier",
-                "rule": outcome.rule,
-                "decision": decision,
-                "category": score.id,
-                "score": round(score.score, 6),
-                "threshold_level": level,
-                "threshold": _threshold(thresholds, score.id, level, score.model),
-                "child_safety": score.child_safety,
-                "model": score.model,
-            }
-            if outcome.label:
-                reason["label"] = outcome.label
-            if classifier_suppressed:
-                reason["suppressed_by"] = allow_by
+        for reason, risk in classifier_findings(
+            policy,
+            classifier.result,
+            source=source,
+            thresholds=thresholds,
+            suppressed_by=allow_by if "classifier" in suppresses else None,
+        ):
             reasons.append(reason)
-            bonus = policy.classifier.child_safety_risk_bonus if score.child_safety else 0.0
-            risks.append((decision, min(1.0, outcome.risk * score.score + bonus)))
-        for combination in policy.classifier.combinations:
-            listed = combination.categories
-            if all(c in fired_review for c in listed):
-                decision = "allow" if classifier_suppressed else combination.decision
-                rule, risk = combination.rule, combination.risk
-                extra: dict[str, Any] = {}
-            elif (
-                combination.when_unscored is not None
-                and all(c in fired_review or c in unscored for c in listed)
-                and any(c in fired_review for c in listed)
-            ):
-                when = combination.when_unscored
-                decision = "allow" if classifier_suppressed else when.decisions.for_source(source)
-                rule, risk = when.rule, when.risk
-                extra = {"unscored": [c for c in listed if c in unscored], "source": source}
-            else:
-                continue
-            reason = {
-                "kind": "classifier_combination",
-                "rule": rule,
-                "decision": decision,
-                "categories": list(listed),
-                "scores": {c: round(result.scores[c], 6) for c in listed if c in result.scores},
-                **extra,
-            }
-            if classifier_suppressed:
-                reason["suppressed_by"] = allow_by
-            reasons.append(reason)
-            risks.append((decision, risk))
-        for missing in result.unscored:
-            decision = policy.unscored.for_category(missing.id, source)
-            if decision == "allow":
-                continue
-            reasons.append(
-                {
-                    "kind": "classifier_unscored",
-                    "rule": policy.unscored.rule,
-                    "decision": decision,
-                    "category": missing.id,
-                    "child_safety": missing.child_safety,
-                    "source": source,
-                    "reason": missing.reason[:500],
-                }
-            )
-            risks.append((decision, policy.unscored.risk))
+            risks.append((reason["decision"], risk))
     else:
         fallback = (
             policy.on_classifier_disabled

@@ -88,7 +88,11 @@ class CombinedClassifier:
     def _states(self) -> dict[str, dict[str, Any]]:
         states = {model_id: runtime.status() for model_id, runtime in self.runtimes.items()}
         for model_id, reason in self._missing.items():
-            states[model_id] = {"state": ClassifierState.UNAVAILABLE.value, "reason": reason, "model": model_id}
+            states[model_id] = {
+                "state": ClassifierState.UNAVAILABLE.value,
+                "reason": reason,
+                "model": model_id,
+            }
         return states
 
     def _reason(self, model_id: str, states: dict[str, dict[str, Any]]) -> str:
@@ -191,7 +195,7 @@ class CombinedClassifier:
             unscored: list[Unscored] = []
             used: dict[str, ModelInfo] = {}
             embedding = None
-            for model_id, per_image in results.items():
+            for per_image in results.values():
                 embedding = embedding or per_image[index].embedding
             for category in policy.categories:
                 score = None
@@ -217,10 +221,10 @@ class CombinedClassifier:
                         )
                         break
                 if score is None:
-                    reason = "; ".join(
-                        failures.get(m) or self._reason(m, states) for m in category.model_ids
+                    reason = "; ".join(failures.get(m) or self._reason(m, states) for m in category.model_ids)
+                    unscored.append(
+                        Unscored(id=category.id, reason=reason, child_safety=category.child_safety)
                     )
-                    unscored.append(Unscored(id=category.id, reason=reason, child_safety=category.child_safety))
             merged.append(
                 ClassifierResult(
                     categories=tuple(scored),

@@ -234,7 +234,9 @@ class ExplicitRuntime:
             state, reason, loaded = self._state, self._reason, self._loaded
             batcher, executor, pool = self._batcher, self._executor, self._preprocessing
         if state is not ClassifierState.READY or None in (batcher, executor, pool, loaded):
-            why = reason or ("the model is still loading" if state is ClassifierState.LOADING else state.value)
+            why = reason or (
+                "the model is still loading" if state is ClassifierState.LOADING else state.value
+            )
             raise ClassifierUnavailable(
                 f"the explicit-content model is {state.value}: {why}",
                 details={"state": state.value, "reason": why},

@@ -116,7 +116,9 @@ class ClassifierResult:
             model=str(body.get("model", "")),
             policy_version=str(body.get("policy_version", "")),
             unscored=tuple(
-                Unscored(id=u["id"], reason=str(u.get("reason", "")), child_safety=bool(u.get("child_safety")))
+                Unscored(
+                    id=u["id"], reason=str(u.get("reason", "")), child_safety=bool(u.get("child_safety"))
+                )
                 for u in body.get("unscored", [])
             ),
             models=tuple(

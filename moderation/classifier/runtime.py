@@ -103,7 +103,9 @@ class ClassifierRuntime:
         try:
             loaded = load_model(self._settings)
             bank = PromptBank(loaded, self._categories)
-            info = ModelInfo(id="open_clip", version=loaded.model_id, sha256=_file_sha256(self._settings.clip_weights))
+            info = ModelInfo(
+                id="open_clip", version=loaded.model_id, sha256=_file_sha256(self._settings.clip_weights)
+            )
         except (ModelUnavailable, PromptBankError) as exc:
             self._become_unavailable(str(exc))
             return

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import io
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +64,9 @@ def _jpeg(image: Image.Image) -> bytes:
 
 def _check(client: TestClient, headers: dict[str, str], data: bytes, source: str | None = None) -> Any:
     form = {"metadata": f'{{"source": "{source}"}}'} if source else {}
-    response = client.post("/v1/check", headers=headers, files={"file": ("x.jpg", data, "image/jpeg")}, data=form)
+    response = client.post(
+        "/v1/check", headers=headers, files={"file": ("x.jpg", data, "image/jpeg")}, data=form
+    )
     assert response.status_code == 200, response.text
     return response.json()
 

@@ -35,7 +35,11 @@ class ScriptedModel:
         pass
 
     def status(self) -> dict[str, Any]:
-        return {"state": self.state, "reason": None if self.state == "ready" else "scripted", "model": self.model_id}
+        return {
+            "state": self.state,
+            "reason": None if self.state == "ready" else "scripted",
+            "model": self.model_id,
+        }
 
     @property
     def info(self) -> ModelInfo | None:
@@ -44,13 +48,19 @@ class ScriptedModel:
     def set_categories(self, categories: CategoryPolicy) -> None:
         self.categories = categories
 
-    async def classify(self, images: list[Image.Image], *, with_embeddings: bool | None = None) -> list[ClassifierResult]:
+    async def classify(
+        self, images: list[Image.Image], *, with_embeddings: bool | None = None
+    ) -> list[ClassifierResult]:
         return self.classify_sync(images)
 
-    def classify_sync(self, images: list[Image.Image], *, with_embeddings: bool | None = None) -> list[ClassifierResult]:
+    def classify_sync(
+        self, images: list[Image.Image], *, with_embeddings: bool | None = None
+    ) -> list[ClassifierResult]:
         if self.state != "ready":
             raise ClassifierUnavailable("scripted", details={"state": self.state})
-        scored = tuple(CategoryScore(c.id, self.score, False, False, c.child_safety) for c in self.categories.categories)
+        scored = tuple(
+            CategoryScore(c.id, self.score, False, False, c.child_safety) for c in self.categories.categories
+        )
         return [ClassifierResult(categories=scored, model=self.model_id, policy_version="t") for _ in images]
 
 
@@ -93,7 +103,9 @@ def profile_client(
 
 def _check(client: TestClient, headers: dict[str, str], seed: int, source: str | None = None) -> Any:
     form = {"metadata": json.dumps({"source": source})} if source else {}
-    response = client.post("/v1/check", headers=headers, files={"file": ("x.jpg", jpeg(seed), "image/jpeg")}, data=form)
+    response = client.post(
+        "/v1/check", headers=headers, files={"file": ("x.jpg", jpeg(seed), "image/jpeg")}, data=form
+    )
     assert response.status_code == 200, response.text
     return response.json()
 
@@ -114,7 +126,14 @@ CASES = [
     ("adult", 0.97, None, "generated", "review", {"classifier.sexual_minor_unscored"}),
     ("adult", 0.05, None, "generated", "allow", set()),
     # With open_clip too, minor_present is scored: explicit + minor signal blocks, explicit alone is allowed.
-    ("adult", 0.97, 0.9, "generated", "block", {"classifier.sexual_with_minor", "classifier.block", "classifier.review"}),
+    (
+        "adult",
+        0.97,
+        0.9,
+        "generated",
+        "block",
+        {"classifier.sexual_with_minor", "classifier.block", "classifier.review"},
+    ),
     ("adult", 0.97, 0.01, "generated", "allow", set()),
     # No model for `sexual` at all (bundled model missing) but open_clip ready at low scores:
     # its softmax threshold (0.97) does not fire, so sexual is scored by open_clip.
@@ -165,7 +184,9 @@ def test_unscored_explicit_category_follows_the_profile_per_source(
     generated = _check(client, auth("checker"), seed=4, source="generated")
     assert generated["decision"] == "review"
     reason = next(r for r in generated["reasons"] if r["kind"] == "classifier_unscored")
-    assert reason["category"] == "sexual" and "open_nsfw: unavailable (failed to load: test)" in reason["reason"]
+    assert (
+        reason["category"] == "sexual" and "open_nsfw: unavailable (failed to load: test)" in reason["reason"]
+    )
     assert _check(client, auth("checker"), seed=5, source="upload")["decision"] == "allow"
     stored = generated["classifier"]["unscored"]
     assert [u["id"] for u in stored] == ["sexual"]

@@ -74,7 +74,9 @@ def test_invalid_policy_names_file_and_field(policies: Path, change: Any, field:
 
 def test_missing_file_is_a_policy_error(policies: Path) -> None:
     (policies / "profiles" / "general.yaml").unlink()
-    with pytest.raises(PolicyError, match=r"general\.yaml: no such decision profile 'general'.*available: adult"):
+    with pytest.raises(
+        PolicyError, match=r"general\.yaml: no such decision profile 'general'.*available: adult"
+    ):
         load_decisions(policies, "general")
     shutil.rmtree(policies / "profiles")
     with pytest.raises(PolicyError, match=r"decisions\.yaml: policy file is missing"):
