@@ -26,6 +26,8 @@ class ModelRuntime(Protocol):
 
     def set_categories(self, categories: CategoryPolicy) -> None: ...
 
+    def wait_settled(self, timeout: float | None = None) -> dict[str, Any]: ...
+
     async def classify(
         self, images: list[Image.Image], *, with_embeddings: bool | None = None
     ) -> list[ClassifierResult]: ...
@@ -69,6 +71,12 @@ class CombinedClassifier:
         """Start loading every model in the background; returns at once."""
         for runtime in self.runtimes.values():
             runtime.start()
+
+    def wait_settled(self, timeout: float | None = None) -> dict[str, Any]:
+        """Block until every model has finished loading one way or the other (each up to `timeout`)."""
+        for runtime in self.runtimes.values():
+            runtime.wait_settled(timeout)
+        return self.status()
 
     def close(self) -> None:
         """Close every model runtime."""

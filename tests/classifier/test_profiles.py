@@ -48,6 +48,9 @@ class ScriptedModel:
     def set_categories(self, categories: CategoryPolicy) -> None:
         self.categories = categories
 
+    def wait_settled(self, timeout: float | None = None) -> dict[str, Any]:
+        return self.status()
+
     async def classify(
         self, images: list[Image.Image], *, with_embeddings: bool | None = None
     ) -> list[ClassifierResult]:
