@@ -14,15 +14,15 @@ from moderation.config import get_settings
 if TYPE_CHECKING:
     from PIL import Image
 
-    from moderation.classifier.runtime import ClassifierRuntime
+    from moderation.classifier.combined import CombinedClassifier
 
 classifier_app = typer.Typer(
     help="Classifier: model status and one-off classification.", no_args_is_help=True
 )
 
 
-def _runtime(timeout: float) -> ClassifierRuntime:
-    from moderation.classifier.runtime import ClassifierRuntime
+def _runtime(timeout: float) -> CombinedClassifier:
+    from moderation.classifier.setup import build_classifier
     from moderation.exceptions import PolicyError
     from moderation.policy.categories import load_categories
 
@@ -33,10 +33,10 @@ def _runtime(timeout: float) -> ClassifierRuntime:
     except PolicyError as exc:
         typer.secho(str(exc), err=True, fg=typer.colors.RED)
         raise typer.Exit(1) from exc
-    runtime = ClassifierRuntime(settings, categories)
-    runtime.start()
-    runtime.wait_settled(timeout)
-    return runtime
+    classifier = build_classifier(settings, categories)
+    classifier.start()
+    classifier.wait_settled(timeout)
+    return classifier
 
 
 def _open(path: Path) -> Image.Image:
@@ -64,7 +64,7 @@ def _open(path: Path) -> Image.Image:
 def info(
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the model to load.")] = 300.0,
 ) -> None:
-    """Load the configured model and print its status and the policy categories (exit 1 unless ready)."""
+    """Load the configured models and print their status and the policy categories (exit 1 unless ready)."""
     runtime = _runtime(timeout)
     status = runtime.status()
     runtime.close()
@@ -73,7 +73,8 @@ def info(
         block = " never" if category.thresholds.block is None else f">={category.thresholds.block:g}"
         flags = " child_safety" if category.child_safety else ""
         review = f"{category.thresholds.review:g}"
-        typer.echo(f"{category.id:24} {category.scoring.method:12} review>={review} block{block}{flags}")
+        models = ",".join(category.model_ids)
+        typer.echo(f"{category.id:24} {models:20} review>={review} block{block}{flags}")
     if status["state"] != "ready":
         raise typer.Exit(1)
 
@@ -83,7 +84,9 @@ def classify(
     files: Annotated[
         list[Path], typer.Argument(help="Image files to classify.", exists=True, dir_okay=False)
     ],
-    embedding: Annotated[bool, typer.Option("--embedding", help="Include the image embedding.")] = False,
+    embedding: Annotated[
+        bool, typer.Option("--embedding", help="Include the image embedding (open_clip only).")
+    ] = False,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the model to load.")] = 300.0,
 ) -> None:
     """Classify image files and print one JSON object per file (scores, fired thresholds, model, policy)."""
