@@ -28,6 +28,7 @@ from PIL import Image
 
 from moderation.classifier.batcher import AsyncBatcher, BatcherClosed
 from moderation.classifier.interface import ClassifierFailed, ClassifierState, ClassifierUnavailable
+from moderation.classifier.quantize import build_int8
 from moderation.classifier.results import CategoryScore, ClassifierResult, ModelInfo
 from moderation.config import Settings
 from moderation.exceptions import CorruptImage, EmptyImage
@@ -86,6 +87,14 @@ def load_explicit_model(settings: Settings) -> LoadedExplicitModel:
         raise
     except Exception as exc:  # missing file, checksum mismatch: say which
         raise ExplicitModelUnavailable(f"{type(exc).__name__}: {exc}") from exc
+    source_sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
+    if settings.explicit_model_precision == "int8":
+        try:
+            path = build_int8(path, source_sha256, settings.data_dir / "models")
+        except Exception as exc:  # the quantiser failed: say so rather than fall back silently
+            raise ExplicitModelUnavailable(
+                f"building the int8 model failed: {type(exc).__name__}: {exc}"
+            ) from exc
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     if settings.explicit_model_threads:
@@ -96,7 +105,10 @@ def load_explicit_model(settings: Settings) -> LoadedExplicitModel:
     except Exception as exc:  # a corrupt or incompatible graph
         raise ExplicitModelUnavailable(f"onnxruntime cannot load {path}: {exc}") from exc
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    info = ModelInfo(id=MODEL_ID, version=f"{PACKAGE}=={package_version()}", sha256=digest)
+    version = f"{PACKAGE}=={package_version()}"
+    if settings.explicit_model_precision == "int8":
+        version += f" int8 (from {source_sha256[:16]}, onnxruntime {ort.__version__})"
+    info = ModelInfo(id=MODEL_ID, version=version, sha256=digest)
     return LoadedExplicitModel(session, session.get_inputs()[0].name, info, path)
 
 
