@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +28,11 @@ class ClassifierOutcome:
         if self.reason:
             body["reason"] = self.reason
         return body
+
+
+def scorable_now(result: ClassifierResult, categories_now: Mapping[str, Any]) -> bool:
+    """Whether a category `result` left unscored has a model scoring it now (`status()["categories"]`)."""
+    return any((categories_now.get(u.id) or {}).get("model") for u in result.unscored)
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ import numpy as np
 from sqlalchemy.orm import Session
 
 from moderation.audit.service import audit
-from moderation.checks.decision import ClassifierOutcome, Decided, decide
+from moderation.checks.decision import ClassifierOutcome, Decided, decide, scorable_now
 from moderation.checks.ports import Matcher, add_hashes_to_bank
 from moderation.checks.repository import (
     checks_repository,
@@ -251,6 +251,7 @@ class CheckService:
         decisions = get_decisions(policy)
         thresholds = _category_thresholds(policy)
         state_now = _classifier_state(context.classifier)
+        scoring_now = context.classifier.status().get("categories", {}) if context.classifier else {}
         for work in works:
             item = work.item
             if item.error is not None or item.data is None:
@@ -272,6 +273,8 @@ class CheckService:
             # Reuse stored scores only if they are at least as good as what the classifier gives now.
             if outcome.state != "ready" and outcome.state != state_now:
                 continue
+            if outcome.result is not None and scorable_now(outcome.result, scoring_now):
+                continue  # a model that was missing then could score more of it now
             begin = time.perf_counter()
             matches = context.matcher.match(snapshot["hashes"])
             again = decide(

@@ -193,3 +193,18 @@ def test_unscored_explicit_category_follows_the_profile_per_source(
     assert _check(client, auth("checker"), seed=5, source="upload")["decision"] == "allow"
     stored = generated["classifier"]["unscored"]
     assert [u["id"] for u in stored] == ["sexual"]
+
+
+def test_cached_check_is_redone_when_a_missing_model_can_now_score(
+    profile_client: Callable[[str, CombinedClassifier], TestClient], auth: Callable[[str], dict[str, str]]
+) -> None:
+    client = profile_client("general", combined(0.05, None))
+    headers = auth("checker")
+    first = _check(client, headers, seed=9)
+    assert [u["id"] for u in first["classifier"]["unscored"]][:1] == ["minor_present"]
+    assert _check(client, headers, seed=9)["cached"] is True
+    app: Any = client.app
+    app.state.check_context.classifier = combined(0.05, 0.01)
+    again = _check(client, headers, seed=9)
+    assert again["cached"] is False and again["classifier"]["unscored"] == []
+    assert again["classifier"]["model"] == "open_clip+open_nsfw"
