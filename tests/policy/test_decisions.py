@@ -115,3 +115,45 @@ def test_screening_respects_word_boundaries_and_keeps_digits_for_patterns() -> N
     assert [h.rule for h in screener.screen("an adult aged 30")] == []
     assert [h.rule for h in screener.screen("a y o u n g woman")] == ["prompt.ambiguous_age"]
     assert plain_form("  Héllo\tWORLD ", policy.prompt_screening.normalisation) == "hello world"
+
+
+def test_both_shipped_profiles_load_and_differ_in_version() -> None:
+    general = load_decisions(POLICIES, "general")
+    adult = load_decisions(POLICIES, "adult")
+    assert general.classifier.outcome("sexual", "review").decision == "review"
+    assert general.classifier.outcome("sexual", "block").decision == "block"
+    assert adult.classifier.outcome("sexual", "review").label == "explicit"
+    assert adult.classifier.outcome("sexual", "block").decision == "allow"
+    assert adult.classifier.outcome("violence_gore", "block").decision == "block"
+    assert general.unscored.for_category("minor_present", "generated") == "allow"
+    assert adult.unscored.for_category("sexual", "generated") == "review"
+    assert adult.unscored.for_category("sexual", "upload") == "allow"
+    when = adult.classifier.combinations[0].when_unscored
+    assert when is not None and when.decisions.for_source("generated") == "review"
+    assert general.classifier.combinations[0].when_unscored is None
+    assert load_policy(POLICIES, "general").version != load_policy(POLICIES, "adult").version
+    assert policy_version(POLICIES, "general") != policy_version(POLICIES)
+
+
+def test_unknown_profile_and_unknown_categories_are_policy_errors(policies: Path) -> None:
+    with pytest.raises(PolicyError, match=r"no such decision profile 'strict'.*available: adult, general"):
+        load_policy(policies, "strict")
+    _edit(
+        policies,
+        lambda r: r["unscored"]["categories"].update(
+            nope={"upload": "allow", "generated": "allow", "unknown": "allow"}
+        ),
+    )
+    with pytest.raises(
+        PolicyError, match=r"general\.yaml: unscored\.categories: unknown classifier categories nope"
+    ):
+        load_policy(policies, "general")
+
+
+def test_profile_setting_refuses_path_like_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pydantic import ValidationError
+
+    from moderation.config import Settings
+
+    with pytest.raises(ValidationError):
+        Settings(policy_profile="../etc")
