@@ -9,7 +9,19 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from moderation.classifier.evaluation import evaluate, read_samples, write_report
 from moderation.config import get_settings
+from moderation.exceptions import (
+    CorruptImage,
+    ImageDimensionsTooLarge,
+    ImageTooLarge,
+    ModerationError,
+    PolicyError,
+    UnsupportedFormat,
+)
+from moderation.policy.categories import category_thresholds, load_categories
+from moderation.policy.decisions import get_decisions
+from moderation.policy.loader import get_policy
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -22,9 +34,8 @@ classifier_app = typer.Typer(
 
 
 def _runtime(timeout: float) -> CombinedClassifier:
+    # Optional at run time: the models import onnxruntime and torch, which only these commands load.
     from moderation.classifier.setup import build_classifier
-    from moderation.exceptions import PolicyError
-    from moderation.policy.categories import load_categories
 
     settings = get_settings()
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -41,8 +52,6 @@ def _runtime(timeout: float) -> CombinedClassifier:
 
 def _open(path: Path) -> Image.Image:
     from PIL import Image, UnidentifiedImageError
-
-    from moderation.exceptions import CorruptImage, ImageDimensionsTooLarge, ImageTooLarge, UnsupportedFormat
 
     settings = get_settings()
     if path.stat().st_size > settings.max_image_bytes:
@@ -90,7 +99,6 @@ def classify(
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the model to load.")] = 300.0,
 ) -> None:
     """Classify image files and print one JSON object per file (scores, fired thresholds, model, policy)."""
-    from moderation.exceptions import ModerationError
 
     runtime = _runtime(timeout)
     failed = False
@@ -128,12 +136,8 @@ def evaluate_command(
 ) -> None:
     """Score labelled images with every available model and report per category precision, recall,
     false-positive rate, ROC AUC, the threshold for a target precision, and the profile's decisions."""
-    from moderation.classifier.evaluation import evaluate, read_samples, write_report
+    # Optional at run time: the models import onnxruntime and torch, which only these commands load.
     from moderation.classifier.setup import build_classifier
-    from moderation.exceptions import ModerationError, PolicyError
-    from moderation.policy.categories import category_thresholds, load_categories
-    from moderation.policy.decisions import get_decisions
-    from moderation.policy.loader import get_policy
 
     settings = get_settings()
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
