@@ -97,6 +97,9 @@ class QueueItem(BaseModel):
     due_at: datetime | None
     time_remaining_seconds: float | None
     overdue: bool
+    due_soon: bool = Field(
+        default=False, description="past the first alert threshold of a running clock, not yet overdue"
+    )
     assignee: str | None
     missing_fields: dict[str, list[str]]
 

@@ -160,6 +160,10 @@ class NoticeViews:
         more = len(rows) > limit
         rows = rows[:limit]
         items = [queue_item(n, now) for n in rows]
+        alerting = repo.alerting(session, [n.id for n in rows], now)
+        for item in items:
+            # Past the first alert threshold but not overdue: the queue highlights it.
+            item["due_soon"] = item["id"] in alerting and not item["overdue"]
         next_cursor = encode_cursor(rows[-1].due_at, rows[-1].id) if more and rows else None
         return QueueResult(items, next_cursor)
 

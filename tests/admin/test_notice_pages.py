@@ -32,6 +32,24 @@ def test_queue_lists_open_notices_by_due_time_with_countdowns(
     assert f'data-notice="{eu}"' in filtered.text and f'data-notice="{first}"' not in filtered.text
 
 
+def test_notices_past_their_first_alert_threshold_are_highlighted(
+    signed_in: Callable[[str], TestClient], make_notice: Callable[..., int]
+) -> None:
+    """TAKE IT DOWN's 48 hours alert first at 50 %: a notice 30 hours in is 'due soon', one 2 hours in
+    is not, and an overdue one is marked overdue rather than due soon."""
+    soon = make_notice(received_at=(utc_now() - timedelta(hours=30)).isoformat())
+    fresh = make_notice(received_at=(utc_now() - timedelta(hours=2)).isoformat())
+    late = make_notice(received_at=(utc_now() - timedelta(hours=50)).isoformat())
+    page = signed_in("reviewer").get("/admin/notices").text
+
+    def row(notice_id: int) -> str:
+        return page.split(f'data-notice="{notice_id}"')[0].rsplit("<tr", 1)[1]
+
+    assert 'class="due-soon"' in row(soon) and "due soon" in page.split(f'data-notice="{soon}"')[1][:600]
+    assert 'class=""' in row(fresh)
+    assert 'class="overdue"' in row(late)
+
+
 def test_overdue_notices_are_marked(
     signed_in: Callable[[str], TestClient], make_notice: Callable[..., int]
 ) -> None:
