@@ -20,9 +20,10 @@ from moderation.checks.service import CheckContext, CheckInput, checks
 from moderation.checks.tasks import seal_decisions
 from moderation.config import get_settings
 from moderation.db import get_engine, transaction
-from moderation.exceptions import ModerationError
+from moderation.exceptions import ConfigurationError, ModerationError, PolicyError, SchemaOutOfDate
 from moderation.hashing.intake import ImageLimits, read_image_file
 from moderation.kit.cli import cli_actor, fail
+from moderation.kit.migrations import prepare_database
 from moderation.matching.service import matcher as match_service
 from moderation.policy.loader import get_policy
 
@@ -152,6 +153,10 @@ def check(
         raise fail(f"error [{exc.code}]: {exc.message}") from exc
     except OSError as exc:
         raise fail(f"error [unreadable_file]: {file}: {exc.strerror or exc}") from exc
+    try:
+        prepare_database(settings)  # a fresh data directory is migrated, as `serve` does
+    except (SchemaOutOfDate, ConfigurationError, PolicyError) as exc:
+        raise fail(str(exc)) from exc
     policy = get_policy(settings.policies_dir)
     match_service.start(get_engine(settings), background=False)
     classifier = make_classifier(settings, policy)

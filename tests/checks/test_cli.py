@@ -65,3 +65,31 @@ def test_review_queue_from_the_shell(settings: Settings, tmp_path: Path) -> None
     assert runner.invoke(app, ["review", "list"]).stdout.count("\n") == 1  # the header only
     decided = runner.invoke(app, ["review", "list", "--state", "decided", "--json"]).stdout
     assert json.loads(decided)["note"] == "not ok"
+
+
+def test_check_on_a_fresh_data_directory_migrates_it_first(tmp_path: Path) -> None:
+    """The embedded default: `moderation check` before any `serve` creates the database instead of
+    failing with a missing table."""
+    import os
+    import subprocess
+    import sys
+
+    image = tmp_path / "a.jpg"
+    image.write_bytes(jpeg(4))
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("MODERATION_") or k == "MODERATION_TEST_DATABASE_URL"
+    }
+    env.pop("MODERATION_TEST_DATABASE_URL", None)
+    env |= {"MODERATION_DATA_DIR": str(tmp_path / "data"), "MODERATION_CLASSIFIER_ENABLED": "false"}
+    done = subprocess.run(
+        [sys.executable, "-m", "moderation", "check", str(image)],
+        env=env,
+        capture_output=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    assert done.stdout.decode().startswith(f"{image}: allow - check 1")
+    assert (tmp_path / "data" / "moderation.db").is_file()
