@@ -81,7 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     if settings.fake_now is not None:
         set_clock(settings.fake_now)
-    policy = load_policy(settings.policies_dir)
+    policy = load_policy(settings.policies_dir, settings.policy_profile)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -44,6 +44,8 @@ def worker(
     if not (once or job_names):
         run_forever(engine, settings)
         return
+    # One line per job, printed below: the runner's own per-job log line would say it a second time.
+    logging.getLogger("moderation.worker").setLevel(max(logging.WARNING, logging.getLogger().level))
     try:
         outcomes = run_once(engine, settings, names=job_names)
     except KeyError as exc:
