@@ -30,6 +30,8 @@ class Settings(BaseSettings):
     policy_profile: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,63}$")] = "general"
     secret_key: str = PLACEHOLDER_SECRET
     log_level: str = "INFO"
+    # One JSON object per line (`json`, for log shippers) or `text` (for a terminal).
+    log_format: Literal["json", "text"] = "json"
     # Freeze the service clock (ISO 8601, development/test only): used by end-to-end tests.
     fake_now: datetime | None = None
 
@@ -94,6 +96,10 @@ class Settings(BaseSettings):
     cookie_secure: bool = False
     login_max_failures: int = 5
     login_lockout_seconds: int = 900
+
+    # --- operations -------------------------------------------------------------------------
+    # Bearer token for GET /metrics; unset: open outside production, 404 in production.
+    metrics_token: str | None = None
 
     # --- worker -----------------------------------------------------------------------------
     worker_interval_seconds: float = 30.0

@@ -60,6 +60,26 @@ def _bank_reason(match: BankMatch, decision: str, rule: str, suppressed_by: str 
     return reason
 
 
+def distinct_reasons(reasons: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each finding once: one bank reason per (bank, entry, outcome), the closest match of that entry
+    (several hash types or variants of one entry can match the same image), and no repeated reason."""
+    kept: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for reason in reasons:
+        if reason["kind"] == "bank_match":
+            key: tuple[Any, ...] = ("bank_match", reason["bank"], reason["entry_id"], reason["decision"])
+            current = kept.get(key)
+            if current is None or _closeness(reason) > _closeness(current):
+                kept[key] = reason
+            continue
+        kept.setdefault(tuple(sorted((k, repr(v)) for k, v in reason.items())), reason)
+    return list(kept.values())
+
+
+def _closeness(reason: dict[str, Any]) -> float:
+    threshold = reason.get("threshold", 0)
+    return 1.0 - reason.get("distance", 0) / (threshold + 1) if threshold >= 0 else 1.0
+
+
 def decide(
     policy: DecisionPolicy,
     *,
@@ -135,6 +155,7 @@ def decide(
         reasons.append(reason)
         risks.append((decision, hit.risk))
 
+    reasons = distinct_reasons(reasons)
     final = strictest([r["decision"] for r in reasons])
     relevant = [risk for decision, risk in risks if decision == final]
     risk = max(relevant, default=policy.review.default_risk if final == "review" else 0.0)

@@ -149,6 +149,9 @@ class ClassifierRuntime:
                 "max_wait_ms": self._settings.classifier_max_wait_ms,
                 "threads": self._settings.clip_threads,
                 "required": False,
+                "queue_depth": self._batcher.queue_depth if self._batcher else 0,
+                "batches": self._batcher.batches if self._batcher else 0,
+                "batched_images": self._batcher.items if self._batcher else 0,
             }
 
     @property
