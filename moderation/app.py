@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from moderation.config import Settings, get_settings
 from moderation.db import make_engine
 from moderation.exceptions import ModerationError, SchemaOutOfDate
+from moderation.guard import RequestGuard
 from moderation.kit import migrations
 from moderation.kit.time import set_clock
 from moderation.policy import load_policy
@@ -118,6 +119,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "Pre-publish checks, hash banks, statutory takedown queue and a tamper-evident audit log."
         ),
         lifespan=lifespan,
+        # No Swagger UI or ReDoc: they load their assets from a CDN. The schema is behind a setting.
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/openapi.json" if settings.api_schema_served else None,
     )
     app.state.settings = settings
     app.state.policy = policy
@@ -136,4 +141,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from moderation.api import install_features
 
     install_features(app)
+    app.add_middleware(RequestGuard, settings=settings, read_engine=app.state.read_engine)
     return app

@@ -42,9 +42,12 @@ def require_role(*roles: str) -> Callable[..., Principal]:
         request: Request,
         authorization: Annotated[str | None, Depends(_authorization)],
     ) -> Principal:
-        # A read-only lookup: on SQLite it must not queue behind writers for the write lock.
-        with session_factory(request.app.state.read_engine)() as session:
-            principal = api_keys.authenticate(session, authorization)
+        # The request guard authenticated write requests before their body was read.
+        principal = getattr(request.state, "principal", None)
+        if not isinstance(principal, Principal):
+            # A read-only lookup: on SQLite it must not queue behind writers for the write lock.
+            with session_factory(request.app.state.read_engine)() as session:
+                principal = api_keys.authenticate(session, authorization)
         principal.require(*roles)
         return principal
 

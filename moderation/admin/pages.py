@@ -127,13 +127,12 @@ def actor(viewer: Viewer) -> str:
 
 
 @router.get("/login", response_class=HTMLResponse)
-def login_page(request: Request, error: str | None = None) -> Response:
+def login_page(request: Request) -> Response:
     nonce = secrets.token_urlsafe(16)
     response = render(
         request,
         "login.html",
         None,
-        error=error,
         login_token=login_csrf_token(_settings(request).secret_key, nonce),
     )
     response.set_cookie(
