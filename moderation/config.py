@@ -95,11 +95,13 @@ class Settings(BaseSettings):
     # --- admin dashboard --------------------------------------------------------------------
     session_max_age_seconds: int = 8 * 3600
     cookie_secure: bool = False
-    login_max_failures: int = 5
+    # Failed sign-ins (from any address) that lock an account for login_lockout_seconds.
+    login_max_failures: int = 10
     login_lockout_seconds: int = 900
     # Sign-in attempts allowed per source address and per username in each throttle window (429 after).
-    login_attempts_per_address: int = 20
-    login_attempts_per_username: int = 10
+    # Keep the per-address limit under login_max_failures: one address cannot lock an account in one window.
+    login_attempts_per_address: int = 5
+    login_attempts_per_username: int = 30
     login_throttle_window_seconds: int = 300
 
     # --- audit log --------------------------------------------------------------------------

@@ -29,6 +29,20 @@ def _session(request: Request) -> Iterator[Session]:
 DBSession = Annotated[Session, Depends(_session, scope="function")]
 
 
+def _read_session(request: Request) -> Iterator[Session]:
+    """A session for reads only: on SQLite a deferred transaction, so a long read (the audit chain
+    walk, a session lookup) never holds the write lock that every writer queues behind."""
+    session = session_factory(request.app.state.read_engine)()
+    try:
+        yield session
+    finally:
+        session.rollback()
+        session.close()
+
+
+ReadSession = Annotated[Session, Depends(_read_session, scope="function")]
+
+
 def _authorization(
     authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> str | None:
