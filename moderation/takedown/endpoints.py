@@ -8,13 +8,17 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.routing import APIRoute
 
+from moderation.auth.service import Principal, Role
 from moderation.config import Settings
 from moderation.dependencies import ID, Admin, DBSession, Intake
+from moderation.models.notice import Notice
+from moderation.takedown.access import notice_access
 from moderation.takedown.errors import RequestTooLarge
 from moderation.takedown.schemas import (
     Assign,
     NoticeCreate,
     NoticeOut,
+    NoticeReceipt,
     PauseRequest,
     QueuePage,
     Reason,
@@ -87,17 +91,35 @@ def _change(
     return _detail(request, session, notice_id)
 
 
-@router.post("/notices", response_model=NoticeOut, status_code=201, summary="Submit a takedown notice")
+def _for_caller(
+    request: Request, session: DBSession, principal: Principal, notice: Notice, created: bool | None = None
+) -> NoticeOut | NoticeReceipt:
+    """Admins get the case file; an intake key gets the reporter's receipt."""
+    if principal.role == Role.ADMIN:
+        return NoticeOut.model_validate({**_detail(request, session, notice.id), "created": created})
+    return NoticeReceipt.model_validate(notice_access.receipt(notice, created=created))
+
+
+@router.post(
+    "/notices",
+    response_model=NoticeOut | NoticeReceipt,
+    status_code=201,
+    summary="Submit a takedown notice",
+)
 def submit_notice(
     body: NoticeCreate, request: Request, response: Response, session: DBSession, principal: Intake
-) -> dict[str, Any]:
-    """Stored exactly once per `client_reference`: a resubmission answers 200 with the first notice."""
+) -> NoticeOut | NoticeReceipt:
+    """Stored exactly once per `client_reference`: a resubmission by the same key answers 200 with the
+    first notice; another key's reference is a 409 `client_reference_taken`. Intake keys get a
+    `NoticeReceipt`, admin keys the full notice."""
     notice, created = takedown.submit(
         session, body, actor=principal.actor, settings=request.app.state.settings
     )
     if not created:
+        if principal.role != Role.ADMIN:
+            notice_access.check_resubmission(notice, principal.actor)
         response.status_code = 200
-    return {**_detail(request, session, notice.id), "created": created}
+    return _for_caller(request, session, principal, notice, created)
 
 
 @router.get("/notices", response_model=QueuePage, summary="The due-time queue")
@@ -130,20 +152,25 @@ def assign_notice(
     return _detail(request, session, notice_id)
 
 
-@router.post("/notices/{notice_id}/info", response_model=NoticeOut, summary="Supply missing fields")
+@router.post(
+    "/notices/{notice_id}/info", response_model=NoticeOut | NoticeReceipt, summary="Supply missing fields"
+)
 def supply_info(
     notice_id: ID, body: SupplyInfo, request: Request, session: DBSession, principal: Intake
-) -> dict[str, Any]:
-    return _change(
-        request,
+) -> NoticeOut | NoticeReceipt:
+    """An intake key supplies information only to the notices it submitted (others answer 404)."""
+    if principal.role != Role.ADMIN:
+        notice_access.require_submitter(session, notice_id, principal.actor)
+    notice = takedown.supply_info(
         session,
         notice_id,
-        takedown.supply_info,
         fields=body.fields,
         statements=body.statements,
         actor=principal.actor,
         reason=body.reason,
+        settings=request.app.state.settings,
     )
+    return _for_caller(request, session, principal, notice)
 
 
 @router.post("/notices/{notice_id}/action", response_model=NoticeOut, summary="Remove the content")

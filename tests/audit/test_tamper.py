@@ -131,7 +131,8 @@ def test_replace_and_upsert_are_refused_by_the_database(session: Session, engine
     columns = "id, occurred_at, actor, action, subject_type, subject_id, details, prev_hash, hash, mac"
     values = "2, '2026-01-01 00:00:00', 'mallory', 'x', 'notice', '1', '{}', 'p', 'forged', NULL"
     statements = [
-        f"INSERT INTO audit_events ({columns}) VALUES ({values}) ON CONFLICT (id) DO UPDATE SET actor = 'mallory'"
+        f"INSERT INTO audit_events ({columns}) VALUES ({values}) "
+        "ON CONFLICT (id) DO UPDATE SET actor = 'mallory'"
     ]
     if engine.dialect.name == "sqlite":
         statements += [
