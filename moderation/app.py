@@ -7,15 +7,16 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from moderation.config import Settings, get_settings
 from moderation.db import make_engine
 from moderation.exceptions import ModerationError, SchemaOutOfDate
-from moderation.guard import RequestGuard
+from moderation.guard import RequestGuard, reject_unstorable_json
 from moderation.kit import migrations
 from moderation.kit.time import set_clock
 from moderation.policy import load_policy
@@ -86,6 +87,22 @@ def install_error_handlers(app: FastAPI) -> None:
         message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
         return _error(exc.status_code, code, message)
 
+    @app.exception_handler(DataError)
+    async def _data_error(_: Request, exc: DataError) -> JSONResponse:
+        # SQLSTATE class 22 ("data exception"): a NUL byte, a string longer than its column, a number
+        # out of range. The value came from the request; the transaction has been rolled back.
+        log.info("refused a value the database cannot store: %s", exc.orig)
+        return _error(422, "invalid_value", "a value cannot be stored (NUL byte, too long, or out of range)")
+
+    @app.exception_handler(OverflowError)
+    async def _overflow(_: Request, exc: OverflowError) -> JSONResponse:
+        # An integer past what the driver can bind (SQLite: 64-bit); PostgreSQL's own is a DataError.
+        return _error(422, "invalid_value", "a number is out of range")
+
+    @app.exception_handler(UnicodeEncodeError)
+    async def _unencodable(_: Request, exc: UnicodeEncodeError) -> JSONResponse:
+        return _error(422, "invalid_text", "the text is not valid Unicode (a lone surrogate)")
+
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", exc_info=exc)
@@ -119,6 +136,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "Pre-publish checks, hash banks, statutory takedown queue and a tamper-evident audit log."
         ),
         lifespan=lifespan,
+        dependencies=[Depends(reject_unstorable_json)],
         # No Swagger UI or ReDoc: they load their assets from a CDN. The schema is behind a setting.
         docs_url=None,
         redoc_url=None,

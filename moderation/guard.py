@@ -8,6 +8,7 @@ client could make the server read (and spool) hundreds of megabytes before the 4
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from typing import Any
 
 import anyio
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import Request
 
 from moderation.admin.security import COOKIE_NAME, SessionCodec
 from moderation.auth.service import Principal, api_keys
@@ -46,6 +48,54 @@ _BATCH = re.compile(r"^/v1/check/batch$")
 _IMAGE = re.compile(
     r"^(/v1/check|/v1/notices|/v1/banks/[^/]+/entries/image|/admin/notices/new|/admin/banks/[^/]+/image)$"
 )
+
+
+MAX_JSON_DEPTH = 32
+
+
+class UnstorableJSON(ModerationError):
+    """A JSON body holds a value no database column can store the same way on SQLite and PostgreSQL."""
+
+    code = "invalid_json_value"
+    status = 422
+
+
+async def reject_unstorable_json(request: Request) -> None:
+    """An application-wide dependency: a JSON body may not hold NUL characters or lone surrogates in any
+    string (key or value), non-finite numbers (`NaN`, `Infinity`, `1e400`) or nesting deeper than
+    `MAX_JSON_DEPTH`. FastAPI has parsed the body by now; this walks it once, without recursion."""
+    if request.method not in WRITE_METHODS:
+        return
+    if not request.headers.get("content-type", "").split(";")[0].strip().endswith("json"):
+        return
+    try:
+        body = await request.json()
+    except Exception:  # noqa: BLE001 - malformed JSON is the route's own 400/422 to give
+        return
+    stack: list[tuple[Any, int]] = [(body, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, str):
+            _check_text(value)
+        elif isinstance(value, float) and not math.isfinite(value):
+            raise UnstorableJSON("numbers must be finite (no NaN, Infinity or 1e400)")
+        elif isinstance(value, dict | list):
+            if depth > MAX_JSON_DEPTH:
+                raise UnstorableJSON(f"JSON is nested deeper than {MAX_JSON_DEPTH} levels")
+            items = value.items() if isinstance(value, dict) else enumerate(value)
+            for key, item in items:
+                if isinstance(key, str):
+                    _check_text(key)
+                stack.append((item, depth + 1))
+
+
+def _check_text(text: str) -> None:
+    if "\x00" in text:
+        raise UnstorableJSON("text may not contain NUL characters (\\u0000)")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise UnstorableJSON("text may not contain lone UTF-16 surrogates") from None
 
 
 class BodyTooLarge(StarletteHTTPException):
@@ -109,6 +159,12 @@ class RequestGuard:
             await self.app(scope, receive, send)
             return
         path: str = scope["path"]
+        if "\x00" in path or b"%00" in scope.get("query_string", b""):
+            # No route takes a NUL byte in its path or query; refused before any lookup uses it.
+            await _send_refusal(
+                send, *_json_response(400, "invalid_text", "NUL bytes are not allowed in URLs", [])
+            )
+            return
         csp = ADMIN_CSP if path.startswith("/admin") else API_CSP
         started = False
 

@@ -194,7 +194,7 @@ def test_no_route_answers_hostile_input_with_a_server_error(
                     kwargs["files"] = {**{k: (None, v) for k, v in fields.items()}, **files}
             try:
                 response = client.request(route.method, path, **kwargs)
-            except Exception as exc:  # noqa: BLE001 - the transport re-raises what would be a 500
+            except Exception as exc:
                 failures.add(f"{route.method} {route.path}: raised {type(exc).__name__}: {exc}"[:300])
                 continue
             if response.status_code >= 500:
@@ -205,7 +205,8 @@ def test_no_route_answers_hostile_input_with_a_server_error(
 
 
 def _boundary_request(client: TestClient, headers: dict[str, str], boundary: str) -> int:
-    body = f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.csv"\r\n\r\n,1\r\n--{boundary}--\r\n'
+    disposition = 'Content-Disposition: form-data; name="file"; filename="a.csv"'
+    body = f"--{boundary}\r\n{disposition}\r\n\r\n,1\r\n--{boundary}--\r\n"
     return client.post(
         "/v1/banks/b1/import",
         content=body.encode(),
@@ -227,9 +228,11 @@ def test_long_multipart_boundary_and_bad_import_lines_are_4xx(
 
 def test_bank_names_are_matched_in_full(hostile_client: tuple[TestClient, dict[str, str], str]) -> None:
     client, headers, _ = hostile_client
-    for name in ("bank\n", "bank\x00", "bank\r\n", " bank"):
+    for name in ("bank\n", "bank\r\n", " bank", "bank\u2028"):
         response = client.post("/v1/banks", json={"name": name}, headers=headers)
         assert response.status_code == 422 and response.json()["code"] == "invalid_bank_name", name
+    response = client.post("/v1/banks", json={"name": "bank\x00"}, headers=headers)
+    assert response.status_code == 422 and response.json()["code"] == "invalid_json_value"
 
 
 def test_unauthenticated_sign_in_with_nul_username_is_4xx(app_client: TestClient) -> None:
@@ -244,3 +247,134 @@ def test_unauthenticated_sign_in_with_nul_username_is_4xx(app_client: TestClient
             },
         )
         assert response.status_code in (401, 422), (username, response.status_code)
+
+
+def _cursor(due: str | None, notice_id: int) -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(json.dumps([due, notice_id]).encode()).decode().rstrip("=")
+
+
+HOSTILE_ONE: list[Any] = [
+    "\x00",
+    "a\x00b",
+    "x" * 5000,
+    "\ud800",
+    10**100,
+    NAN,
+    HUGE_FLOAT,
+    deep(120),
+]
+
+
+def _notice(**changes: Any) -> dict[str, Any]:
+    from tests.takedown.conftest import notice_body
+
+    body = notice_body()
+    for dotted, value in changes.items():
+        target = body
+        *parents, leaf = dotted.split(".")
+        for parent in parents:
+            target = target.setdefault(parent, {})
+        target[leaf] = value
+    return body
+
+
+JSON_CASES: list[tuple[str, str, Callable[[Any], Any]]] = [
+    ("POST", "/v1/notices", lambda v: _notice(client_reference=v)),
+    ("POST", "/v1/notices", lambda v: _notice(**{"reporter.name": v})),
+    ("POST", "/v1/notices", lambda v: _notice(**{"reporter.email": v})),
+    ("POST", "/v1/notices", lambda v: _notice(**{"fields.signature": v})),
+    ("POST", "/v1/notices", lambda v: _notice(fields={str(v)[:300]: "x", **_notice()["fields"]})),
+    ("POST", "/v1/notices", lambda v: _notice(**{"content.urls": [v]})),
+    ("POST", "/v1/notices", lambda v: _notice(**{"content.content_ids": [v]})),
+    ("POST", "/v1/notices/1/info", lambda v: {"fields": {"signature": v}}),
+    ("POST", "/v1/notices/1/assign", lambda v: {"assignee": v}),
+    ("POST", "/v1/notices/1/reject", lambda v: {"reason": v}),
+    ("POST", "/v1/notices/1/pause", lambda v: {"reason": "awaiting_info", "note": v}),
+    ("POST", "/v1/banks", lambda v: {"name": "b2", "description": v}),
+    ("POST", "/v1/banks", lambda v: {"name": "b3", "thresholds": {"pdq": v}}),
+    ("PATCH", "/v1/banks/b1", lambda v: {"description": v}),
+    ("POST", "/v1/banks/b1/entries", lambda v: {"hashes": [{"type": "md5", "value": "0" * 32}], "note": v}),
+    (
+        "POST",
+        "/v1/banks/b1/entries",
+        lambda v: {"hashes": [{"type": "md5", "value": "1" * 32}], "metadata": {"k": v}},
+    ),
+    ("POST", "/v1/banks/b1/entries", lambda v: {"hashes": [{"type": "md5", "value": v}]}),
+    ("POST", "/v1/match", lambda v: {"hashes": [{"type": "pdq", "value": v}]}),
+]
+QUERY_CASES: list[tuple[str, str]] = [
+    ("/v1/notices", "assignee"),
+    ("/v1/notices", "regime"),
+    ("/v1/notices", "state"),
+    ("/v1/audit", "actor"),
+    ("/v1/audit", "subject_id"),
+    ("/v1/banks/b1/entries", "value"),
+]
+
+
+@pytest.mark.parametrize("value", HOSTILE_ONE, ids=lambda v: repr(v)[:20])
+def test_one_hostile_value_in_an_otherwise_valid_request_is_4xx(
+    hostile_client: tuple[TestClient, dict[str, str], str], value: Any
+) -> None:
+    """A valid body with one hostile value reaches the database layer (a wholly hostile body stops at
+    validation), which is where PostgreSQL used to answer 500."""
+    from moderation.kit.time import set_clock
+    from tests.takedown.conftest import T0
+
+    set_clock(T0)
+    client, headers, _ = hostile_client
+    assert client.post("/v1/notices", json=_notice(), headers=headers).status_code == 201
+    failures = []
+    for method, path, build in JSON_CASES:
+        response = client.request(
+            method,
+            path,
+            content=encode_json(build(value)),
+            headers={**headers, "content-type": "application/json"},
+        )
+        if response.status_code >= 500:
+            failures.append(f"{method} {path}: {response.status_code}")
+    text = value if isinstance(value, str) else json.dumps(value)[:200]
+    for path, name in QUERY_CASES:
+        response = client.get(
+            path,
+            params={name: text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")},
+            headers=headers,
+        )
+        if response.status_code >= 500:
+            failures.append(f"GET {path}?{name}: {response.status_code}")
+    assert not failures, failures
+
+
+def test_cursors_and_ids_past_the_column_range_are_4xx(
+    hostile_client: tuple[TestClient, dict[str, str], str],
+) -> None:
+    client, headers, _ = hostile_client
+    for cursor in (_cursor(None, 2**63), _cursor("2026-01-01T00:00:00+00:00", 10**30), _cursor(None, -1)):
+        response = client.get("/v1/notices", params={"cursor": cursor}, headers=headers)
+        assert response.status_code == 422 and response.json()["code"] == "invalid_cursor"
+    for path in (
+        "/v1/audit?before_id=9223372036854775808",
+        "/v1/banks/b1/entries?after=99999999999999999999",
+    ):
+        assert 400 <= client.get(path, headers=headers).status_code < 500, path
+
+
+def test_check_metadata_with_hostile_values_is_4xx(
+    hostile_client: tuple[TestClient, dict[str, str], str],
+) -> None:
+    from tests.admin.conftest import generated_png
+
+    client, headers, _ = hostile_client
+    image = generated_png(4, size=96)
+    for key in ("content_id", "uploader_id", "prompt", "generator_model", "seed"):
+        for value in HOSTILE_ONE:
+            metadata = encode_json({key: value})
+            response = client.post(
+                "/v1/check",
+                files={"file": ("a.png", image, "image/png"), "metadata": (None, metadata)},
+                headers=headers,
+            )
+            assert response.status_code < 500, (key, repr(value)[:30], response.text[:200])

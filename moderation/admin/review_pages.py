@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Path, Request
+from fastapi import APIRouter, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
 from PIL import ImageFilter
 
@@ -25,7 +25,7 @@ from moderation.admin.pages import (
 from moderation.audit.service import audit
 from moderation.banks.service import banks
 from moderation.checks.service import checks, review_queue
-from moderation.dependencies import ID, DBSession
+from moderation.dependencies import ID, MAX_ID, DBSession
 from moderation.exceptions import ImageRejected, ModerationError
 from moderation.hashing.intake import MEDIA_TYPES, ImageLimits, decode_image, probe_image, sniff_format
 from moderation.kit.time import utc_now
@@ -50,8 +50,8 @@ def review_page(
     request: Request,
     session: DBSession,
     viewer: ViewerDep,
-    state: str = "pending",
-    offset: int = 0,
+    state: Annotated[str, Query(max_length=20)] = "pending",
+    offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
 ) -> Response:
     return _review(request, session, viewer, state, offset)
 

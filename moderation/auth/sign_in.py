@@ -14,9 +14,16 @@ from moderation.db import transaction
 from moderation.exceptions import Unauthenticated
 from moderation.models.user import User
 
+USERNAME_MAX = 100
+
 
 def sign_in(engine: Engine, *, username: str, password: str, settings: Settings) -> User:
     """The signed-in user; Unauthenticated `invalid_credentials` for every refusal."""
+    if not username or not username.isprintable() or len(username) > USERNAME_MAX:
+        # No such user can exist (NUL bytes, surrogates, control characters): the same answer, and
+        # the same time, as any other refusal; nothing is written.
+        users.password_matches(None, password)
+        raise Unauthenticated(SIGN_IN_REFUSED, code="invalid_credentials")
     with transaction(engine) as session:
         claim = users.claim_attempt(
             session,
