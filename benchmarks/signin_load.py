@@ -198,8 +198,8 @@ def main() -> None:
             browser = Browser(args.port)
             if browser.sign_in("auditor", PASSWORD) != 303:
                 sys.exit("auditor could not sign in")
+            token = browser.token("/admin/audit")  # the session's CSRF token does not change
             while not stop.is_set():
-                token = browser.token("/admin/audit")
                 browser.request("POST", "/admin/audit/verify", f"csrf_token={token}")
                 counts["verifies"] += 1
 

@@ -212,7 +212,7 @@ def _parse_time(value: str | None) -> datetime | None:
 @router.get("/audit", response_class=HTMLResponse)
 def audit_page(
     request: Request,
-    session: DBSession,
+    session: ReadSession,
     viewer: ViewerDep,
     actor_filter: Annotated[str | None, Query(alias="actor", max_length=200)] = None,
     action: str | None = None,
@@ -359,7 +359,7 @@ def revoke_api_key(session: DBSession, viewer: ViewerDep, name: str) -> Response
 
 
 @router.get("", response_class=HTMLResponse)
-def overview(request: Request, session: DBSession, viewer: ViewerDep) -> Response:
+def overview(request: Request, session: ReadSession, viewer: ViewerDep) -> Response:
     last_check = audit.page(session, action="audit.verify", limit=1)
     pending = review_queue.list(session, state="pending", limit=101)
     return render(

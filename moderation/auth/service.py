@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import threading
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
@@ -119,6 +120,9 @@ _password_hasher = PasswordHasher()
 # Verified against when the username is unknown, so timing does not reveal which usernames exist.
 _DUMMY_HASH = _password_hasher.hash("not-a-real-password")
 MIN_PASSWORD_LENGTH = 12
+# One argon2 verification at a time per process (each is memory-hard and uses several threads): a
+# flood of sign-ins queues here instead of taking every core from the rest of the service.
+_verifying = threading.BoundedSemaphore(1)
 # The one answer to every refused sign-in: it must not tell an unknown user from a locked one.
 SIGN_IN_REFUSED = "Sign-in failed: wrong username or password, or the account is locked or disabled."
 
