@@ -99,7 +99,9 @@ def post(port: int, path: str, body: bytes, headers: dict[str, str]) -> int | st
     try:
         connection.request("POST", path, body=body, headers=headers)
         response = connection.getresponse()
-        response.read()
+        text = response.read()
+        if response.status >= 400:
+            return f"{response.status} {json.loads(text).get('code')}"
         return response.status
     except OSError as exc:
         return type(exc).__name__

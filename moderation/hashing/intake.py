@@ -234,6 +234,9 @@ def _load_normalised(im: Image.Image, fmt: str, max_side: int | None) -> Image.I
             im.draft(None, target)
     im.load()
     if max_side is not None and max(im.size) > max_side:
+        if im.mode.startswith("I;16"):
+            # Pillow cannot reduce 16-bit modes; 32-bit integer pixels keep the values (4 bytes a pixel).
+            im = im.convert("I")
         im.thumbnail((max_side, max_side), Image.Resampling.BILINEAR)
     rgb = to_rgb(_upright(im))
     if rgb.width <= 0 or rgb.height <= 0:
