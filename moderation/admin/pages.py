@@ -20,7 +20,7 @@ from moderation.admin.security import COOKIE_NAME, CSRF_FIELD, SessionCodec, log
 from moderation.audit.service import audit
 from moderation.auth.service import api_keys, users
 from moderation.auth.sign_in import sign_in
-from moderation.checks.service import review_queue
+from moderation.checks.review import review_queue
 from moderation.config import Settings
 from moderation.dependencies import MAX_ID, DBSession, ReadSession
 from moderation.exceptions import ModerationError

@@ -24,7 +24,8 @@ from moderation.admin.pages import (
 )
 from moderation.audit.service import audit
 from moderation.banks.service import banks
-from moderation.checks.service import checks, review_queue
+from moderation.checks.review import review_queue
+from moderation.checks.service import checks
 from moderation.dependencies import ID, MAX_ID, DBSession
 from moderation.exceptions import ImageRejected, ModerationError
 from moderation.hashing.intake import MEDIA_TYPES, ImageLimits, decode_image, probe_image, sniff_format

@@ -11,8 +11,8 @@ from moderation.audit import checkpoints
 from moderation.audit.checkpoints import Checkpoint
 from moderation.audit.service import audit
 from moderation.config import Settings
+from moderation.jobs import JobContext, JobResult, job
 from moderation.kit.time import utc_now
-from moderation.worker.registry import JobContext, JobResult, job
 
 log = logging.getLogger("moderation.audit")
 

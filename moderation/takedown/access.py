@@ -36,8 +36,9 @@ class NoticeAccess:
                 "this client_reference is already used; choose one unique to your submissions"
             )
 
-    def receipt(self, notice: Notice, *, created: bool | None = None) -> dict[str, Any]:
+    def receipt(self, session: Session, notice_id: int, *, created: bool | None = None) -> dict[str, Any]:
         """What a reporter needs: where the notice stands and what is still missing."""
+        notice = takedown.get(session, notice_id)
         due_at = notice.due_at
         return {
             "id": notice.id,

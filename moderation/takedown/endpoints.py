@@ -11,7 +11,6 @@ from fastapi.routing import APIRoute
 from moderation.auth.service import Principal, Role
 from moderation.config import Settings
 from moderation.dependencies import ID, Admin, DBSession, Intake
-from moderation.models.notice import Notice
 from moderation.takedown.access import notice_access
 from moderation.takedown.errors import RequestTooLarge
 from moderation.takedown.schemas import (
@@ -92,12 +91,12 @@ def _change(
 
 
 def _for_caller(
-    request: Request, session: DBSession, principal: Principal, notice: Notice, created: bool | None = None
+    request: Request, session: DBSession, principal: Principal, notice_id: int, created: bool | None = None
 ) -> NoticeOut | NoticeReceipt:
     """Admins get the case file; an intake key gets the reporter's receipt."""
     if principal.role == Role.ADMIN:
-        return NoticeOut.model_validate({**_detail(request, session, notice.id), "created": created})
-    return NoticeReceipt.model_validate(notice_access.receipt(notice, created=created))
+        return NoticeOut.model_validate({**_detail(request, session, notice_id), "created": created})
+    return NoticeReceipt.model_validate(notice_access.receipt(session, notice_id, created=created))
 
 
 @router.post(
@@ -119,7 +118,7 @@ def submit_notice(
         if principal.role != Role.ADMIN:
             notice_access.check_resubmission(notice, principal.actor)
         response.status_code = 200
-    return _for_caller(request, session, principal, notice, created)
+    return _for_caller(request, session, principal, notice.id, created)
 
 
 @router.get("/notices", response_model=QueuePage, summary="The due-time queue")
@@ -161,7 +160,7 @@ def supply_info(
     """An intake key supplies information only to the notices it submitted (others answer 404)."""
     if principal.role != Role.ADMIN:
         notice_access.require_submitter(session, notice_id, principal.actor)
-    notice = takedown.supply_info(
+    takedown.supply_info(
         session,
         notice_id,
         fields=body.fields,
@@ -170,7 +169,7 @@ def supply_info(
         reason=body.reason,
         settings=request.app.state.settings,
     )
-    return _for_caller(request, session, principal, notice)
+    return _for_caller(request, session, principal, notice_id)
 
 
 @router.post("/notices/{notice_id}/action", response_model=NoticeOut, summary="Remove the content")

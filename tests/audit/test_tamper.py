@@ -19,7 +19,7 @@ from moderation.audit.checkpoints import Checkpoint
 from moderation.audit.service import audit, canonical_hash
 from moderation.cli import app as cli
 from moderation.config import Settings
-from moderation.worker.registry import JobContext
+from moderation.jobs import JobContext
 
 
 def _append(session: Session, n: int) -> None:
