@@ -133,6 +133,8 @@ class Settings(BaseSettings):
                 raise ConfigurationError(
                     f"refusing to start in production with placeholder or short secrets: {names}"
                 )
+            if self.audit_key is not None and len(self.audit_key) < 32:
+                raise ConfigurationError("MODERATION_AUDIT_KEY must be at least 32 characters in production")
             if self.fake_now is not None:
                 raise ConfigurationError("MODERATION_FAKE_NOW is only allowed outside production")
         return self
