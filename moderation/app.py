@@ -20,6 +20,7 @@ from moderation.exceptions import ModerationError
 from moderation.guard import RequestGuard, reject_unstorable_json
 from moderation.kit.migrations import prepare_database
 from moderation.kit.time import set_clock
+from moderation.observability.logs import configure_logging
 from moderation.policy import load_policy
 
 log = logging.getLogger("moderation")
@@ -98,7 +99,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     if settings.fake_now is not None:
         set_clock(settings.fake_now)
-    policy = load_policy(settings.policies_dir)
+    policy = load_policy(settings.policies_dir, settings.policy_profile)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -143,3 +144,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_features(app)
     app.add_middleware(RequestGuard, settings=settings, read_engine=app.state.read_engine)
     return app
+
+
+def create_served_app() -> FastAPI:
+    """The factory `moderation serve` gives uvicorn: logging as configured, then the app (each
+    uvicorn worker process calls it, so each logs the same way)."""
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    return create_app(settings)

@@ -46,7 +46,8 @@ API_CSP = b"default-src 'none'; frame-ancestors 'none'"
 _IMPORT = re.compile(r"^/(v1|admin)/banks/[^/]+/import$")
 _BATCH = re.compile(r"^/v1/check/batch$")
 _IMAGE = re.compile(
-    r"^(/v1/check|/v1/notices|/v1/banks/[^/]+/entries/image|/admin/notices/new|/admin/banks/[^/]+/image)$"
+    r"^(/v1/check|/v1/notices|/v1/notices/\d+/content/\d+/image|/v1/banks/[^/]+/entries/image"
+    r"|/admin/notices/new|/admin/banks/[^/]+/image)$"
 )
 
 

@@ -10,7 +10,7 @@ INSERT trigger now refuses any insert whose id or hash is already present, so RE
 overwrite an event (an UPSERT's DO UPDATE is an UPDATE, which the existing trigger refuses).
 
 Revision ID: 0011_audit_mac
-Revises: 0010_bank_entry_value_prefix
+Revises: 0020_operations
 Create Date: 2026-11-29 18:11:00.000000+00:00
 """
 
@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0011_audit_mac"
-down_revision: str | Sequence[str] | None = "0010_bank_entry_value_prefix"
+down_revision: str | Sequence[str] | None = "0020_operations"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
