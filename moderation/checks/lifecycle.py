@@ -10,7 +10,6 @@ from fastapi import FastAPI
 from moderation.checks.ports import ServiceMatcher
 from moderation.checks.service import CheckContext
 from moderation.classifier.interface import ImageClassifier
-from moderation.classifier.setup import build_classifier
 from moderation.config import Settings
 from moderation.db import session_factory
 from moderation.hashing.intake import ImageLimits
@@ -22,6 +21,9 @@ def make_classifier(settings: Settings, policy: Policy) -> ImageClassifier | Non
     """The classifier (every enabled model), or None when disabled: a hash-only deployment."""
     if not settings.classifier_enabled:
         return None
+    # Optional at run time: the models import onnxruntime and torch, loaded only when enabled.
+    from moderation.classifier.setup import build_classifier
+
     categories: CategoryPolicy = policy.part("categories", load_categories)
     return build_classifier(settings, categories)
 

@@ -28,7 +28,6 @@ from PIL import Image
 
 from moderation.classifier.batcher import AsyncBatcher, BatcherClosed
 from moderation.classifier.interface import ClassifierFailed, ClassifierState, ClassifierUnavailable
-from moderation.classifier.quantize import build_int8
 from moderation.classifier.results import CategoryScore, ClassifierResult, ModelInfo
 from moderation.config import Settings
 from moderation.exceptions import CorruptImage, EmptyImage
@@ -89,6 +88,9 @@ def load_explicit_model(settings: Settings) -> LoadedExplicitModel:
         raise ExplicitModelUnavailable(f"{type(exc).__name__}: {exc}") from exc
     source_sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
     if settings.explicit_model_precision == "int8":
+        # Optional at run time: the quantiser (onnx, onnxruntime.quantization) loads only for int8.
+        from moderation.classifier.quantize import build_int8
+
         try:
             path = build_int8(path, source_sha256, settings.data_dir / "models")
         except Exception as exc:  # the quantiser failed: say so rather than fall back silently
