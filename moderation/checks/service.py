@@ -542,10 +542,11 @@ class CheckService:
                 outputs.append(work.result)
         return outputs
 
-    def get(self, session: Session, check_id: int) -> CheckResult:
-        """A stored check as the API shows it (with a reviewer's verdict applied)."""
+    def get(self, session: Session, check_id: int, *, actor: str | None = None) -> CheckResult:
+        """A stored check as the API shows it (with a reviewer's verdict applied). With `actor`, only
+        a check that actor made: another key's check answers 404 like a missing one."""
         check = checks_repository.get(session, check_id)
-        if check is None:
+        if check is None or (actor is not None and check.actor != actor):
             raise CheckNotFound(f"no check {check_id}")
         return self.stored_result(session, check)
 

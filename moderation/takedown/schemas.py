@@ -109,6 +109,28 @@ class QueuePage(BaseModel):
     next_cursor: str | None
 
 
+class ReceiptRegime(BaseModel):
+    id: str
+    version: str
+    missing: list[str]
+    completed_at: str | None
+
+
+class NoticeReceipt(BaseModel):
+    """What an intake (reporter) key gets back: the notice's standing and what it still lacks."""
+
+    id: int
+    client_reference: str | None
+    state: str
+    channel: str
+    received_at: datetime
+    missing_fields: dict[str, list[str]]
+    regimes: list[ReceiptRegime]
+    due_at: datetime | None
+    overdue: bool
+    created: bool | None = None
+
+
 class NoticeOut(BaseModel):
     """A notice with everything a reviewer needs: clocks, content, copies, deliveries, duties, timeline."""
 

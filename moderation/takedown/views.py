@@ -45,12 +45,17 @@ def encode_cursor(due: datetime | None, notice_id: int) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
+MAX_NOTICE_ID = 2**31 - 1  # notices.id is a 32-bit INTEGER on PostgreSQL
+
+
 def decode_cursor(cursor: str) -> tuple[datetime | None, int]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         due, notice_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        if not 0 <= int(notice_id) <= MAX_NOTICE_ID:
+            raise ValueError("notice id out of range")
         return (ensure_utc(datetime.fromisoformat(due)) if due else None), int(notice_id)
-    except (ValueError, TypeError, binascii.Error) as exc:
+    except (ValueError, TypeError, binascii.Error, RecursionError) as exc:
         raise ValidationFailed("cursor is not valid", code="invalid_cursor") from exc
 
 

@@ -18,6 +18,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Engine
 
 from moderation.alerts import tasks as alerts_tasks
+from moderation.audit import tasks as audit_tasks
 from moderation.checks import tasks as checks_tasks
 from moderation.config import Settings
 from moderation.email import tasks as email_tasks
@@ -33,7 +34,7 @@ log = logging.getLogger("moderation.worker")
 
 # Feature task modules, in the order `--once` runs their jobs: actions first, then the scans that
 # enqueue emails, then the delivery that sends what the scans enqueued in the same run.
-TASK_MODULES = (takedown_tasks, alerts_tasks, email_tasks, checks_tasks, matching_tasks)
+TASK_MODULES = (takedown_tasks, alerts_tasks, email_tasks, checks_tasks, matching_tasks, audit_tasks)
 
 
 def load_jobs() -> list[Job]:
