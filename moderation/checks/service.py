@@ -49,6 +49,8 @@ from moderation.models.review_item import ReviewItem
 from moderation.policy.categories import CategoryPolicy, load_categories
 from moderation.policy.decisions import get_decisions
 from moderation.policy.loader import Policy
+from moderation.statements.schemas import StatementOut
+from moderation.statements.service import statements
 from moderation.takedown import evidence as evidence_crypto
 
 T = TypeVar("T")
@@ -210,6 +212,7 @@ def _result(
     timings: dict[str, float],
     content_id: str | None,
     review_item_id: int | None,
+    statement: StatementOut | None = None,
 ) -> CheckResult:
     return CheckResult(
         check_id=check_id,
@@ -223,6 +226,7 @@ def _result(
         timings_ms=timings,
         content_id=content_id,
         review_item_id=review_item_id,
+        statement=statement,
     )
 
 
@@ -469,6 +473,7 @@ class CheckService:
                     },
                     policy_version=policy.version,
                 )
+            statement = statements.record_check(session, check, actor=actor, policy=policy)
             work.timings["store"] = _ms(begin)
             work.timings["total"] = _ms(work.started)
             check.timings_ms = dict(work.timings)
@@ -484,16 +489,24 @@ class CheckService:
                 timings=work.timings,
                 content_id=meta.content_id,
                 review_item_id=review_id,
+                statement=statement,
             )
 
     def _cached_result(self, session: Session, work: _Work, actor: str) -> CheckResult:
         snapshot = work.cached
         assert snapshot is not None
         meta = work.item.metadata
+        check = None
         if meta.content_id:
             check = checks_repository.get(session, snapshot["id"])
             assert check is not None
             content_registry.register(session, check, meta)
+        statement = None
+        if snapshot["decision"] != "allow" and snapshot["verdict"] != "allow":
+            check = check or checks_repository.get(session, snapshot["id"])
+            assert check is not None
+            # The same bytes under another content id are another restriction: its own statement.
+            statement = statements.record_check(session, check, actor=actor, content_id=meta.content_id)
         review = review_repository.by_check(session, snapshot["id"])
         decision, reasons = _effective(
             snapshot["decision"], snapshot["reasons"], snapshot["verdict"], snapshot["verdict_by"]
@@ -511,6 +524,7 @@ class CheckService:
             timings=work.timings,
             content_id=meta.content_id or snapshot["content_id"],
             review_item_id=review.id if review else None,
+            statement=statement,
         )
 
     # --- public API --------------------------------------------------------------------------------
@@ -897,6 +911,7 @@ class ReviewQueue:
             },
             policy_version=policy_version or check.policy_version,
         )
+        statements.record_verdict(session, check, actor=actor, settings=settings)
         session.refresh(item)
         return self._entry(session, item, check)
 

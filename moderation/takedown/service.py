@@ -29,6 +29,7 @@ from moderation.models.webhook_attempt import WebhookAttempt
 from moderation.models.webhook_delivery import WebhookDelivery
 from moderation.policy.loader import Policy, get_policy
 from moderation.policy.regimes import Regime, RegimeSet, RegimeVersion, load_regimes
+from moderation.statements.service import statements
 from moderation.takedown import evidence as evidence_crypto
 from moderation.takedown.clocks import Pause, compute_clocks, due_at, iso_utc, require_aware, restore_window
 from moderation.takedown.errors import (
@@ -553,7 +554,7 @@ class TakedownService:
             if item.state != "removed":
                 continue
             item.state = "restored"
-            self._enqueue(session, notice, item, "restore", reason=reason)
+            self._enqueue(session, notice, item, "restore", reason=reason, actor=actor)
             entry_ids.extend(int(i) for i in item.stay_down_entry_ids or [])
         session.flush()
         # _check_restore already refuses child-safety notices; never unblock such content regardless.
@@ -664,7 +665,7 @@ class TakedownService:
             stay_down_added += banked.rows
             item.stay_down_entry_ids = [*(item.stay_down_entry_ids or []), *banked.entry_ids]
             item.state = "removed"
-            self._enqueue(session, notice, item, "remove", reason=reason)
+            self._enqueue(session, notice, item, "remove", reason=reason, actor=actor)
             if item.content_id:
                 self._mark_removed(session, item.content_id, notice, actor=actor, errors=errors)
             if item.sha256 or item.pdq:
@@ -793,7 +794,7 @@ class TakedownService:
             (identical if copy.identical else near).append(row)
             if not remove:
                 continue
-            self._enqueue(session, notice, item, "remove", reason=reason)
+            self._enqueue(session, notice, item, "remove", reason=reason, actor=actor)
             self._mark_removed(session, content_id, notice, actor=actor, errors=errors)
             hashes, _ = self._copy_evidence(session, notice, item)
             if not copy.identical:
@@ -849,9 +850,18 @@ class TakedownService:
         return banked
 
     def _enqueue(
-        self, session: Session, notice: Notice, item: NoticeContent, action: str, *, reason: str | None
+        self,
+        session: Session,
+        notice: Notice,
+        item: NoticeContent,
+        action: str,
+        *,
+        reason: str | None,
+        actor: str,
     ) -> None:
         key = f"notice-{notice.id}/content-{item.id}/{action}"
+        # The statement of reasons of this removal (or its reversal) travels with the action webhook.
+        statement = statements.record_notice_action(session, notice, item, action, actor=actor)
         payload = {
             "event": f"content.{action}",
             "idempotency_key": key,
@@ -866,6 +876,7 @@ class TakedownService:
             },
             "reason": reason,
             "child_safety": notice.child_safety,
+            "statement": statement.model_dump(mode="json") if statement else None,
         }
         repo.add_delivery(
             session,
@@ -1018,7 +1029,7 @@ class TakedownService:
             )
         self._decide_copy(session, item, "removed", actor=actor, reason=reason)
         errors: list[str] = []
-        self._enqueue(session, notice, item, "remove", reason=reason)
+        self._enqueue(session, notice, item, "remove", reason=reason, actor=actor)
         if item.content_id:
             self._mark_removed(session, item.content_id, notice, actor=actor, errors=errors)
         hashes, evidence = self._copy_evidence(session, notice, item)
