@@ -88,9 +88,10 @@ def _describe(reason: dict[str, Any]) -> str | None:
             f"allows: {', '.join(str(c) for c in reason.get('categories') or [])}."
         )
     if kind == "prompt":
-        return f"The request that generated the image contains wording the platform does not allow (rule {reason.get('rule')})."
+        rule = reason.get("rule")
+        return f"The request that generated the image has wording the platform does not allow (rule {rule})."
     if kind == "classifier_unavailable":
-        return "The automated classifier could not assess the image, so the platform holds it for a person to review."
+        return "The automated classifier could not assess the image; it is held for a person to review."
     return None
 
 
@@ -429,10 +430,8 @@ class StatementService:
             source = sor_rules.SOURCE_TRUSTED_FLAGGER
         titles = [regimes.get(r).title for r in regime_ids if r in regimes]
         now = utc_now()
-        lines = [
-            f"A notice received on {_day(notice.received_at)} under {'; '.join(titles) or 'the platform rules'} "
-            "reported content on the platform."
-        ]
+        routes = "; ".join(titles) or "the platform rules"
+        lines = [f"A notice received on {_day(notice.received_at)} under {routes} reported the content."]
         copy = item.source != "reported"
         if item.source == "identical_copy":
             lines.append(

@@ -32,6 +32,7 @@ TASK_MODULES = (
     "moderation.email.tasks",
     "moderation.checks.tasks",
     "moderation.matching.tasks",
+    "moderation.statements.tasks",
 )
 
 
