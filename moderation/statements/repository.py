@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from moderation.models.bank_entry import BankEntry
 from moderation.models.content_item import ContentItem
 from moderation.models.notice import Notice
+from moderation.models.notice_content import NoticeContent
 from moderation.models.statement import Statement
 from moderation.models.statement_submission import StatementSubmission
 
@@ -46,12 +47,19 @@ class StatementRepository:
             ).all()
         )
 
-    def latest_removal_of_notice(self, session: Session, notice_id: int) -> Statement | None:
-        return session.scalars(
-            select(Statement)
-            .where(Statement.notice_id == notice_id, Statement.kind == "notice_removal")
-            .order_by(Statement.id.desc())
-        ).first()
+    def removal_under_notice(self, session: Session, notice_id: int, ref: str | None) -> Statement | None:
+        """The removal statement of the notice's item `ref` (what a stay-down entry was made from);
+        the notice's first removal statement when the item is unknown."""
+        query = select(Statement).where(Statement.notice_id == notice_id, Statement.kind == "notice_removal")
+        if ref is not None:
+            exact = session.scalars(
+                query.join(NoticeContent, NoticeContent.id == Statement.notice_content_id).where(
+                    NoticeContent.ref == ref
+                )
+            ).first()
+            if exact is not None:
+                return exact
+        return session.scalars(query.order_by(Statement.id)).first()
 
     def followed_by(self, session: Session, statement_id: int) -> list[Statement]:
         return list(

@@ -230,7 +230,8 @@ class StatementService:
                 continue
             notice_id = meta.get("notice_id")
             if isinstance(notice_id, int):
-                origin = repo.latest_removal_of_notice(session, notice_id)
+                ref = meta.get("ref")
+                origin = repo.removal_under_notice(session, notice_id, ref if isinstance(ref, str) else None)
                 if origin is not None:
                     return origin
         return None

@@ -98,7 +98,8 @@ class _Submitter:
         if answer.status != 422:
             self._retry_all(rows, answer)
             return
-        errors = answer.body.get("errors") if isinstance(answer.body.get("errors"), dict) else {}
+        given = answer.body.get("errors")
+        errors: dict[str, Any] = given if isinstance(given, dict) else {}
         existing = {str(p) for p in errors.get("existing_puids", []) or []}
         if existing:
             for row in rows:
