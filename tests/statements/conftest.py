@@ -10,8 +10,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from moderation.banks.service import banks
-from moderation.exceptions import BankNotFound
 from moderation.db import session_factory
+from moderation.exceptions import BankNotFound
 from moderation.matching.service import matcher
 from moderation.policy import sor_rules
 from tests.checks.conftest import post_check

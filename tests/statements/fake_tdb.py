@@ -136,7 +136,7 @@ def validate(s: dict[str, Any]) -> dict[str, list[str]]:
 
 
 class FakeTransparencyDatabase:
-    def __init__(self, token: str = "test-token") -> None:
+    def __init__(self, token: str = "test-token") -> None:  # noqa: S107 - a test fake
         self.token = token
         self.stored: dict[str, dict[str, Any]] = {}
         self.log: list[tuple[str, str, int]] = []
