@@ -141,6 +141,10 @@ class FakeTransparencyDatabase:
         self.stored: dict[str, dict[str, Any]] = {}
         self.log: list[tuple[str, str, int]] = []
         self.outage = 0
+        # puids this fake refuses as a server-side rule the client does not know (a changed enum, say).
+        self.reject_puids: set[str] = set()
+        # Refuse such a batch without naming the statement (the client must isolate it itself).
+        self.anonymous_batch_errors = False
         self.lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -156,6 +160,12 @@ class FakeTransparencyDatabase:
     def __exit__(self, *exc: object) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+    def _validate(self, statement: dict[str, Any]) -> dict[str, list[str]]:
+        errors = validate(statement)
+        if statement.get("puid") in self.reject_puids:
+            errors.setdefault("category", []).append("The selected category is invalid.")
+        return errors
 
     def _store(self, statement: dict[str, Any]) -> dict[str, Any]:
         stored = {**statement, "uuid": str(uuid.uuid4())}
@@ -178,7 +188,7 @@ class FakeTransparencyDatabase:
             if method == "POST" and path == "/api/v1/statement":
                 if not isinstance(body, dict):
                     return 422, {"message": "invalid", "errors": {}}
-                errors = validate(body)
+                errors = self._validate(body)
                 if errors:
                     return 422, {"message": "The given data was invalid.", "errors": errors}
                 if body["puid"] in self.stored:
@@ -198,8 +208,13 @@ class FakeTransparencyDatabase:
                 batch_errors = {
                     f"statement_{i}": e
                     for i, s in enumerate(statements)
-                    if (e := validate(s if isinstance(s, dict) else {}))
+                    if (e := self._validate(s if isinstance(s, dict) else {}))
                 }
+                if batch_errors and self.anonymous_batch_errors:
+                    return 422, {
+                        "message": "The given data was invalid.",
+                        "errors": {"statements": ["invalid"]},
+                    }
                 if batch_errors:
                     return 422, {"message": "The given data was invalid.", "errors": batch_errors}
                 puids = [s["puid"] for s in statements]
