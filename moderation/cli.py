@@ -185,6 +185,7 @@ def _register_features() -> None:
     from moderation.checks import commands as checks_commands
     from moderation.classifier import commands as classifier_commands
     from moderation.hashing import commands as hashing_commands
+    from moderation.statements import commands as statements_commands
     from moderation.takedown import commands as takedown_commands
     from moderation.worker import commands as worker_commands
 
@@ -194,6 +195,7 @@ def _register_features() -> None:
         checks_commands,
         classifier_commands,
         takedown_commands,
+        statements_commands,
         worker_commands,
         admin_commands,
     ):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -126,3 +126,39 @@ class EmailRequest(BaseModel):
 class EmailQueued(BaseModel):
     statement_id: int
     queued: bool = Field(description="False when the same statement was already queued for this address.")
+
+
+class RecordType(StrEnum):
+    STATEMENT = "statement"
+    NOTICE = "notice"
+
+
+class ReportRow(BaseModel):
+    """One figure of the report and the records behind it (their ids), so it can be checked."""
+
+    key: str
+    count: int
+    record_type: RecordType
+    records: list[int]
+    median_hours_to_action: float | None = None
+
+
+class ReportSection(BaseModel):
+    name: str
+    title: str
+    rows: list[ReportRow]
+
+
+class TransparencyReport(BaseModel):
+    """Counts for DSA Arts. 15 and 24 over a period of days (UTC, both days included)."""
+
+    period_from: date
+    period_to: date
+    generated_at: datetime
+    policy_version: str
+    restrictions: int
+    sections: list[ReportSection]
+    complaints: str = Field(description="Complaint handling figures, once complaints are recorded here.")
+
+    def section(self, name: str) -> ReportSection:
+        return next(s for s in self.sections if s.name == name)
