@@ -569,6 +569,13 @@ class StatementService:
             for s in repo.for_content(session, content_id, limit=limit)
         ]
 
+    def submission_overview(
+        self, session: Session, *, limit: int = 100
+    ) -> tuple[dict[str, int], list[StatementOut]]:
+        """Submission counts by state and the statements the database rejected (with its reasons)."""
+        rejected = [self.present(session, s, with_submission=True) for s, _ in repo.rejected(session, limit)]
+        return repo.submission_counts(session), rejected
+
     # --- delivery to the user -------------------------------------------------------------------
     def email(
         self, session: Session, statement_id: int, *, to: str, actor: str, settings: Settings | None = None
