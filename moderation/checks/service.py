@@ -395,7 +395,7 @@ class CheckService:
                 continue
             meta = work.item.metadata
             if work.cached is not None:
-                work.result = self._cached_result(session, work, actor)
+                work.result = self._cached_result(session, work, actor, policy)
                 continue
             assert work.hashes is not None and work.decoded is not None
             classifier = work.classifier or ClassifierOutcome(state="disabled")
@@ -492,7 +492,7 @@ class CheckService:
                 statement=statement,
             )
 
-    def _cached_result(self, session: Session, work: _Work, actor: str) -> CheckResult:
+    def _cached_result(self, session: Session, work: _Work, actor: str, policy: Policy) -> CheckResult:
         snapshot = work.cached
         assert snapshot is not None
         meta = work.item.metadata
@@ -506,7 +506,9 @@ class CheckService:
             check = check or checks_repository.get(session, snapshot["id"])
             assert check is not None
             # The same bytes under another content id are another restriction: its own statement.
-            statement = statements.record_check(session, check, actor=actor, content_id=meta.content_id)
+            statement = statements.record_check(
+                session, check, actor=actor, content_id=meta.content_id, policy=policy
+            )
         review = review_repository.by_check(session, snapshot["id"])
         decision, reasons = _effective(
             snapshot["decision"], snapshot["reasons"], snapshot["verdict"], snapshot["verdict_by"]
