@@ -14,9 +14,11 @@ import os
 import socket
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
 from moderation.config import Settings, get_settings
 from moderation.db import get_engine, transaction
@@ -54,35 +56,44 @@ class _Submitter:
         self.run = SubmissionRun()
 
     def done(self, row: Claimed, outcome: str, **values: Any) -> None:
+        self.done_all([(row, outcome, values)])
+
+    def done_all(self, outcomes: list[tuple[Claimed, str, dict[str, Any]]]) -> None:
+        """Record outcomes in one transaction (a batch of 100 is one commit, not 100)."""
         now = utc_now()
         with transaction(self.engine) as session:
-            if outcome == "rejected":
-                submission_outbox.rejected(
-                    session, row, worker=self.worker, errors=values["errors"], actor=ACTOR
-                )
-            elif outcome == "retrying":
-                submission_outbox.retry(
-                    session, row, worker=self.worker, now=now, error=values["error"], settings=self.settings
-                )
-            else:
-                submission_outbox.submitted(
-                    session,
-                    row,
-                    worker=self.worker,
-                    now=now,
-                    uuid=values.get("uuid"),
-                    permalink=values.get("permalink"),
-                    note="already in the database" if outcome == "already_there" else None,
-                )
-        setattr(self.run, outcome, getattr(self.run, outcome) + 1)
-        self.run.outcomes[row.puid] = outcome
+            for row, outcome, values in outcomes:
+                self._record(session, row, outcome, values, now)
+        for row, outcome, _ in outcomes:
+            setattr(self.run, outcome, getattr(self.run, outcome) + 1)
+            self.run.outcomes[row.puid] = outcome
+
+    def _record(
+        self, session: Session, row: Claimed, outcome: str, values: dict[str, Any], now: datetime
+    ) -> None:
+        if outcome == "rejected":
+            submission_outbox.rejected(session, row, worker=self.worker, errors=values["errors"], actor=ACTOR)
+        elif outcome == "retrying":
+            submission_outbox.retry(
+                session, row, worker=self.worker, now=now, error=values["error"], settings=self.settings
+            )
+        else:
+            note = "already in the database" if outcome == "already_there" else None
+            submission_outbox.submitted(
+                session,
+                row,
+                worker=self.worker,
+                now=now,
+                uuid=values.get("uuid"),
+                permalink=values.get("permalink"),
+                note=note,
+            )
 
     def _retry_all(self, rows: list[Claimed], answer: Answer) -> None:
         error = answer.error or f"HTTP {answer.status}"
         if answer.status in (401, 403):
             error = f"token refused (HTTP {answer.status}); check MODERATION_TRANSPARENCY_API_TOKEN"
-        for row in rows:
-            self.done(row, "retrying", error=error)
+        self.done_all([(row, "retrying", {"error": error}) for row in rows])
 
     def send_batch(self, rows: list[Claimed]) -> None:
         if not rows:
@@ -91,9 +102,19 @@ class _Submitter:
         answer = self.client.submit_batch([row.payload for row in rows])
         if answer.created:
             stored = {str(s.get("puid")): s for s in answer.body.get("statements", []) if isinstance(s, dict)}
-            for row in rows:
-                entry = stored.get(row.puid, {})
-                self.done(row, "submitted", uuid=entry.get("uuid"), permalink=entry.get("permalink"))
+            self.done_all(
+                [
+                    (
+                        row,
+                        "submitted",
+                        {
+                            "uuid": stored.get(row.puid, {}).get("uuid"),
+                            "permalink": stored.get(row.puid, {}).get("permalink"),
+                        },
+                    )
+                    for row in rows
+                ]
+            )
             return
         if answer.status != 422:
             self._retry_all(rows, answer)
