@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import base64
 import json
+import shutil
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +17,7 @@ from sqlalchemy import Engine, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from moderation.config import PROJECT_ROOT, Settings
 from moderation.db import session_factory
 from moderation.models.audit_event import AuditEvent
 from moderation.models.email_message import EmailMessage
@@ -256,3 +259,25 @@ def test_statement_api_errors_and_email(
     assert shown["puid"] in message.text_body and "complaint" in message.text_body
     event = session.scalars(select(AuditEvent).where(AuditEvent.action == "statement.emailed")).one()
     assert "alice" not in json.dumps(event.details)
+
+
+def test_a_policy_that_does_not_treat_holds_as_restrictions_gives_no_hold_statement(
+    settings: Settings, auth: Auth, tmp_path: Path
+) -> None:
+    from moderation.app import create_app
+
+    policies = tmp_path / "policies"
+    shutil.copytree(PROJECT_ROOT / "policies", policies)
+    path = policies / "statements.yaml"
+    path.write_text(path.read_text().replace("    statement: true\n", "    statement: false\n", 1))
+    with TestClient(create_app(settings.model_copy(update={"policies_dir": policies}))) as client:
+        with_classifier(client, FakeClassifier({"violence_gore": 0.6}))
+        held = check(client, auth, jpeg(68), content_id="post-68")
+        assert held["decision"] == "review" and held["statement"] is None
+        # The reviewer's block is a restriction all the same; there is no hold for it to follow.
+        verdict = client.post(
+            f"/v1/review/{held['review_item_id']}/verdict", headers=auth("admin"), json={"verdict": "block"}
+        )
+        assert verdict.status_code == 200
+        [block] = client.get("/v1/statements?content_id=post-68", headers=auth("checker")).json()["items"]
+        assert block["kind"] == "check_block" and block["follows_id"] is None
