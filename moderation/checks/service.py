@@ -502,13 +502,14 @@ class CheckService:
             assert check is not None
             content_registry.register(session, check, meta)
         statement = None
-        if snapshot["decision"] != "allow" and snapshot["verdict"] != "allow":
+        if snapshot["verdict"] == "block" or (
+            snapshot["decision"] != "allow" and snapshot["verdict"] != "allow"
+        ):
             check = check or checks_repository.get(session, snapshot["id"])
             assert check is not None
             # The same bytes under another content id are another restriction: its own statement.
-            statement = statements.record_check(
-                session, check, actor=actor, content_id=meta.content_id, policy=policy
-            )
+            record = statements.record_verdict if check.verdict == "block" else statements.record_check
+            statement = record(session, check, actor=actor, content_id=meta.content_id, policy=policy)
         review = review_repository.by_check(session, snapshot["id"])
         decision, reasons = _effective(
             snapshot["decision"], snapshot["reasons"], snapshot["verdict"], snapshot["verdict_by"]

@@ -338,14 +338,22 @@ class StatementService:
         return merged
 
     def record_verdict(
-        self, session: Session, check: Check, *, actor: str, settings: Settings | None = None
+        self,
+        session: Session,
+        check: Check,
+        *,
+        actor: str,
+        content_id: str | None = None,
+        policy: Policy | None = None,
+        settings: Settings | None = None,
     ) -> StatementOut | None:
         """A reviewer's verdict on a held item: `block` restricts (partly automated: the finding was
-        automated, a person decided), `allow` ends the hold with a reversal statement."""
+        automated, a person decided), `allow` ends the hold with a reversal statement. `content_id`
+        names another upload of the same bytes that the verdict now blocks."""
         if check.verdict not in ("allow", "block"):
             return None
-        policy, wording, _ = self._policy(settings)
-        content_id = check.content_id
+        policy, wording, _ = self._policy(settings, policy)
+        content_id = content_id or check.content_id
         hold = repo.by_dedup_key(
             session, f"check-{check.id}/{content_id or '-'}/{StatementKind.REVIEW_HOLD.value}"
         )

@@ -117,6 +117,12 @@ def test_a_review_hold_its_allow_reversal_and_a_block_verdict(app_client: TestCl
     assert block["follows_id"] == kinds[0]["id"]
     assert block["statement"]["automated_decision"] == "AUTOMATED_DECISION_PARTIALLY"
     assert_valid({k: v for k, v in block["statement"].items() if v is not None})
+    # The blocked bytes uploaded again as other content: blocked under the verdict, not held.
+    reupload = check(app_client, auth, jpeg(65), content_id="post-65b")
+    assert reupload["cached"] is True and reupload["decision"] == "block"
+    assert (
+        reupload["statement"]["kind"] == "check_block" and reupload["statement"]["content_id"] == "post-65b"
+    )
 
 
 def test_notice_removal_stay_down_block_and_restore_each_give_a_statement(
