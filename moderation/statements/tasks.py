@@ -22,10 +22,10 @@ from sqlalchemy.orm import Session
 
 from moderation.config import Settings, get_settings
 from moderation.db import get_engine, transaction
+from moderation.jobs import JobContext, JobResult, job
 from moderation.kit.time import utc_now
 from moderation.statements.client import Answer, TransparencyClient
 from moderation.statements.submission import Claimed, submission_outbox
-from moderation.worker.registry import JobContext, JobResult, job
 
 SUBMIT_PENDING = "statements.submit_pending"
 ACTOR = f"system:{SUBMIT_PENDING}"
