@@ -4,7 +4,7 @@
 PostgreSQL), the same function as the audit log's. Submission state lives in `statement_submissions`.
 
 Revision ID: 0018_statements
-Revises: 0010_bank_entry_value_prefix
+Revises: 0020_operations
 Create Date: 2026-11-29 18:15:00.000000+00:00
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0018_statements"
-down_revision: str | Sequence[str] | None = "0010_bank_entry_value_prefix"
+down_revision: str | Sequence[str] | None = "0020_operations"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
