@@ -103,6 +103,17 @@ class Settings(BaseSettings):
     email_retry_max_seconds: float = 3600.0
     email_lease_seconds: float = 300.0  # a claimed message whose worker went silent this long is retried
 
+    # --- statements of reasons (DSA Transparency Database) ------------------------------------
+    # Base URL of the Transparency Database API (sandbox or https://transparency.dsa.ec.europa.eu);
+    # submission is off unless both the URL and the token are set.
+    transparency_api_url: str | None = None
+    transparency_api_token: str | None = None
+    transparency_batch_size: int = Field(default=100, ge=1, le=100)
+    transparency_timeout_seconds: float = 30.0
+    transparency_retry_base_seconds: float = 60.0
+    transparency_retry_max_seconds: float = 6 * 3600.0
+    transparency_lease_seconds: float = 300.0  # a batch whose worker went silent this long is checked again
+
     # --- admin dashboard --------------------------------------------------------------------
     session_max_age_seconds: int = 8 * 3600
     cookie_secure: bool = False

@@ -45,6 +45,8 @@ from moderation.models.review_item import ReviewItem
 from moderation.policy.categories import CategoryPolicy, category_thresholds, load_categories
 from moderation.policy.decisions import get_decisions
 from moderation.policy.loader import Policy
+from moderation.statements.schemas import StatementOut
+from moderation.statements.service import statements
 
 T = TypeVar("T")
 RunSync = Callable[[Callable[[], T]], Awaitable[T]]
@@ -175,6 +177,7 @@ def _result(
     timings: dict[str, float],
     content_id: str | None,
     review_item_id: int | None,
+    statement: StatementOut | None = None,
 ) -> CheckResult:
     return CheckResult(
         check_id=check_id,
@@ -188,6 +191,7 @@ def _result(
         timings_ms=timings,
         content_id=content_id,
         review_item_id=review_item_id,
+        statement=statement,
     )
 
 
@@ -359,7 +363,7 @@ class CheckService:
                 continue
             meta = work.item.metadata
             if work.cached is not None:
-                work.result = self._cached_result(session, work, actor)
+                work.result = self._cached_result(session, work, actor, policy)
                 continue
             assert work.hashes is not None and work.decoded is not None
             classifier = work.classifier or ClassifierOutcome(state="disabled")
@@ -437,6 +441,7 @@ class CheckService:
                     },
                     policy_version=policy.version,
                 )
+            statement = statements.record_check(session, check, actor=actor, policy=policy)
             work.timings["store"] = _ms(begin)
             work.timings["total"] = _ms(work.started)
             check.timings_ms = dict(work.timings)
@@ -452,16 +457,27 @@ class CheckService:
                 timings=work.timings,
                 content_id=meta.content_id,
                 review_item_id=review_id,
+                statement=statement,
             )
 
-    def _cached_result(self, session: Session, work: _Work, actor: str) -> CheckResult:
+    def _cached_result(self, session: Session, work: _Work, actor: str, policy: Policy) -> CheckResult:
         snapshot = work.cached
         assert snapshot is not None
         meta = work.item.metadata
+        check = None
         if meta.content_id:
             check = checks_repository.get(session, snapshot["id"])
             assert check is not None
             content_registry.register(session, check, meta)
+        statement = None
+        if snapshot["verdict"] == "block" or (
+            snapshot["decision"] != "allow" and snapshot["verdict"] != "allow"
+        ):
+            check = check or checks_repository.get(session, snapshot["id"])
+            assert check is not None
+            # The same bytes under another content id are another restriction: its own statement.
+            record = statements.record_verdict if check.verdict == "block" else statements.record_check
+            statement = record(session, check, actor=actor, content_id=meta.content_id, policy=policy)
         review = review_repository.by_check(session, snapshot["id"])
         decision, reasons = _effective(
             snapshot["decision"], snapshot["reasons"], snapshot["verdict"], snapshot["verdict_by"]
@@ -479,6 +495,7 @@ class CheckService:
             timings=work.timings,
             content_id=meta.content_id or snapshot["content_id"],
             review_item_id=review.id if review else None,
+            statement=statement,
         )
 
     # --- public API --------------------------------------------------------------------------------

@@ -22,6 +22,8 @@ from moderation.models.notice_content import NoticeContent
 from moderation.models.notice_pause import NoticePause
 from moderation.models.review_copy import ReviewCopy
 from moderation.models.review_item import ReviewItem
+from moderation.models.statement import Statement
+from moderation.models.statement_submission import StatementSubmission
 from moderation.models.user import User
 from moderation.models.webhook_attempt import WebhookAttempt
 from moderation.models.webhook_delivery import WebhookDelivery
@@ -49,6 +51,8 @@ __all__ = [
     "NoticePause",
     "ReviewCopy",
     "ReviewItem",
+    "Statement",
+    "StatementSubmission",
     "User",
     "WebhookAttempt",
     "WebhookDelivery",

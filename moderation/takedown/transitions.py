@@ -183,7 +183,7 @@ class NoticeTransitions:
             if item.state != "removed":
                 continue
             item.state = "restored"
-            enqueue_action(session, notice, item, "restore", reason=reason)
+            enqueue_action(session, notice, item, "restore", reason=reason, actor=actor)
             entry_ids.extend(int(i) for i in item.stay_down_entry_ids or [])
         session.flush()
         # _check_restore already refuses child-safety notices; never unblock such content regardless.

@@ -66,6 +66,10 @@ ROUTE_ROLES: dict[tuple[str, str], set[str]] = {
     ("POST", "/v1/notices/{notice_id}/copies/{copy_id}/remove"): {"admin"},
     ("POST", "/v1/notices/{notice_id}/copies/{copy_id}/dismiss"): {"admin"},
     ("GET", "/v1/notices/{notice_id}/evidence/{evidence_id}"): {"admin"},
+    # statements of reasons: the platform shows them to its users
+    ("GET", "/v1/statements"): {"checker", "intake"},
+    ("GET", "/v1/statements/{statement_id}"): {"checker", "intake"},
+    ("POST", "/v1/statements/{statement_id}/email"): {"checker", "intake"},
 }
 
 
