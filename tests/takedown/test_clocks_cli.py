@@ -42,12 +42,16 @@ def test_json_output_for_eu_tco() -> None:
         {
             "id": "removal",
             "kind": "statutory",
+            "step": "removal",
             "trigger": "served",
             "starts_at": "2026-06-01T10:00:00Z",
             "due_at": "2026-06-01T11:00:00Z",
             "reason": None,
+            "pause_semantics": "restart",
+            "paused_seconds": 0.0,
         }
     ]
+    assert body["pauses"] == []
 
 
 @pytest.mark.parametrize(
