@@ -272,6 +272,33 @@ CASES = [
         _set("versions.2.effective_from", "2020-01-01"),
         "versions[2].effective_from: versions must be in order",
     ),
+    (
+        "eu-tco",
+        _set("versions.0.clocks.0.pause_semantics", _DELETE),
+        "versions[0].clocks[0].pause_semantics: a pausable clock must say extend or restart",
+    ),
+    (
+        "eu-tco",
+        _set("versions.0.clocks.0.pause_semantics", "resume"),
+        "versions[0].clocks[0].pause_semantics: must be one of",
+    ),
+    (
+        "us-take-it-down",
+        _set("versions.0.clocks.0.pause_semantics", "restart"),
+        "versions[0].clocks[0].pause_semantics: only allowed when pausable",
+    ),
+    ("eu-tco", _set("versions.0.clocks.0.step", "apology"), "versions[0].clocks[0].step: must be one of"),
+    (
+        "us-ca-sb-981",
+        _set("versions.0.clocks.0.step", "decision"),
+        "versions[0].clocks[1].trigger: 'acknowledged' needs an acknowledgement clock",
+    ),
+    (
+        "eu-dsa-16",
+        _set("versions.0.preservation.kind", "optional"),
+        "versions[0].preservation.kind: must be one",
+    ),
+    ("eu-tco", _set("versions.0.appeal.route", "tribunal"), "versions[0].appeal.route: must be one of"),
 ]
 
 

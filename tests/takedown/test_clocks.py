@@ -297,7 +297,11 @@ def test_business_days_use_the_clock_calendar() -> None:
             "2026-06-01T12:30:00Z",
         ),
         # A pause without a reason applies to every pausable clock.
-        ("2026-06-01T10:00:00Z", [(at("2026-06-01T10:20Z"), at("2026-06-01T10:50Z"))], "2026-06-01T11:50:00Z"),
+        (
+            "2026-06-01T10:00:00Z",
+            [(at("2026-06-01T10:20Z"), at("2026-06-01T10:50Z"))],
+            "2026-06-01T11:50:00Z",
+        ),
         # A reason the regime does not allow does not pause it.
         (
             "2026-06-01T10:00:00Z",
@@ -336,7 +340,9 @@ def test_business_days_use_the_clock_calendar() -> None:
         ),
     ],
 )
-def test_tco_pause_restarts_the_hour(regimes: RegimeSet, received: str, pauses: list[Any], expected: str) -> None:
+def test_tco_pause_restarts_the_hour(
+    regimes: RegimeSet, received: str, pauses: list[Any], expected: str
+) -> None:
     clock = compute_clocks(regimes.get("eu-tco"), at(received), pauses=pauses)[0]
     assert clock.spec.pause_semantics == "restart"
     assert iso_utc(clock.due_at) == expected  # type: ignore[arg-type]
@@ -395,7 +401,9 @@ def test_extend_adds_the_paused_time_restart_runs_the_full_length(
     ]
     received = at("2026-03-01T10:00:00Z")
     assert due(compute_clocks(_pausable("extend"), received, pauses=spans), "c") == f"2026-03-01T{extend}:00Z"
-    assert due(compute_clocks(_pausable("restart"), received, pauses=spans), "c") == f"2026-03-01T{restart}:00Z"
+    assert (
+        due(compute_clocks(_pausable("restart"), received, pauses=spans), "c") == f"2026-03-01T{restart}:00Z"
+    )
 
 
 def test_extend_alerts_resume_where_they_stopped() -> None:
