@@ -179,9 +179,8 @@ def clocks(
         typer.echo("          (request taken as complete on receipt; pass --completed-at otherwise)")
     for p in pauses:
         typer.echo(f"paused    {iso(p.start)} to {iso(p.end) or '(open)'} ({p.reason or 'any reason'})")
-    typer.echo(
-        f"{'CLOCK':22} {'KIND':10} {'STEP':16} {'TRIGGER':12} {'LENGTH':22} {'DUE (UTC)':22} LOCAL ({zone.key})"
-    )
+    header = f"{'CLOCK':22} {'KIND':10} {'STEP':16} {'TRIGGER':12} {'LENGTH':22} {'DUE (UTC)':22}"
+    typer.echo(f"{header} LOCAL ({zone.key})")
     for c in computed:
         local = c.due_at.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z") if c.due_at else "-"
         typer.echo(
@@ -190,9 +189,8 @@ def clocks(
         )
         if c.paused_for:
             minutes = int(c.paused_for.total_seconds() // 60)
-            typer.echo(
-                f"{'':22} paused {minutes // 60} h {minutes % 60:02d} min; on resume: {c.spec.pause_semantics}"
-            )
+            paused = f"paused {minutes // 60} h {minutes % 60:02d} min"
+            typer.echo(f"{'':22} {paused}; on resume: {c.spec.pause_semantics}")
         if c.due_at is None and c.reason and c.spec.length is not None:
             typer.echo(f"{'':22} {c.reason}")
     typer.echo(f"due_at    {iso(earliest) or 'none (no clock with a fixed length)'}")

@@ -25,11 +25,13 @@ from moderation.models.notice import OPEN_STATES, Notice
 from moderation.models.notice_clock import NoticeClock
 from moderation.models.notice_content import NoticeContent
 from moderation.models.notice_pause import NoticePause
+from moderation.models.notice_step import NoticeStep
 from moderation.models.webhook_attempt import WebhookAttempt
 from moderation.models.webhook_delivery import WebhookDelivery
 from moderation.policy.loader import Policy, get_policy
 from moderation.policy.regimes import Regime, RegimeSet, RegimeVersion, load_regimes
 from moderation.takedown import evidence as evidence_crypto
+from moderation.takedown import steps as clock_steps
 from moderation.takedown.clocks import Pause, compute_clocks, due_at, iso_utc, require_aware, restore_window
 from moderation.takedown.errors import (
     CopyNotFound,
@@ -45,6 +47,7 @@ from moderation.takedown.errors import (
     PauseNotAllowed,
     RestoreForbidden,
     RestoreWindowNotOpen,
+    StepNotApplicable,
 )
 from moderation.takedown.repository import takedown_repository as repo
 from moderation.takedown.schemas import NoticeCreate
@@ -364,21 +367,40 @@ class TakedownService:
         pauses = [Pause(p.started_at, p.ended_at, p.reason) for p in repo.pauses(session, notice.id)]
         open_reasons = {p.reason for p in pauses if p.end is None}
         previous = {(c.regime, c.clock): c for c in repo.clocks(session, notice.id)}
-        stopped = notice.state in CLOCK_STOPPING
-        stopped_at = (notice.actioned_at or notice.state_changed_at) if stopped else None
+        removal_stopped_at = (
+            (notice.actioned_at or notice.state_changed_at) if notice.state in CLOCK_STOPPING else None
+        )
+        step_times = clock_steps.first_times(repo.steps(session, notice.id))
         rows: list[NoticeClock] = []
         all_due = []
+        running_due = []
         for entry in notice.regimes:
             regime = regime_set.get(entry["id"])
             completed = (
                 ensure_utc(datetime.fromisoformat(entry["completed_at"])) if entry["completed_at"] else None
             )
             computed = compute_clocks(
-                regime, notice.received_at, completed_at=completed, served_at=notice.served_at, pauses=pauses
+                regime,
+                notice.received_at,
+                completed_at=completed,
+                served_at=notice.served_at,
+                pauses=pauses,
+                acknowledged_at=step_times.get("acknowledgement"),
             )
             version = regime.version(computed[0].version)
             all_due.extend(computed)
             for clock in computed:
+                met = clock_steps.outcome(
+                    clock.step,
+                    clock.due_at,
+                    times=step_times,
+                    removal_stopped_at=removal_stopped_at,
+                    state=notice.state,
+                    state_changed_at=notice.state_changed_at,
+                )
+                stopped = met.stopped_at is not None
+                if not stopped:
+                    running_due.append(clock)
                 last = previous.get((regime.id, clock.id))
                 last_sent = last.last_alert_threshold if last is not None else None
                 next_at, next_threshold = None, None
@@ -401,6 +423,7 @@ class TakedownService:
                         regime_version=clock.version,
                         clock=clock.id,
                         kind=clock.kind,
+                        step=clock.step,
                         trigger=clock.trigger,
                         starts_at=clock.starts_at,
                         due_at=clock.due_at,
@@ -410,13 +433,14 @@ class TakedownService:
                         paused_seconds=clock.paused_for.total_seconds(),
                         next_alert_at=next_at,
                         next_alert_threshold=next_threshold,
-                        stopped_at=stopped_at,
-                        met=(clock.due_at is None or stopped_at <= clock.due_at) if stopped_at else None,
+                        stopped_at=met.stopped_at,
+                        met=met.met,
                         in_queue=False,
                         queue_due_at=None,
                     )
                 )
-        notice.due_at = due_at(all_due)
+        # The next step still owed sets the due time; once every clock stopped, the earliest of all.
+        notice.due_at = due_at(running_due) if running_due else due_at(all_due)
         if notice.state in OPEN_STATES:
             seen: set[str] = set()
             for row in rows:
@@ -1226,6 +1250,44 @@ class TakedownService:
         )
         return notice
 
+    def record_step(
+        self,
+        session: Session,
+        notice_id: int,
+        step: str,
+        *,
+        actor: str,
+        note: str | None = None,
+        settings: Settings | None = None,
+    ) -> Notice:
+        """Record that an acknowledgement or a status update was sent to the reporter, or that a
+        decision was made, now; the clocks of that step are met (California SB 981, India grievances,
+        NC 66-507(d) records review) and `acknowledged` clocks start. 409 `step_not_applicable` when
+        no clock of the notice's regimes waits for that step."""
+        policy, regime_set, notice = self._open(session, notice_id, settings)
+        owed = sorted(
+            {c.step for _, v in self._versions(notice, regime_set) for c in v.clocks}
+            & set(clock_steps.RECORDABLE_STEPS)
+        )
+        if step not in owed:
+            raise StepNotApplicable(
+                f"no clock of this notice waits for '{step}'", details={"step": step, "owed": owed}
+            )
+        repo.add_step(
+            session,
+            NoticeStep(notice_id=notice.id, step=step, recorded_at=utc_now(), recorded_by=actor, note=note),
+        )
+        self._recompute(session, notice, regime_set)
+        _audit(
+            session,
+            notice.id,
+            "notice.step",
+            actor=actor,
+            details={"step": step, "note": note, "due_at": notice.due_at},
+            policy=policy,
+        )
+        return notice
+
     # --- reading ------------------------------------------------------------------------------
     def queue(
         self,
@@ -1304,6 +1366,7 @@ class TakedownService:
                     "regime_version": c.regime_version,
                     "clock": c.clock,
                     "kind": c.kind,
+                    "step": c.step,
                     "trigger": c.trigger,
                     "starts_at": c.starts_at,
                     "due_at": c.due_at,
@@ -1328,6 +1391,15 @@ class TakedownService:
                     "ended_by": p.ended_by,
                 }
                 for p in repo.pauses(session, notice.id)
+            ],
+            "steps": [
+                {
+                    "step": st.step,
+                    "recorded_at": st.recorded_at,
+                    "recorded_by": st.recorded_by,
+                    "note": st.note,
+                }
+                for st in repo.steps(session, notice.id)
             ],
             "content": [self._content_out(c) for c in contents if c.source == "reported"],
             "copies": [self._content_out(c) for c in contents if c.source != "reported"],

@@ -84,6 +84,7 @@ def test_several_regimes_earliest_clock_wins(session: Session, settings: Setting
             **notice_body()["fields"],
             "intimate_image_declaration": "yes",
             "subject_declaration": "me",
+            "good_faith_declaration": "yes",
             "explanation": "x",
             "good_faith_statement": "yes",
         },
