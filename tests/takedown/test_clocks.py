@@ -406,6 +406,13 @@ def test_extend_adds_the_paused_time_restart_runs_the_full_length(
     )
 
 
+def test_extend_and_restart_across_midnight() -> None:
+    received = at("2026-03-01T23:30:00Z")
+    pause = [Pause(at("2026-03-01T23:40Z"), at("2026-03-02T02:00Z"), "missing_information")]
+    assert due(compute_clocks(_pausable("extend"), received, pauses=pause), "c") == "2026-03-02T02:50:00Z"
+    assert due(compute_clocks(_pausable("restart"), received, pauses=pause), "c") == "2026-03-02T03:00:00Z"
+
+
 def test_extend_alerts_resume_where_they_stopped() -> None:
     received = at("2026-03-01T10:00:00Z")
     pause = [Pause(at("2026-03-01T10:40Z"), at("2026-03-01T12:40Z"), "missing_information")]
