@@ -395,6 +395,7 @@ class TakedownService:
                     clock.due_at,
                     times=step_times,
                     removal_stopped_at=removal_stopped_at,
+                    decided_at=removal_stopped_at or notice.actioned_at,
                     state=notice.state,
                     state_changed_at=notice.state_changed_at,
                 )

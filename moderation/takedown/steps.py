@@ -11,8 +11,6 @@ from moderation.models.notice_step import NoticeStep
 
 # Steps recorded as events; a removal is met by the notice's own action (or its rejection).
 RECORDABLE_STEPS = ("acknowledgement", "status_update", "decision")
-# A notice in these states has been decided: actioned (removed) or rejected.
-DECIDED_STATES = frozenset({"actioned", "rejected", "closed", "appealed", "counter_noticed", "restored"})
 # Once a notice is rejected or closed, nothing more is asked of it: its clocks stop alerting.
 FINISHED_STATES = frozenset({"rejected", "closed"})
 
@@ -39,12 +37,14 @@ def outcome(
     *,
     times: dict[str, datetime],
     removal_stopped_at: datetime | None,
+    decided_at: datetime | None,
     state: str,
     state_changed_at: datetime,
 ) -> StepOutcome:
     """Whether a clock of `step` is met. A removal clock stops when the notice is actioned, rejected
     or closed (`removal_stopped_at`). A decision clock stops at the first decision recorded, or when
-    the notice is actioned or rejected (both are decisions). Acknowledgement and status-update clocks
+    the notice was actioned or rejected (`decided_at`: both are decisions, and stay so through an
+    appeal). Acknowledgement and status-update clocks
     stop at the first such step recorded; when the notice is rejected or closed without one they stop
     too (no more alerts) but count as not met."""
     if step == "removal":
@@ -52,8 +52,8 @@ def outcome(
             return StepOutcome(None, None)
         return StepOutcome(removal_stopped_at, due_at is None or removal_stopped_at <= due_at)
     event = times.get(step)
-    if step == "decision" and removal_stopped_at is not None and state in DECIDED_STATES:
-        event = min(event, removal_stopped_at) if event is not None else removal_stopped_at
+    if step == "decision" and decided_at is not None:
+        event = min(event, decided_at) if event is not None else decided_at
     if event is not None:
         return StepOutcome(event, due_at is None or event <= due_at)
     if state in FINISHED_STATES:

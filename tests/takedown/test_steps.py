@@ -16,6 +16,7 @@ from moderation.audit.service import audit
 from moderation.config import Settings
 from moderation.exceptions import ModerationError
 from moderation.kit.time import set_clock
+from moderation.takedown import steps as clock_steps
 from moderation.takedown.service import takedown
 from tests.takedown.conftest import T0, notice_body, submit
 
@@ -151,3 +152,40 @@ def test_steps_endpoint(app_client: TestClient, auth: Auth) -> None:
     assert body["steps"][0]["step"] == "acknowledgement"
     missing = app_client.post("/v1/notices/999999/steps", json={"step": "decision"}, headers=admin)
     assert missing.status_code == 404 and missing.json()["code"] == "notice_not_found"
+
+
+@pytest.mark.parametrize(
+    ("step", "times", "removal_stopped", "decided", "state", "expected"),
+    [
+        # A removal clock follows the notice's action only; recorded steps do not meet it.
+        ("removal", {"decision": T0}, None, None, "received", (None, None)),
+        ("removal", {}, T0 + 3 * H, T0 + 3 * H, "actioned", (T0 + 3 * H, True)),
+        ("removal", {}, T0 + 5 * H, T0 + 5 * H, "actioned", (T0 + 5 * H, False)),
+        # A decision: the earlier of a recorded decision and the action, kept through an appeal.
+        ("decision", {"decision": T0 + 2 * H}, T0 + 3 * H, T0 + 3 * H, "actioned", (T0 + 2 * H, True)),
+        ("decision", {}, None, T0 + 3 * H, "appealed", (T0 + 3 * H, True)),
+        ("decision", {}, None, None, "validated", (None, None)),
+        # Acknowledgement and status update: their own event only.
+        ("acknowledgement", {"decision": T0}, T0, T0, "actioned", (None, None)),
+        ("acknowledgement", {"acknowledgement": T0 + 5 * H}, None, None, "received", (T0 + 5 * H, False)),
+        ("status_update", {}, T0 + H, T0 + H, "rejected", (T0 + H, False)),
+    ],
+)
+def test_which_event_meets_which_step(
+    step: str,
+    times: dict[str, datetime],
+    removal_stopped: datetime | None,
+    decided: datetime | None,
+    state: str,
+    expected: tuple[datetime | None, bool | None],
+) -> None:
+    result = clock_steps.outcome(
+        step,
+        T0 + 4 * H,
+        times=times,
+        removal_stopped_at=removal_stopped,
+        decided_at=decided,
+        state=state,
+        state_changed_at=T0 + H,
+    )
+    assert (result.stopped_at, result.met) == expected
