@@ -5,12 +5,25 @@ from __future__ import annotations
 import json
 import re
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 
-if TYPE_CHECKING:
-    from moderation.takedown.clocks import Pause
+from moderation.config import get_settings
+from moderation.exceptions import ModerationError, PolicyError
+from moderation.kit.time import utc_now
+from moderation.policy.regimes import RegimeSet, load_regimes
+from moderation.takedown.clocks import (
+    NaiveDatetime,
+    Pause,
+    compute_clocks,
+    due_at,
+    iso_utc,
+    require_aware,
+    restore_window,
+    version_in_force,
+)
+from moderation.takedown.notice_commands import notice_app
 
 # FROM/TO[:reason]: times end in Z or an offset's digits, so a trailing ":identifier" is the reason.
 _PAUSE_REASON = re.compile(r"^(?P<span>.*):(?P<reason>[a-z][a-z0-9_]*)$")
@@ -23,7 +36,6 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
 
 def _parse_instant(value: str | None, option: str) -> datetime | None:
     """ISO 8601 with an offset or Z; naive times are refused rather than guessed."""
-    from moderation.takedown.clocks import NaiveDatetime, require_aware
 
     if value is None:
         return None
@@ -39,7 +51,6 @@ def _parse_instant(value: str | None, option: str) -> datetime | None:
 
 def _parse_pause(value: str) -> Pause:
     """`FROM/TO[:reason]`; an empty TO is a pause that has not ended yet."""
-    from moderation.takedown.clocks import Pause
 
     match = _PAUSE_REASON.match(value)
     span, reason = (match["span"], match["reason"]) if match else (value, None)
@@ -95,9 +106,6 @@ def clocks(
     ] = False,
 ) -> None:
     """Print every clock of REGIME and its due time in UTC, so a policy can be checked by hand."""
-    from moderation.config import get_settings
-    from moderation.exceptions import ModerationError, PolicyError
-    from moderation.policy.regimes import RegimeSet, load_regimes
 
     try:
         # Only the regimes: checking a clock should not depend on the other policy parts.
@@ -123,8 +131,6 @@ def clocks(
     acknowledged = _parse_instant(acknowledged_at, "--acknowledged-at")
     pauses = [_parse_pause(value) for value in pause or []]
     counter_notice = _parse_instant(counter_notice_at, "--counter-notice-at")
-
-    from moderation.takedown.clocks import compute_clocks, due_at, iso_utc, restore_window, version_in_force
 
     try:
         version = version_in_force(regime, received)
@@ -199,8 +205,6 @@ def clocks(
 
 
 def _print_list(regimes: Any, as_json: bool) -> None:
-    from moderation.kit.time import utc_now
-    from moderation.takedown.clocks import iso_utc
 
     now = utc_now()
     rows = []
@@ -230,6 +234,5 @@ def _print_list(regimes: Any, as_json: bool) -> None:
 def register(app: typer.Typer) -> None:
     """Attach this feature's commands to the top-level `moderation` CLI."""
     app.command("clocks")(clocks)
-    from moderation.takedown.notice_commands import notice_app
 
     app.add_typer(notice_app, name="notice")
