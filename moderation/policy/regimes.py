@@ -341,7 +341,7 @@ def _check_aware(value: datetime | date | None, where: str) -> None:
 
 
 def _check_clock(clock: ClockSpec, where: str) -> None:
-    if not _IDENT.match(clock.id):
+    if not _IDENT.fullmatch(clock.id):
         raise PolicyError(f"{where}.id: '{clock.id}' must be lowercase letters, digits, '-' or '_'")
     if clock.length is None:
         if clock.unit is not None:
@@ -370,7 +370,7 @@ def _check_clock(clock: ClockSpec, where: str) -> None:
     if not clock.pausable and clock.pause_semantics is not None:
         raise PolicyError(f"{where}.pause_semantics: only allowed when pausable is true")
     for j, reason in enumerate(clock.pause_reasons):
-        if not _IDENT.match(reason):
+        if not _IDENT.fullmatch(reason):
             raise PolicyError(f"{where}.pause_reasons[{j}]: '{reason}' must be an identifier")
 
 
@@ -388,7 +388,7 @@ def _check_version(version: RegimeVersion, where: str) -> None:
                 f"{where}.clocks[{i}].trigger: 'acknowledged' needs an acknowledgement clock in the version"
             )
     for i, field in enumerate(version.required_fields):
-        if not _IDENT.match(field):
+        if not _IDENT.fullmatch(field):
             raise PolicyError(f"{where}.required_fields[{i}]: '{field}' must be an identifier")
     if len(set(version.required_fields)) != len(version.required_fields):
         raise PolicyError(f"{where}.required_fields: listed twice")
@@ -412,7 +412,7 @@ def _check_version(version: RegimeVersion, where: str) -> None:
 def _check_regime(regime: Regime, expected_id: str, shown: str) -> None:
     if regime.id != expected_id:
         raise PolicyError(f"{shown}: id: '{regime.id}' must match the file name ('{expected_id}')")
-    if not _IDENT.match(regime.id):
+    if not _IDENT.fullmatch(regime.id):
         raise PolicyError(f"{shown}: id: '{regime.id}' must be lowercase letters, digits and '-'")
     zone = _check_zone(regime.timezone, f"{shown}: timezone")
     labels: set[str] = set()
