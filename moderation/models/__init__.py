@@ -20,6 +20,7 @@ from moderation.models.notice import Notice
 from moderation.models.notice_clock import NoticeClock
 from moderation.models.notice_content import NoticeContent
 from moderation.models.notice_pause import NoticePause
+from moderation.models.notice_step import NoticeStep
 from moderation.models.review_copy import ReviewCopy
 from moderation.models.review_item import ReviewItem
 from moderation.models.statement import Statement
@@ -49,6 +50,7 @@ __all__ = [
     "NoticeClock",
     "NoticeContent",
     "NoticePause",
+    "NoticeStep",
     "ReviewCopy",
     "ReviewItem",
     "Statement",

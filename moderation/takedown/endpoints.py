@@ -23,6 +23,7 @@ from moderation.takedown.schemas import (
     QueuePage,
     Reason,
     RequiredReason,
+    StepRequest,
     SupplyInfo,
 )
 from moderation.takedown.service import takedown
@@ -270,6 +271,19 @@ def resume_notice(
     notice_id: ID, request: Request, session: DBSession, principal: Admin, body: Reason | None = None
 ) -> dict[str, Any]:
     return _change(request, session, notice_id, takedown.resume, actor=principal.actor, note=_reason(body))
+
+
+@router.post(
+    "/notices/{notice_id}/steps",
+    response_model=NoticeOut,
+    summary="Record an acknowledgement, a status update or a decision (meets that step's clocks)",
+)
+def record_step(
+    notice_id: ID, body: StepRequest, request: Request, session: DBSession, principal: Admin
+) -> dict[str, Any]:
+    return _change(
+        request, session, notice_id, takedown.record_step, body.step, actor=principal.actor, note=body.note
+    )
 
 
 @router.post(

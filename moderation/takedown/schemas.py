@@ -88,6 +88,13 @@ class PauseRequest(BaseModel):
     note: str | None = Field(default=None, max_length=5000)
 
 
+class StepRequest(BaseModel):
+    step: Literal["acknowledgement", "status_update", "decision"] = Field(
+        description="What was done: receipt confirmed to the reporter, a status update sent, a decision made."
+    )
+    note: str | None = Field(default=None, max_length=5000)
+
+
 class QueueItem(BaseModel):
     id: int
     state: str
@@ -156,6 +163,7 @@ class NoticeOut(BaseModel):
     closed_at: datetime | None
     clocks: list[dict[str, Any]]
     pauses: list[dict[str, Any]]
+    steps: list[dict[str, Any]] = []
     content: list[dict[str, Any]]
     copies: list[dict[str, Any]]
     sweep: dict[str, Any] | None

@@ -204,6 +204,7 @@ class NoticeViews:
                     "regime_version": c.regime_version,
                     "clock": c.clock,
                     "kind": c.kind,
+                    "step": c.step,
                     "trigger": c.trigger,
                     "starts_at": c.starts_at,
                     "due_at": c.due_at,
@@ -228,6 +229,15 @@ class NoticeViews:
                     "ended_by": p.ended_by,
                 }
                 for p in repo.pauses(session, notice.id)
+            ],
+            "steps": [
+                {
+                    "step": st.step,
+                    "recorded_at": st.recorded_at,
+                    "recorded_by": st.recorded_by,
+                    "note": st.note,
+                }
+                for st in repo.steps(session, notice.id)
             ],
             "content": [content_out(c, c.id in imaged) for c in contents if c.source == "reported"],
             "copies": [content_out(c) for c in contents if c.source != "reported"],

@@ -61,6 +61,7 @@ ROUTE_ROLES: dict[tuple[str, str], set[str]] = {
             "close",
             "pause",
             "resume",
+            "steps",
         )
     },
     ("POST", "/v1/notices/{notice_id}/copies/{copy_id}/remove"): {"admin"},
