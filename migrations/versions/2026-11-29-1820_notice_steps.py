@@ -5,7 +5,7 @@ existing rows are removal clocks. `notice_steps` records each acknowledgement or
 to the reporter and each decision recorded, which meet the clocks of that step.
 
 Revision ID: 0016_notice_steps
-Revises: 0011_audit_mac
+Revises: 0018_statements
 Create Date: 2026-11-29 18:20:00.000000+00:00
 """
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0016_notice_steps"
-down_revision: str | Sequence[str] | None = "0011_audit_mac"
+down_revision: str | Sequence[str] | None = "0018_statements"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
