@@ -8,11 +8,11 @@ import re
 from collections.abc import Callable
 
 import pytest
-from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from moderation.cli import app as cli
+from tests.routes import api_routes
 
 ALL_ROLES = {"checker", "intake", "admin"}
 
@@ -76,9 +76,10 @@ ROUTE_ROLES: dict[tuple[str, str], set[str]] = {
 
 def _v1_routes(client: TestClient) -> list[tuple[str, str]]:
     routes = []
-    for route in client.app.routes:  # type: ignore[attr-defined]
-        if isinstance(route, APIRoute) and route.path.startswith("/v1/"):
-            routes.extend((method, route.path) for method in sorted(route.methods))
+    for path, route in api_routes(client.app):
+        if path.startswith("/v1/"):
+            routes.extend((method, path) for method in sorted(route.methods))
+    assert len(routes) > 40, "the application's /v1 routes were not found"
     return routes
 
 
