@@ -17,7 +17,7 @@ from moderation.cli import app as cli
 from moderation.config import Settings
 from moderation.db import make_engine
 from moderation.exceptions import ImportRejected
-from tests.banks.factories import random_pdq
+from tests.factories import random_pdq
 
 
 def _all_values(session: Session, bank: str) -> list[tuple[str, str]]:

@@ -14,7 +14,7 @@ from moderation.banks.service import FOREVER, STAY_DOWN_BANK, banks
 from moderation.exceptions import BankEntryNotFound, BankExists, BankNotFound, ModerationError
 from moderation.hashing.types import InvalidHash
 from moderation.models.bank_change import BankChange
-from tests.banks.factories import image_bytes, random_pdq
+from tests.factories import image_bytes, random_pdq
 
 
 def _actions(session: Session) -> list[str]:
