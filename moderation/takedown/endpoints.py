@@ -264,7 +264,14 @@ def dismiss_copy(
     "/notices/{notice_id}/evidence/{evidence_id}",
     summary="Decrypted evidence bytes (audited; reason required)",
     response_class=Response,
-    responses={200: {"content": {"image/*": {}, "application/octet-stream": {}}}},
+    responses={
+        200: {
+            "content": {
+                "image/*": {"schema": {"type": "string", "format": "binary"}},
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+            }
+        }
+    },
 )
 def read_evidence(
     notice_id: ID,

@@ -11,12 +11,12 @@ from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from moderation.audit.service import audit
+from moderation.banks.errors import ImportRejected
 from moderation.banks.formats import FileFormat, read_batches
 from moderation.banks.service import banks
 from moderation.cli import app as cli
 from moderation.config import Settings
 from moderation.db import make_engine
-from moderation.exceptions import ImportRejected
 from tests.factories import random_pdq
 
 

@@ -17,11 +17,11 @@ from sqlalchemy.orm import Session
 from benchmarks.evaluation import TRANSFORMATIONS, encode, generate_image
 from moderation.banks.service import banks
 from moderation.config import Settings
-from moderation.exceptions import MatchIndexUnavailable, TooManyHashes
 from moderation.hashing.intake import ImageLimits, decode_image
 from moderation.hashing.robust import query_hashes
 from moderation.hashing.types import InvalidHash
 from moderation.kit.time import frozen_clock, utc_now
+from moderation.matching.errors import MatchIndexUnavailable, TooManyHashes
 from moderation.matching.service import MAX_HASHES_PER_QUERY, Match, MatchService
 from tests.factories import flip, random_pdq
 
