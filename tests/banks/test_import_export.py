@@ -157,7 +157,6 @@ def test_cli_create_import_export_and_list(settings: Settings, tmp_path: Path) -
 
 
 def test_cli_add_images(settings: Settings, tmp_path: Path) -> None:
-
     runner = CliRunner()
     assert runner.invoke(cli, ["bank", "create", "up"]).exit_code == 0
     good = tmp_path / "a.jpg"
