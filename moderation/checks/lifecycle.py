@@ -8,24 +8,11 @@ from typing import Any
 from fastapi import FastAPI
 
 from moderation.checks.ports import ServiceMatcher
-from moderation.checks.service import CheckContext
+from moderation.checks.service import CheckContext, make_classifier
 from moderation.classifier.interface import ImageClassifier
 from moderation.config import Settings
 from moderation.db import session_factory
 from moderation.hashing.intake import ImageLimits
-from moderation.policy.categories import CategoryPolicy, load_categories
-from moderation.policy.loader import Policy
-
-
-def make_classifier(settings: Settings, policy: Policy) -> ImageClassifier | None:
-    """The classifier runtime, or None when disabled (torch is then never imported)."""
-    if not settings.classifier_enabled:
-        return None
-    # Optional at run time: the runtime imports torch, loaded only when the classifier is enabled.
-    from moderation.classifier.runtime import ClassifierRuntime
-
-    categories: CategoryPolicy = policy.part("categories", load_categories)
-    return ClassifierRuntime(settings, categories)
 
 
 def classifier_status(classifier: ImageClassifier | None) -> dict[str, Any]:

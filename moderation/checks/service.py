@@ -578,4 +578,15 @@ class CheckService:
         )
 
 
+def make_classifier(settings: Settings, policy: Policy) -> ImageClassifier | None:
+    """The classifier runtime, or None when disabled (torch is then never imported)."""
+    if not settings.classifier_enabled:
+        return None
+    # Optional at run time: the runtime imports torch, loaded only when the classifier is enabled.
+    from moderation.classifier.runtime import ClassifierRuntime
+
+    categories: CategoryPolicy = policy.part("categories", load_categories)
+    return ClassifierRuntime(settings, categories)
+
+
 checks = CheckService()
