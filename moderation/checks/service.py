@@ -22,7 +22,7 @@ import anyio.to_thread
 from sqlalchemy.orm import Session
 
 from moderation.audit.service import audit
-from moderation.checks.decision import ClassifierOutcome, Decided, decide
+from moderation.checks.decision import ClassifierOutcome, Decided, decide, scorable_now
 from moderation.checks.errors import CheckNotFound
 from moderation.checks.ports import Matcher
 from moderation.checks.registry import content_registry
@@ -33,7 +33,8 @@ from moderation.checks.repository import (
 )
 from moderation.checks.schemas import CheckMetadata, CheckResult, Hashes, ImageInfo, Reason
 from moderation.classifier.interface import ImageClassifier
-from moderation.classifier.results import CategoryScore, ClassifierResult
+from moderation.classifier.results import ClassifierResult
+from moderation.classifier.setup import build_classifier
 from moderation.config import Settings, get_settings
 from moderation.exceptions import ModerationError
 from moderation.hashing.hashers import ImageHashes, dhash_of, pdq_of_array, phash_of
@@ -42,7 +43,7 @@ from moderation.kit import evidence_crypto
 from moderation.models.check import Check
 from moderation.models.review_copy import ReviewCopy
 from moderation.models.review_item import ReviewItem
-from moderation.policy.categories import CategoryPolicy, load_categories
+from moderation.policy.categories import CategoryPolicy, category_thresholds, load_categories
 from moderation.policy.decisions import get_decisions
 from moderation.policy.loader import Policy
 
@@ -101,9 +102,9 @@ def cache_key(sha256: str, metadata: CheckMetadata) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _category_thresholds(policy: Policy) -> dict[str, tuple[float, float | None]]:
+def _category_thresholds(policy: Policy) -> dict[str, dict[str | None, tuple[float, float | None]]]:
     categories: CategoryPolicy = policy.part("categories", load_categories)
-    return {c.id: (c.thresholds.review, c.thresholds.block) for c in categories.categories}
+    return {c.id: category_thresholds(c) for c in categories.categories}
 
 
 def _classifier_state(classifier: ImageClassifier | None) -> str:
@@ -116,20 +117,7 @@ def _stored_classifier(body: dict[str, Any]) -> ClassifierOutcome:
     state = str(body.get("state", "unavailable"))
     if state != "ready" or "categories" not in body:
         return ClassifierOutcome(state=state, reason=body.get("reason"))
-    result = ClassifierResult(
-        categories=tuple(
-            CategoryScore(
-                id=c["id"],
-                score=float(c["score"]),
-                review=bool(c["review"]),
-                block=bool(c["block"]),
-                child_safety=bool(c.get("child_safety", False)),
-            )
-            for c in body["categories"]
-        ),
-        model=str(body.get("model", "")),
-        policy_version=str(body.get("policy_version", "")),
-    )
+    result = ClassifierResult.from_dict(body)
     return ClassifierOutcome(state="ready", result=result)
 
 
@@ -242,6 +230,7 @@ class CheckService:
         decisions = get_decisions(policy)
         thresholds = _category_thresholds(policy)
         state_now = _classifier_state(context.classifier)
+        scoring_now = context.classifier.status().get("categories", {}) if context.classifier else {}
         for work in works:
             item = work.item
             if item.error is not None or item.data is None:
@@ -263,6 +252,8 @@ class CheckService:
             # Reuse stored scores only if they are at least as good as what the classifier gives now.
             if outcome.state != "ready" and outcome.state != state_now:
                 continue
+            if outcome.result is not None and scorable_now(outcome.result, scoring_now):
+                continue  # a model that was missing then could score more of it now
             begin = time.perf_counter()
             matches = context.matcher.match(snapshot["hashes"])
             again = decide(
@@ -579,14 +570,11 @@ class CheckService:
 
 
 def make_classifier(settings: Settings, policy: Policy) -> ImageClassifier | None:
-    """The classifier runtime, or None when disabled (torch is then never imported)."""
+    """The classifier (every enabled model), or None when disabled: a hash-only deployment."""
     if not settings.classifier_enabled:
         return None
-    # Optional at run time: the runtime imports torch, loaded only when the classifier is enabled.
-    from moderation.classifier.runtime import ClassifierRuntime
-
     categories: CategoryPolicy = policy.part("categories", load_categories)
-    return ClassifierRuntime(settings, categories)
+    return build_classifier(settings, categories)
 
 
 checks = CheckService()

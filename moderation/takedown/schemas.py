@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
 
 from moderation.kit.schemas import OmitNone
 
 Channel = Literal["form", "api", "email", "post"]
+# One address: a local part and a dotted domain, no spaces, no second @ (RFC 5322's quoted forms aside).
+EMAIL = re.compile(r"[^@\s\x00-\x1f]{1,64}@[^@\s\x00-\x1f.]+(?:\.[^@\s\x00-\x1f.]+)+")
 
 
 class Reporter(BaseModel):
@@ -18,8 +21,16 @@ class Reporter(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     name: str | None = Field(default=None, max_length=500)
-    email: str | None = Field(default=None, max_length=320)
+    email: str | None = Field(default=None, max_length=320, examples=["reporter@example.org"])
     contact: str | None = Field(default=None, max_length=2000, description="Other contact details.")
+
+    @field_validator("email")
+    @classmethod
+    def _an_address(cls, value: str | None) -> str | None:
+        # Replies (acknowledgements, decisions) go to this address: refuse what cannot be one.
+        if value is not None and not EMAIL.fullmatch(value):
+            raise ValueError("not an email address (expected name@domain.tld)")
+        return value
 
 
 class ContentRefs(BaseModel):
@@ -88,6 +99,9 @@ class QueueItem(BaseModel):
     due_at: datetime | None
     time_remaining_seconds: float | None
     overdue: bool
+    due_soon: bool = Field(
+        default=False, description="past the first alert threshold of a running clock, not yet overdue"
+    )
     assignee: str | None
     missing_fields: dict[str, list[str]]
 
@@ -138,6 +152,14 @@ class PauseOut(BaseModel):
     ended_by: str | None
 
 
+class StayDownCoverage(BaseModel):
+    """What the stay-down bank holds for an item: `image` (robust variants too), `hashes` (exact
+    hashes only), `none`, or `pending` (not removed yet); `entries` is the number of bank entries."""
+
+    covers: str
+    entries: int
+
+
 class ContentOut(BaseModel):
     """A reported item (`source` reported) or a copy the sweep found (identical_copy, near_duplicate)."""
 
@@ -154,6 +176,7 @@ class ContentOut(BaseModel):
     reviewed_by: str | None
     reviewed_at: datetime | None
     review_reason: str | None
+    stay_down: StayDownCoverage
 
 
 class SweepSearch(BaseModel):
