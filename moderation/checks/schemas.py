@@ -64,6 +64,9 @@ class Reason(OmitNone):
     (categories, scores), `classifier_unavailable` (state, source), `prompt` (term or pattern, matched),
     `review_verdict` (by). `rule` is the decision policy's rule id. Absent fields are left out."""
 
+    # Fields the classifier adds per model (label, model, unscored ...) pass through as sent.
+    model_config = ConfigDict(extra="allow")
+
     kind: str
     rule: str
     decision: Decision
@@ -105,6 +108,9 @@ class ImageInfo(BaseModel):
 
 
 class CategoryScoreOut(BaseModel):
+    # Fields the classifier adds per model (label, model ...) pass through as sent.
+    model_config = ConfigDict(extra="allow")
+
     id: str
     score: float
     review: bool
@@ -115,6 +121,9 @@ class CategoryScoreOut(BaseModel):
 class ClassifierOut(OmitNone):
     """The classifier's part of a check: its state, and when it ran, the scores and fired thresholds
     (`reason` says why it did not run). Absent fields are left out."""
+
+    # Fields the classifier adds per model (label, model, unscored ...) pass through as sent.
+    model_config = ConfigDict(extra="allow")
 
     state: str
     reason: str | None = None
