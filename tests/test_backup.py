@@ -19,8 +19,8 @@ from moderation.cli import app as cli
 from moderation.config import Settings, get_settings
 from moderation.kit.backup import libpq_url
 from moderation.matching.service import matcher
-from tests.checks.conftest import encode, jpeg, picture, post_check
-from tests.takedown.conftest import b64, generated_png, notice_body
+from tests.factories import encode, generated_png, jpeg, picture, post_check
+from tests.takedown.conftest import b64, notice_body
 
 Auth = Callable[[str], dict[str, str]]
 

@@ -34,6 +34,7 @@ from moderation.checks.repository import (
 from moderation.checks.schemas import CheckMetadata, CheckResult, Hashes, ImageInfo, Reason
 from moderation.classifier.interface import ImageClassifier
 from moderation.classifier.results import ClassifierResult
+from moderation.classifier.setup import build_classifier
 from moderation.config import Settings, get_settings
 from moderation.exceptions import ModerationError
 from moderation.hashing.hashers import ImageHashes, dhash_of, pdq_of_array, phash_of
@@ -584,6 +585,14 @@ class CheckService:
             content_id=check.content_id,
             review_item_id=review.id if review else None,
         )
+
+
+def make_classifier(settings: Settings, policy: Policy) -> ImageClassifier | None:
+    """The classifier (every enabled model), or None when disabled: a hash-only deployment."""
+    if not settings.classifier_enabled:
+        return None
+    categories: CategoryPolicy = policy.part("categories", load_categories)
+    return build_classifier(settings, categories)
 
 
 checks = CheckService()

@@ -15,10 +15,10 @@ from pathlib import Path
 import httpx
 
 from moderation.config import PROJECT_ROOT, Settings
-from tests.checks.conftest import jpeg
 from tests.email.smtp_server import SMTPServer
+from tests.factories import generated_png, jpeg
 from tests.processes import base_env, start_service, start_worker, wait_ready
-from tests.takedown.conftest import COMPLETE_TID, generated_png
+from tests.takedown.conftest import COMPLETE_TID
 from tests.takedown.receiver import webhook_receiver
 
 PASSWORD = "Hygiene-Passw0rd-Zebra-4417"
