@@ -85,8 +85,8 @@ def test_no_page_overflows_at_laptop_and_phone_widths(
     # Enough audit rows to fill the log page: validate and action the notice through the page.
     page.goto(f"/admin/notices/{notice_id}")
     page.click("button:has-text('Validate')")
-    page.fill("form:has(#remove) input[name=reason]", "reported image confirmed")
-    page.click("#remove")
+    page.fill("form:has(#action) input[name=reason]", "reported image confirmed")
+    page.click("#action")
     page.wait_for_url(f"**/admin/notices/{notice_id}")
 
     width, height = WIDTHS[device]
