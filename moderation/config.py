@@ -36,6 +36,20 @@ class Settings(BaseSettings):
     max_image_pixels: int = 50_000_000
     max_batch_images: int = 16
 
+    # --- video intake -----------------------------------------------------------------------
+    max_video_bytes: int = 200 * 1024 * 1024
+    max_video_seconds: float = 600.0
+    max_video_frames_hashed: int = 1200
+    max_video_decode_seconds: float = 60.0
+    # Frames hashed per second of video (vPDQ's default is 1).
+    video_frames_per_second: float = 1.0
+    # all | keyframes | auto (keyframes only when they are at least as dense as the sampling rate).
+    video_decode: Literal["all", "keyframes", "auto"] = "auto"
+    # Consecutive sampled frames whose PDQ hashes are at most this far apart are collapsed into one.
+    video_collapse_distance: int = 8
+    # Frames the classifier scores per video at most (chosen by scene change and spacing).
+    video_classifier_frames: int = 8
+
     # --- matching ---------------------------------------------------------------------------
     match_refresh_seconds: float = 2.0
     # Change-log rows younger than this are never pruned (a margin for processes still starting up).
