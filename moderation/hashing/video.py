@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import math
 import os
+import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Literal
@@ -25,6 +28,7 @@ from PIL import Image, ImageSequence, UnidentifiedImageError
 from moderation.exceptions import (
     CorruptVideo,
     EmptyVideo,
+    ModerationError,
     NoVideoStream,
     TruncatedVideo,
     UnsupportedFormat,
@@ -36,7 +40,7 @@ from moderation.exceptions import (
 )
 from moderation.hashing.hashers import pdq_of_array
 from moderation.hashing.intake import HASH_MAX_SIDE, to_rgb
-from moderation.hashing.types import PDQ
+from moderation.hashing.types import PDQ, InvalidHash
 
 if TYPE_CHECKING:
     from moderation.config import Settings
@@ -48,9 +52,20 @@ MIN_FRAME_QUALITY = 50
 _DEFAULT_FRAME_MS = 100
 _QUICKTIME_BOXES = (b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot")
 _READ_CHUNK = 1 << 20
+# Bounds of imported frame hashes (they must fit a bank entry's variant label).
+MAX_FRAME_NUMBER = 9_999_999
+MAX_TIMESTAMP = 999_999.0
+FRAME_VARIANT_PREFIX = "frame:"
+MAX_IMPORTED_FRAMES = 10_000
 
 DecodeMode = Literal["all", "keyframes", "auto"]
 VideoSource = bytes | Path
+
+
+class InvalidFrameHashes(InvalidHash):
+    """A vPDQ text or JSONL frame-hash list that cannot be read; `details` lists the bad lines."""
+
+    code = "invalid_frame_hashes"
 
 
 @dataclass(frozen=True)
@@ -315,12 +330,35 @@ def _open(source: VideoSource) -> av.container.InputContainer:
     target: str | BinaryIO = str(source) if isinstance(source, Path) else io.BytesIO(source)
     try:
         return av.open(target, mode="r", metadata_errors="ignore")
-    except av.error.InvalidDataError as exc:
-        if "moov atom not found" in str(exc) or isinstance(exc, av.error.EOFError):
-            raise TruncatedVideo("the video data ends before its index (a partial file?)") from exc
-        raise CorruptVideo(f"the video cannot be opened: {exc}") from exc
     except (av.error.FFmpegError, OSError, ValueError) as exc:
+        if isinstance(exc, av.error.EOFError) or _boxes_truncated(source):
+            raise TruncatedVideo("the video data ends before the container says it should") from exc
         raise CorruptVideo(f"the video cannot be opened: {type(exc).__name__}: {exc}") from exc
+
+
+def _boxes_truncated(source: VideoSource) -> bool:
+    """Whether an MP4/MOV's top-level boxes run past the end of the data, or end without the `moov`
+    index (what a partial upload of a file written index-last looks like)."""
+    with io.BytesIO(source) if isinstance(source, bytes) else Path(source).open("rb") as handle:
+        total = handle.seek(0, io.SEEK_END)
+        offset, seen_moov = 0, False
+        while offset + 8 <= total:
+            handle.seek(offset)
+            header = handle.read(16)
+            size, kind = int.from_bytes(header[:4], "big"), header[4:8]
+            if not kind.isascii() or not kind.decode("ascii").isprintable():
+                return False
+            if size == 1 and len(header) == 16:
+                size = int.from_bytes(header[8:16], "big")
+            elif size == 0:
+                size = total - offset
+            if size < 8:
+                return False
+            seen_moov = seen_moov or kind == b"moov"
+            if offset + size > total:
+                return True
+            offset += size
+        return offset > 0 and not seen_moov
 
 
 def _decode_container(
@@ -331,8 +369,9 @@ def _decode_container(
         keyframes_only = _keyframes_dense_enough(source, sampler)
     with _open(source) as container:
         if not container.streams.video:
-            kind = "audio only" if container.streams.audio else "no streams"
-            raise NoVideoStream(f"the file holds no video stream ({kind})")
+            if not container.streams.audio:
+                raise EmptyVideo("the container holds no stream with a frame")
+            raise NoVideoStream("the file holds audio but no video stream")
         stream = container.streams.video[0]
         width, height = stream.codec_context.width, stream.codec_context.height
         _check_pixels(width, height, sampler.limits)
@@ -362,7 +401,8 @@ def _decode_container(
             if sampler.decoded == 0:
                 raise CorruptVideo(f"the video data cannot be decoded: {exc}") from exc
             raise TruncatedVideo(f"the video data breaks off after {sampler.last_time:.1f} s") from exc
-        if sampler.decoded and declared > 2.0 and sampler.last_time < declared * 0.9 - 1.0 and not keyframes_only:
+        stopped_early = sampler.last_time < declared * 0.9 - 1.0
+        if sampler.decoded and declared > 2.0 and stopped_early and not keyframes_only:
             raise TruncatedVideo(
                 f"the video stops at {sampler.last_time:.1f} s of the {declared:.1f} s it declares",
                 details={"declared_seconds": round(declared, 3), "decoded_seconds": sampler.last_time},
@@ -408,13 +448,14 @@ def _keyframes_dense_enough(source: VideoSource, sampler: _Sampler) -> bool:
 
 
 def _decode_animated(source: VideoSource, sampler: _Sampler) -> tuple[int, int, float]:
-    data: BinaryIO = io.BytesIO(source) if isinstance(source, bytes) else Path(source).open("rb")
+    data: BinaryIO = io.BytesIO(source) if isinstance(source, bytes) else Path(source).open("rb")  # noqa: SIM115
     try:
         with Image.open(data, formats=("GIF", "WEBP")) as im:
             width, height = im.size
             _check_pixels(width, height, sampler.limits)
             seconds = 0.0
             for number, frame in enumerate(ImageSequence.Iterator(im)):
+                frame.load()  # WebP sets the frame's duration when it is loaded
                 duration_ms = frame.info.get("duration") or _DEFAULT_FRAME_MS
                 if sampler.wants(seconds):
                     rgb = to_rgb(frame.convert("RGBA"))
@@ -451,15 +492,15 @@ def parse_frame(frame: object, pdq: object, quality: object, timestamp: object) 
         raise ValueError("frame and quality must be integers")
     number = int(str(frame).strip()) if isinstance(frame, str | int) else None
     score = int(str(quality).strip()) if isinstance(quality, str | int) else None
-    if number is None or number < 0:
-        raise ValueError("frame must be a non-negative integer")
+    if number is None or not 0 <= number <= MAX_FRAME_NUMBER:
+        raise ValueError(f"frame must be an integer from 0 to {MAX_FRAME_NUMBER}")
     if score is None or not 0 <= score <= 100:
         raise ValueError("quality must be an integer from 0 to 100")
     if not isinstance(timestamp, str | int | float) or isinstance(timestamp, bool):
         raise ValueError("timestamp must be a number")
     seconds = float(timestamp)
-    if not math.isfinite(seconds) or seconds < 0:
-        raise ValueError("timestamp must be a non-negative number of seconds")
+    if not math.isfinite(seconds) or not 0 <= seconds <= MAX_TIMESTAMP:
+        raise ValueError(f"timestamp must be from 0 to {MAX_TIMESTAMP:g} seconds")
     if not isinstance(pdq, str):
         raise ValueError("pdq must be a hex string")
     return FrameHash(number, PDQ.parse(pdq), score, round(seconds, 3))
@@ -471,3 +512,79 @@ def parse_vpdq_line(line: str) -> FrameHash:
     if len(parts) != 4:
         raise ValueError("expected 4 comma-separated fields: frame,pdq,quality,timestamp")
     return parse_frame(*parts)
+
+
+def frame_variant(frame: FrameHash) -> str:
+    """The bank-entry variant label of a video's frame row: `frame:<number>:<milliseconds>:<quality>`."""
+    return f"{FRAME_VARIANT_PREFIX}{frame.frame}:{round(frame.timestamp * 1000)}:{frame.quality}"
+
+
+def parse_frame_variant(variant: str) -> tuple[int, int, int] | None:
+    """(frame number, milliseconds, quality) of a frame row's variant label; None for other labels."""
+    if not variant.startswith(FRAME_VARIANT_PREFIX):
+        return None
+    number, millis, quality = variant[len(FRAME_VARIANT_PREFIX) :].split(":")
+    return int(number), int(millis), int(quality)
+
+
+def to_jsonl(frames: tuple[FrameHash, ...] | list[FrameHash]) -> str:
+    """One JSON object per frame: `{"frame": ..., "pdq": ..., "quality": ..., "timestamp": ...}`."""
+    return "".join(
+        json.dumps({"frame": f.frame, "pdq": f.pdq, "quality": f.quality, "timestamp": f.timestamp}) + "\n"
+        for f in frames
+    )
+
+
+def parse_frame_lines(lines: Iterable[str], *, max_frames: int = MAX_IMPORTED_FRAMES) -> list[FrameHash]:
+    """Frame hashes from vPDQ text or JSONL lines (told apart per line; blank and `#` lines skipped).
+
+    Raises `InvalidFrameHashes` listing the bad lines (line number and reason), so nothing half-valid is
+    kept; frames are returned in timestamp order."""
+    frames: list[FrameHash] = []
+    bad: list[dict[str, object]] = []
+    for number, raw in enumerate(lines, start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if len(frames) >= max_frames:
+            raise InvalidFrameHashes(
+                f"more than {max_frames} frame hashes", details={"max_frames": max_frames}
+            )
+        try:
+            if line.startswith("{"):
+                item = json.loads(line)
+                if not isinstance(item, dict):
+                    raise ValueError("expected a JSON object")
+                frames.append(
+                    parse_frame(
+                        item.get("frame"), item.get("pdq"), item.get("quality"), item.get("timestamp")
+                    )
+                )
+            else:
+                frames.append(parse_vpdq_line(line))
+        except (ValueError, ModerationError) as exc:
+            reason = exc.message if isinstance(exc, ModerationError) else str(exc)
+            bad.append({"line": number, "reason": reason[:200]})
+            if len(bad) >= 20:
+                break
+    if bad:
+        raise InvalidFrameHashes(f"{len(bad)} bad frame hash line(s)", details={"bad_lines": bad})
+    if not frames:
+        raise InvalidFrameHashes("no frame hashes given")
+    return sorted(frames, key=lambda f: (f.timestamp, f.frame))
+
+
+@contextmanager
+def spooled(stream: BinaryIO, limits: VideoLimits) -> Iterator[Path]:
+    """Copy an upload to a temporary file, refusing it past `max_bytes`, so it is decoded from disk."""
+    with tempfile.TemporaryDirectory(prefix="moderation-video-") as directory:
+        path = Path(directory) / "upload"
+        size = 0
+        with path.open("wb") as handle:
+            while chunk := stream.read(_READ_CHUNK):
+                size += len(chunk)
+                if size > limits.max_bytes:
+                    _check_bytes(size, limits)
+                handle.write(chunk)
+        _check_bytes(size, limits)
+        yield path

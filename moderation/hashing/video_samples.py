@@ -7,6 +7,7 @@ import io
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import Any
 
 import av
 import numpy as np
@@ -16,8 +17,12 @@ from moderation.hashing.evaluation import generate_image
 
 Codec = str  # "h264" | "vp9" | "gif" | "mpeg4"
 
-_CONTAINERS = {"h264": ("mp4", "libx264"), "vp9": ("webm", "libvpx-vp9"), "gif": ("gif", "gif"),
-               "mpeg4": ("mp4", "mpeg4")}
+_CONTAINERS = {
+    "h264": ("mp4", "libx264"),
+    "vp9": ("webm", "libvpx-vp9"),
+    "gif": ("gif", "gif"),
+    "mpeg4": ("mp4", "mpeg4"),
+}
 
 
 @dataclass(frozen=True)
@@ -83,26 +88,42 @@ def encode(
         stream: av.VideoStream | None = None
         for pixels in pictures:
             if stream is None:
-                stream = container.add_stream(codec_name, rate=rate)
-                stream.height, stream.width = pixels.shape[0] // 2 * 2, pixels.shape[1] // 2 * 2
-                stream.pix_fmt = "rgb8" if codec == "gif" else "yuv420p"
-                if bitrate:
-                    stream.bit_rate = bitrate
-                options: dict[str, str] = {}
-                if codec == "h264":
-                    options["preset"] = preset
-                if codec == "vp9":
-                    options.update({"deadline": "realtime", "cpu-used": "8"})
-                if gop:
-                    options["g"] = str(gop)
-                stream.options = options
-            frame = av.VideoFrame.from_ndarray(pixels[: stream.height, : stream.width], format="rgb24")
+                stream = _video_stream(container, codec, codec_name, rate, pixels.shape, bitrate, gop, preset)
+            height, width = stream.height, stream.width
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(pixels[:height, :width]), format="rgb24")
             for packet in stream.encode(frame):
                 container.mux(packet)
         if stream is not None:
             for packet in stream.encode(None):
                 container.mux(packet)
     return buffer.getvalue()
+
+
+def _video_stream(
+    container: av.container.OutputContainer,
+    codec: Codec,
+    codec_name: str,
+    rate: Fraction,
+    shape: tuple[int, ...],
+    bitrate: int | None,
+    gop: int | None,
+    preset: str,
+) -> av.VideoStream:
+    stream = container.add_stream(codec_name, rate=rate)
+    assert isinstance(stream, av.VideoStream)
+    stream.height, stream.width = shape[0] // 2 * 2, shape[1] // 2 * 2
+    stream.pix_fmt = "rgb8" if codec == "gif" else "yuv420p"
+    if bitrate:
+        stream.bit_rate = bitrate
+    options: dict[str, Any] = {}
+    if codec == "h264":
+        options["preset"] = preset
+    if codec == "vp9":
+        options.update({"deadline": "realtime", "cpu-used": "8"})
+    if gop:
+        options["g"] = str(gop)
+    stream.options = options
+    return stream
 
 
 def render(clip: Clip, *, codec: Codec = "h264", **options: object) -> bytes:
@@ -112,7 +133,7 @@ def render(clip: Clip, *, codec: Codec = "h264", **options: object) -> bytes:
 
 def decode(data: bytes) -> Iterator[tuple[float, np.ndarray]]:
     """(seconds, RGB pixels) of every frame of an encoded clip."""
-    with av.open(io.BytesIO(data)) as container:
+    with av.open(io.BytesIO(data), mode="r") as container:
         for frame in container.decode(video=0):
             yield float(frame.time or 0.0), frame.to_ndarray(format="rgb24")
 

@@ -1,0 +1,36 @@
+"""Banks: vPDQ match percentages for video entries
+
+`video_query_match_pct` (Q) is the share of a query video's usable frames that must match some frame of
+a bank entry; `video_compared_match_pct` (C) the share of the entry's usable frames that must be matched.
+Defaults 80 and 0, so a clip cut from a banked video matches.
+
+Revision ID: 0021_bank_video_match_pct
+Revises: 0010_bank_entry_value_prefix
+Create Date: 2026-11-29 18:14:00.000000+00:00
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0021_bank_video_match_pct"
+down_revision: str | Sequence[str] | None = "0010_bank_entry_value_prefix"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("banks") as batch:
+        batch.add_column(
+            sa.Column("video_query_match_pct", sa.Float(), nullable=False, server_default=sa.text("80.0"))
+        )
+        batch.add_column(
+            sa.Column("video_compared_match_pct", sa.Float(), nullable=False, server_default=sa.text("0.0"))
+        )
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("banks") as batch:
+        batch.drop_column("video_compared_match_pct")
+        batch.drop_column("video_query_match_pct")
