@@ -8,11 +8,13 @@ import io
 import av
 import numpy as np
 
-from moderation.hashing.video_samples import Clip, encode, render
+from moderation.hashing.video_samples import Clip, decode, encode, render
 
 
 @functools.lru_cache(maxsize=32)
-def clip(seed: int = 1, seconds: float = 4.0, codec: str = "h264", fps: int = 30, gop: int | None = None) -> bytes:
+def clip(
+    seed: int = 1, seconds: float = 4.0, codec: str = "h264", fps: int = 30, gop: int | None = None
+) -> bytes:
     """A small generated clip (160x120 unless it is a GIF, which is smaller still)."""
     size = (96, 72) if codec == "gif" else (160, 120)
     rate = 10 if codec == "gif" else fps
@@ -46,7 +48,9 @@ def audio_only() -> bytes:
         assert isinstance(stream, av.AudioStream)
         samples = (np.sin(np.arange(22050) * 2 * np.pi * 440 / 22050) * 0.3).astype(np.float32)
         for start in range(0, samples.size, 1024):
-            frame = av.AudioFrame.from_ndarray(samples[None, start : start + 1024], format="fltp", layout="mono")
+            frame = av.AudioFrame.from_ndarray(
+                samples[None, start : start + 1024], format="fltp", layout="mono"
+            )
             frame.sample_rate = 22050
             for packet in stream.encode(frame):
                 container.mux(packet)
@@ -65,3 +69,18 @@ def no_frames() -> bytes:
         stream.pix_fmt = "yuv420p"
         container.start_encoding()
     return buffer.getvalue()
+
+
+def cut(data: bytes, start: float, end: float) -> bytes:
+    """The frames in [start, end) of a clip, re-encoded (a clip cut from a video)."""
+    return encode([p for t, p in decode(data) if start <= t < end], codec="h264", fps=30)
+
+
+def concat(*parts: bytes) -> bytes:
+    """Clips played one after the other, re-encoded."""
+    return encode([p for data in parts for _, p in decode(data)], codec="h264", fps=30)
+
+
+def frame_at(data: bytes, seconds: float) -> np.ndarray:
+    """The first frame at or after `seconds`."""
+    return next(p for t, p in decode(data) if t >= seconds - 1e-6)
