@@ -21,16 +21,18 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("banks") as batch:
-        batch.add_column(
-            sa.Column("video_query_match_pct", sa.Float(), nullable=False, server_default=sa.text("80.0"))
-        )
-        batch.add_column(
-            sa.Column("video_compared_match_pct", sa.Float(), nullable=False, server_default=sa.text("0.0"))
-        )
+    # Plain ADD COLUMN (not a batch copy): recreating `banks` on SQLite would cascade to its entries.
+    op.add_column(
+        "banks",
+        sa.Column("video_query_match_pct", sa.Float(), nullable=False, server_default=sa.text("80.0")),
+    )
+    op.add_column(
+        "banks",
+        sa.Column("video_compared_match_pct", sa.Float(), nullable=False, server_default=sa.text("0.0")),
+    )
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("banks") as batch:
-        batch.drop_column("video_compared_match_pct")
-        batch.drop_column("video_query_match_pct")
+    # ALTER TABLE ... DROP COLUMN works on PostgreSQL and SQLite >= 3.35 without copying the table.
+    op.execute("ALTER TABLE banks DROP COLUMN video_compared_match_pct")
+    op.execute("ALTER TABLE banks DROP COLUMN video_query_match_pct")
