@@ -41,12 +41,21 @@ from moderation.db import make_engine, session_factory
 from moderation.exceptions import MatchIndexUnavailable, TooManyHashes
 from moderation.hashing.hashers import DIHEDRAL_TRANSPOSES
 from moderation.hashing.robust import PLAIN
-from moderation.hashing.types import HASH_TYPES, PDQ, pairwise_hamming, parse_hash
+from moderation.hashing.types import HASH_TYPES, PDQ, parse_hash
 from moderation.hashing.video import FrameHash, parse_frame_variant
 from moderation.kit.time import utc_now
 from moderation.matching.errors import IndexSnapshotInvalid
 from moderation.matching.index import HammingIndex
 from moderation.matching.repository import BankRow, ChangeRow, EntryColumns, match_repository
+from moderation.matching.video import (
+    Segment,
+    VideoFrames,
+    compare,
+    find_candidates,
+    frame_of,
+    segment_gap,
+    segments,
+)
 
 log = logging.getLogger("moderation.matching")
 
@@ -132,34 +141,6 @@ def _new_index(kind: str) -> HammingIndex:
 
 
 @dataclass(frozen=True)
-class _Video:
-    """The usable frames of one video entry (rows ascending): what a video query is verified against."""
-
-    rows: np.ndarray  # int64 frame row ids
-    codes: np.ndarray  # (n, 32) uint8 PDQ
-    millis: np.ndarray  # int64 timestamps
-    numbers: np.ndarray  # int64 frame numbers
-
-    def extended(self, other: _Video) -> _Video:
-        rows = np.concatenate([self.rows, other.rows])
-        order = np.argsort(rows, kind="stable")
-        return _Video(
-            rows[order],
-            np.concatenate([self.codes, other.codes])[order],
-            np.concatenate([self.millis, other.millis])[order],
-            np.concatenate([self.numbers, other.numbers])[order],
-        )
-
-
-@dataclass(frozen=True)
-class Segment:
-    """A run of matched frames, in seconds from the start of the video."""
-
-    start: float
-    end: float
-
-
-@dataclass(frozen=True)
 class VideoMatch:
     """One bank entry matching a query video.
 
@@ -182,18 +163,6 @@ class VideoMatch:
     query_segments: tuple[Segment, ...]
     entry_segments: tuple[Segment, ...]
     suppressed_by: str | None = None
-
-
-def segments(seconds: Sequence[float], gap: float) -> tuple[Segment, ...]:
-    """Runs of timestamps no more than `gap` apart, as (start, end) segments."""
-    ordered = sorted(set(seconds))
-    runs: list[Segment] = []
-    for t in ordered:
-        if runs and t - runs[-1].end <= gap:
-            runs[-1] = Segment(runs[-1].start, t)
-        else:
-            runs.append(Segment(t, t))
-    return tuple(runs)
 
 
 def _rows_of(values: Sequence[str], nbytes: int) -> np.ndarray:
@@ -233,7 +202,7 @@ class MatchService:
         self._bank_of = np.zeros(1024, dtype=np.int32)
         self._disabled: dict[int, datetime] = {}
         self._variants: dict[int, list[tuple[str, str, int]]] = {}
-        self._videos: dict[int, _Video] = {}
+        self._videos: dict[int, VideoFrames] = {}
         self._video_tops = np.zeros(0, np.int64)
         self._entries = 0
         self._seq = 0
@@ -490,7 +459,7 @@ class MatchService:
                 offsets = side["video_offsets"].tolist()
                 video_arrays = [side[f"video_{n}"] for n in ("rows", "codes", "millis", "numbers")]
                 videos = {
-                    int(top): _Video(*(a[offsets[i] : offsets[i + 1]] for a in video_arrays))
+                    int(top): VideoFrames(*(a[offsets[i] : offsets[i + 1]] for a in video_arrays))
                     for i, top in enumerate(side["video_tops"].tolist())
                 }
                 exact: dict[str, dict[str, list[int]]] = {}
@@ -667,7 +636,7 @@ class MatchService:
         if frames:
             videos = dict(self._videos)
             for top, rows in frames.items():
-                video = _Video(
+                video = VideoFrames(
                     np.array([r[0] for r in rows], np.int64),
                     _rows_of([r[1] for r in rows], 32).copy(),
                     np.array([r[2] for r in rows], np.int64),
@@ -785,7 +754,7 @@ class MatchService:
                     for hit in hits:
                         if kind == PDQ_FRAME:
                             # A frame of a banked video: reported as that video, naming the frame.
-                            located = _frame_of(videos, tops, int(hit.id))
+                            located = frame_of(videos, tops, int(hit.id))
                             if located is not None:
                                 consider(position, kind, located[0], int(hit.distance), located[1])
                         else:
@@ -823,7 +792,7 @@ class MatchService:
 
         usable = [f for f in frames if f.usable]
         times = np.array([f.timestamp for f in usable], dtype=np.float64)
-        gap = _segment_gap(times)
+        gap = segment_gap(times)
         last = float(times.max()) if times.size else 0.0
         found: dict[int, VideoMatch] = {}
         for type_name, value in exact:
@@ -854,25 +823,16 @@ class MatchService:
         if usable and radius is not None:
             codes = np.frombuffer(b"".join(PDQ.to_bytes(f.pdq) for f in usable), np.uint8).reshape(-1, 32)
             q_min = min((b.video_query_match_pct for b in banks.values() if b.enabled), default=100.0)
-            candidates: set[int] = set()
-            if videos:
-                sample = _sample_positions(len(usable), q_min)
-                for hits in self._indexes[PDQ_FRAME].search(codes[sample], radius):
-                    for hit in hits:
-                        located = _frame_of(videos, tops, int(hit.id))
-                        if located is not None:
-                            candidates.add(located[0])
+            candidates = find_candidates(self._indexes[PDQ_FRAME], videos, tops, codes, radius, q_min)
             for entry_id in sorted(candidates - found.keys()):
                 bank = bank_of(entry_id)
                 threshold = None if bank is None else bank.thresholds.get("pdq")
                 video = videos.get(entry_id)
                 if bank is None or threshold is None or video is None or not video.rows.size:
                     continue
-                distances = pairwise_hamming(codes, video.codes)
-                within = distances <= int(threshold)
-                query_hit, entry_hit = within.any(axis=1), within.any(axis=0)
-                query_pct = 100.0 * float(query_hit.sum()) / len(usable)
-                entry_pct = 100.0 * float(entry_hit.sum()) / video.rows.size
+                result = compare(codes, video, int(threshold))
+                query_hit, entry_hit = result.query_hit, result.entry_hit
+                query_pct, entry_pct = result.query_pct, result.entry_pct
                 if not query_hit.any() or query_pct < bank.video_query_match_pct:
                     continue
                 if entry_pct < bank.video_compared_match_pct:
@@ -884,14 +844,14 @@ class MatchService:
                     entry_id=entry_id,
                     action=bank.action,
                     hash_type="pdq",
-                    distance=int(distances.min()),
+                    distance=result.distance,
                     threshold=int(threshold),
                     query_match_pct=round(query_pct, 2),
                     entry_match_pct=round(entry_pct, 2),
                     frames_matched=int(query_hit.sum()),
                     query_segments=segments(times[query_hit].tolist(), gap),
                     entry_segments=segments(
-                        (video.millis[entry_hit] / 1000).tolist(), _segment_gap(video.millis / 1000)
+                        (video.millis[entry_hit] / 1000).tolist(), segment_gap(video.millis / 1000)
                     ),
                 )
             stills: dict[int, tuple[list[int], int]] = {}
@@ -982,38 +942,6 @@ class MatchService:
         if self._last_error:
             body["last_error"] = self._last_error
         return body
-
-
-def _frame_of(videos: dict[int, _Video], tops: np.ndarray, row: int) -> tuple[int, str] | None:
-    """(video entry id, `frame:<number>:<ms>` label) of a frame row, or None if it just went away."""
-    at = int(np.searchsorted(tops, row, side="right")) - 1
-    if at < 0:
-        return None
-    top = int(tops[at])
-    video = videos.get(top)
-    if video is None:
-        return None
-    j = int(np.searchsorted(video.rows, row))
-    if j >= video.rows.size or int(video.rows[j]) != row:
-        return None
-    return top, f"frame:{int(video.numbers[j])}:{int(video.millis[j])}"
-
-
-def _sample_positions(count: int, query_pct: float) -> np.ndarray:
-    """Evenly spread positions, enough that any set of frames holding `query_pct`% of `count` contains
-    one of them (`floor(count * (1 - pct/100)) + 1`; spacing >= 1 keeps rounded positions distinct)."""
-    needed = count if query_pct <= 0 else min(count, int(count * (1 - query_pct / 100) + 1e-9) + 1)
-    if needed >= count:
-        return np.arange(count)
-    return np.unique(np.round(np.linspace(0, count - 1, needed)).astype(np.int64))
-
-
-def _segment_gap(seconds: np.ndarray) -> float:
-    """Matched frames closer than this belong to one segment: twice the usual spacing of sampled
-    frames (collapsed runs leave larger gaps), at least 2 s."""
-    if seconds.size < 2:
-        return 2.0
-    return max(2.0, 2.0 * float(np.median(np.diff(np.sort(seconds)))))
 
 
 def _suppress(matches: Any, groups: Sequence[Hashable] | None) -> list[Match]:

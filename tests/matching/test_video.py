@@ -18,7 +18,8 @@ from sqlalchemy.orm import Session
 from moderation.banks.service import banks
 from moderation.hashing.hashers import pdq_of_array
 from moderation.hashing.video import VideoHashes, hash_video
-from moderation.matching.service import MatchService, Segment, VideoMatch, _sample_positions
+from moderation.matching.service import MatchService, VideoMatch
+from moderation.matching.video import Segment, sample_positions
 from tests.hashing.factories import encode
 from tests.hashing.video_factories import clip, concat, cut, frame_at
 
@@ -197,13 +198,13 @@ def test_the_state_survives_a_snapshot(
 @pytest.mark.parametrize("query_pct", [0.0, 10.0, 50.0, 80.0, 95.0, 100.0])
 def test_sampled_frames_always_include_one_of_any_matching_set(query_pct: float) -> None:
     for count in range(1, 40):
-        sample = set(_sample_positions(count, query_pct).tolist())
+        sample = set(sample_positions(count, query_pct).tolist())
         assert all(0 <= p < count for p in sample)
         smallest_match = max(1, math.ceil(count * query_pct / 100 - 1e-9))
         # Every set of `smallest_match` frames must contain a sampled one: the unsampled ones are fewer.
         assert count - len(sample) < smallest_match
     # And sampling saves work where it can.
-    assert len(_sample_positions(600, 80.0)) == 121
+    assert len(sample_positions(600, 80.0)) == 121
 
 
 def test_many_banked_videos_only_the_right_one_matches(session: Session, matcher: MatchService) -> None:
