@@ -12,10 +12,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from moderation.api import install_features
 from moderation.config import Settings, get_settings
 from moderation.db import make_engine
-from moderation.exceptions import ModerationError, SchemaOutOfDate
-from moderation.kit import migrations
+from moderation.exceptions import ModerationError
+from moderation.kit.migrations import prepare_database
 from moderation.kit.time import set_clock
 from moderation.policy import load_policy
 
@@ -36,23 +37,6 @@ _HTTP_CODES = {
     422: "validation_error",
     429: "too_many_requests",
 }
-
-
-def prepare_database(settings: Settings) -> None:
-    """Migrate the embedded SQLite database on first start; refuse an out-of-date PostgreSQL schema."""
-    engine = make_engine(settings.resolved_database_url)
-    try:
-        if migrations.schema_is_current(engine):
-            return
-        if settings.is_sqlite:
-            log.info("migrating embedded SQLite database at %s", engine.url.database)
-            migrations.upgrade(settings.resolved_database_url)
-            return
-        raise SchemaOutOfDate(
-            "the database schema is not at the current migration; run `moderation db upgrade` first"
-        )
-    finally:
-        engine.dispose()
 
 
 def _error(status: int, code: str, message: str, details: Any = None) -> JSONResponse:
@@ -132,8 +116,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.on_start = []
     app.state.on_stop = []
     install_error_handlers(app)
-
-    from moderation.api import install_features
 
     install_features(app)
     return app

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import json
 import logging
 import sys
@@ -10,7 +9,21 @@ from typing import Annotated
 
 import typer
 
+from moderation.admin import commands as admin_commands
+from moderation.audit.service import audit
+from moderation.auth.service import api_keys
+from moderation.banks import commands as banks_commands
+from moderation.checks import commands as checks_commands
+from moderation.classifier import commands as classifier_commands
 from moderation.config import get_settings
+from moderation.db import make_engine, transaction
+from moderation.exceptions import ConfigurationError, ModerationError, PolicyError, SchemaOutOfDate
+from moderation.hashing import commands as hashing_commands
+from moderation.kit import migrations
+from moderation.kit.cli import cli_actor, fail
+from moderation.kit.migrations import prepare_database
+from moderation.takedown import commands as takedown_commands
+from moderation.worker import commands as worker_commands
 
 app = typer.Typer(
     help="moderation: pre-publish checks, hash banks, takedown clocks and a tamper-evident audit log.",
@@ -26,20 +39,6 @@ app.add_typer(apikey_app, name="apikey")
 app.add_typer(audit_app, name="audit")
 
 
-def cli_actor() -> str:
-    """Audit actor for commands run by an operator."""
-    try:
-        user = getpass.getuser()
-    except Exception:  # noqa: BLE001 - no user name in some containers
-        user = "unknown"
-    return f"cli:{user}"
-
-
-def fail(message: str, code: int = 1) -> typer.Exit:
-    typer.secho(message, err=True, fg=typer.colors.RED)
-    return typer.Exit(code)
-
-
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
@@ -53,9 +52,6 @@ def serve(
     import os
 
     import uvicorn
-
-    from moderation.app import prepare_database
-    from moderation.exceptions import ConfigurationError, PolicyError, SchemaOutOfDate
 
     logging.basicConfig(
         level=get_settings().log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -80,7 +76,6 @@ def serve(
 @db_app.command("upgrade")
 def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")] = "heads") -> None:
     """Apply database migrations up to the latest (or REVISION)."""
-    from moderation.kit import migrations
 
     url = get_settings().resolved_database_url
     migrations.upgrade(url, revision)
@@ -90,8 +85,6 @@ def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")]
 @db_app.command("current")
 def db_current() -> None:
     """Show the schema revision of the database and whether it is current."""
-    from moderation.db import make_engine
-    from moderation.kit import migrations
 
     engine = make_engine(get_settings().resolved_database_url)
     current = migrations.current_revisions(engine)
@@ -110,9 +103,6 @@ def apikey_create(
     role: Annotated[str, typer.Option(help="checker | intake | admin")] = "checker",
 ) -> None:
     """Create an API key and print it once (only its hash is stored)."""
-    from moderation.auth.service import api_keys
-    from moderation.db import transaction
-    from moderation.exceptions import ModerationError
 
     try:
         with transaction() as session:
@@ -126,9 +116,6 @@ def apikey_create(
 @apikey_app.command("revoke")
 def apikey_revoke(name: Annotated[str, typer.Argument(help="Name of the key to revoke.")]) -> None:
     """Revoke an API key; it stops working at once."""
-    from moderation.auth.service import api_keys
-    from moderation.db import transaction
-    from moderation.exceptions import ModerationError
 
     try:
         with transaction() as session:
@@ -143,8 +130,6 @@ def apikey_list(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
 ) -> None:
     """List API keys (names, roles, prefixes, state; never the keys)."""
-    from moderation.auth.service import api_keys
-    from moderation.db import transaction
 
     with transaction() as session:
         for key in api_keys.list(session):
@@ -165,8 +150,6 @@ def apikey_list(
 @audit_app.command("verify")
 def audit_verify() -> None:
     """Walk the audit hash chain; exit 0 when intact, 1 naming the first broken event."""
-    from moderation.audit.service import audit
-    from moderation.db import transaction
 
     with transaction() as session:
         result = audit.verify(session)
@@ -180,13 +163,6 @@ def audit_verify() -> None:
 
 
 def _register_features() -> None:
-    from moderation.admin import commands as admin_commands
-    from moderation.banks import commands as banks_commands
-    from moderation.checks import commands as checks_commands
-    from moderation.classifier import commands as classifier_commands
-    from moderation.hashing import commands as hashing_commands
-    from moderation.takedown import commands as takedown_commands
-    from moderation.worker import commands as worker_commands
 
     for module in (
         hashing_commands,

@@ -7,6 +7,11 @@ from typing import Annotated
 
 import typer
 
+from moderation.auth.service import users
+from moderation.db import transaction
+from moderation.exceptions import ModerationError
+from moderation.kit.cli import cli_actor, fail
+
 user_app = typer.Typer(help="Dashboard users: create, list, disable.", no_args_is_help=True)
 
 
@@ -16,10 +21,6 @@ def user_create(
     role: Annotated[str, typer.Option(help="reviewer | admin | auditor")] = "reviewer",
 ) -> None:
     """Create a dashboard user; the password is read from standard input (argon2id hash stored)."""
-    from moderation.auth.service import users
-    from moderation.cli import cli_actor, fail
-    from moderation.db import transaction
-    from moderation.exceptions import ModerationError
 
     if sys.stdin.isatty():
         import getpass
@@ -38,8 +39,6 @@ def user_create(
 @user_app.command("list")
 def user_list() -> None:
     """List dashboard users with their role and state."""
-    from moderation.auth.service import users
-    from moderation.db import transaction
 
     with transaction() as session:
         for user in users.list(session):
@@ -50,10 +49,6 @@ def user_list() -> None:
 @user_app.command("disable")
 def user_disable(username: Annotated[str, typer.Argument(help="User to disable.")]) -> None:
     """Disable a user; their sessions end at once."""
-    from moderation.auth.service import users
-    from moderation.cli import cli_actor, fail
-    from moderation.db import transaction
-    from moderation.exceptions import ModerationError
 
     try:
         with transaction() as session:

@@ -19,7 +19,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from moderation.admin.security import COOKIE_NAME, CSRF_FIELD, SessionCodec, login_csrf_token
 from moderation.audit.service import audit
 from moderation.auth.service import api_keys, users
-from moderation.checks.service import review_queue
+from moderation.checks.review import review_queue
 from moderation.config import Settings
 from moderation.dependencies import MAX_ID, DBSession
 from moderation.exceptions import ModerationError

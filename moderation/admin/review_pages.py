@@ -23,7 +23,8 @@ from moderation.admin.pages import (
 )
 from moderation.audit.service import audit
 from moderation.banks.service import banks
-from moderation.checks.service import checks, review_queue
+from moderation.checks.review import review_queue
+from moderation.checks.service import checks
 from moderation.dependencies import ID, DBSession
 from moderation.exceptions import ModerationError
 from moderation.kit.time import utc_now

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from moderation.alerts.service import alerts
+from moderation.jobs import JobContext, JobResult, job
 from moderation.kit.time import utc_now
-from moderation.worker.registry import JobContext, JobResult, job
 
 
 @job("alerts.scan_deadlines")

@@ -11,6 +11,14 @@ from typing import Annotated
 import typer
 from tqdm import tqdm
 
+from moderation.banks.formats import FileFormat
+from moderation.banks.service import banks
+from moderation.config import get_settings
+from moderation.db import get_engine, transaction
+from moderation.exceptions import ModerationError
+from moderation.hashing.intake import ImageLimits, read_image_file
+from moderation.kit.cli import cli_actor, fail
+
 bank_app = typer.Typer(
     help="Hash banks: create, list, add images, import and export hashes.", no_args_is_help=True
 )
@@ -24,8 +32,6 @@ def register(app: typer.Typer) -> None:
 
 
 def _fail(exc: Exception) -> typer.Exit:
-    from moderation.cli import fail
-    from moderation.exceptions import ModerationError
 
     if isinstance(exc, ModerationError):
         return fail(f"error [{exc.code}]: {exc.message}")
@@ -56,10 +62,6 @@ def create(
     description: Annotated[str | None, typer.Option(help="Free text shown to operators.")] = None,
 ) -> None:
     """Create a bank."""
-    from moderation.banks.service import banks
-    from moderation.cli import cli_actor
-    from moderation.db import transaction
-    from moderation.exceptions import ModerationError
 
     try:
         with transaction() as session:
@@ -83,8 +85,6 @@ def list_banks(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
 ) -> None:
     """List banks with their settings and entry counts."""
-    from moderation.banks.service import banks
-    from moderation.db import transaction
 
     with transaction() as session:
         for bank in banks.all(session):
@@ -114,12 +114,6 @@ def add(
     source: Annotated[str, typer.Option(help="upload | takedown | review | import:<name>")] = "upload",
 ) -> None:
     """Add images to a bank (PDQ, companion hashes and robust variants); one line per file."""
-    from moderation.banks.service import banks
-    from moderation.cli import cli_actor
-    from moderation.config import get_settings
-    from moderation.db import transaction
-    from moderation.exceptions import ModerationError
-    from moderation.hashing.intake import ImageLimits, read_image_file
 
     limits = ImageLimits.from_settings(get_settings())
     failures = 0
@@ -184,11 +178,6 @@ def import_file(
 ) -> None:
     """Import hashes from a file, streaming. Bad lines are reported with their numbers and skipped;
     values the bank already holds (or the file repeats) are counted as duplicates and skipped."""
-    from moderation.banks.formats import FileFormat
-    from moderation.banks.service import banks
-    from moderation.cli import cli_actor
-    from moderation.db import transaction
-    from moderation.exceptions import ModerationError
 
     try:
         fmt = FileFormat(format) if format else FileFormat.for_path(file.name)
@@ -234,11 +223,6 @@ def export(
     ] = None,
 ) -> None:
     """Export a bank's hashes (plain rows; robust variants are derived and not exported)."""
-    from moderation.banks.formats import FileFormat
-    from moderation.banks.service import banks
-    from moderation.cli import cli_actor
-    from moderation.db import get_engine, transaction
-    from moderation.exceptions import ModerationError
 
     try:
         fmt = FileFormat(format)

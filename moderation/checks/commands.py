@@ -9,6 +9,21 @@ from typing import Annotated
 
 import typer
 
+from moderation.audit.service import audit
+from moderation.checks.lifecycle import make_classifier
+from moderation.checks.ports import ServiceMatcher
+from moderation.checks.schemas import CheckMetadata
+from moderation.checks.seals import check_seals
+from moderation.checks.service import CheckContext, CheckInput, checks
+from moderation.checks.tasks import seal_decisions
+from moderation.config import get_settings
+from moderation.db import get_engine, transaction
+from moderation.exceptions import ModerationError
+from moderation.hashing.intake import ImageLimits, read_image_file
+from moderation.kit.cli import cli_actor, fail
+from moderation.matching.service import matcher as match_service
+from moderation.policy.loader import get_policy
+
 checks_app = typer.Typer(help="Seals over stored checks in the audit log.", no_args_is_help=True)
 
 
@@ -25,8 +40,6 @@ def seal(
     ] = None,
 ) -> None:
     """Seal every unsealed check now (what the `checks.seal_decisions` job does each interval)."""
-    from moderation.checks.tasks import seal_decisions
-    from moderation.cli import cli_actor
 
     run = seal_decisions(actor=cli_actor(), batch_size=batch_size)
     for done in run.seals:
@@ -42,10 +55,6 @@ def seal(
 def verify() -> None:
     """Recompute every seal from the checks table (and the audit chain); exit 1 naming the first
     altered check."""
-    from moderation.audit.service import audit
-    from moderation.checks.service import check_seals
-    from moderation.cli import fail
-    from moderation.db import transaction
 
     with transaction() as session:
         chain = audit.verify(session)
@@ -79,16 +88,6 @@ def check(
     ] = 120.0,
 ) -> None:
     """Check one image in-process (same pipeline, policy and database as POST /v1/check)."""
-    from moderation.checks.lifecycle import make_classifier
-    from moderation.checks.ports import ServiceMatcher, default_matcher
-    from moderation.checks.schemas import CheckMetadata
-    from moderation.checks.service import CheckContext, CheckInput, checks
-    from moderation.cli import cli_actor, fail
-    from moderation.config import get_settings
-    from moderation.db import get_engine, transaction
-    from moderation.exceptions import ModerationError
-    from moderation.hashing.intake import ImageLimits, read_image_file
-    from moderation.policy.loader import get_policy
 
     settings = get_settings()
     limits = ImageLimits.from_settings(settings)
@@ -100,18 +99,16 @@ def check(
     except OSError as exc:
         raise fail(f"error [unreadable_file]: {file}: {exc.strerror or exc}") from exc
     policy = get_policy(settings.policies_dir)
-    matcher = default_matcher()
-    if isinstance(matcher, ServiceMatcher):
-        from moderation.matching.service import matcher as match_service
-
-        match_service.start(get_engine(settings), background=False)
+    match_service.start(get_engine(settings), background=False)
     classifier = make_classifier(settings, policy)
     if classifier is not None:
         classifier.start()
         waiter = getattr(classifier, "wait_settled", None)
         if waiter is not None:
             waiter(wait_classifier)
-    context = CheckContext(matcher=matcher, classifier=classifier, limits=limits, settings=settings)
+    context = CheckContext(
+        matcher=ServiceMatcher(match_service), classifier=classifier, limits=limits, settings=settings
+    )
     try:
         with transaction() as session:
             result = checks.check_sync(

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 
+from moderation.checks.review import review_queue
 from moderation.checks.schemas import (
     BatchEntry,
     BatchResult,
@@ -18,7 +19,7 @@ from moderation.checks.schemas import (
     ReviewPage,
     VerdictRequest,
 )
-from moderation.checks.service import CheckContext, CheckInput, checks, review_queue
+from moderation.checks.service import CheckContext, CheckInput, checks
 from moderation.checks.upload import read_upload
 from moderation.dependencies import Admin, Checker, DBSession
 from moderation.exceptions import ModerationError

@@ -3,38 +3,25 @@ with a `classifier` readiness probe) and the per-process pipeline context on `ap
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI
 
-from moderation.checks.ports import BankMatch, default_matcher
+from moderation.checks.ports import ServiceMatcher
 from moderation.checks.service import CheckContext
 from moderation.classifier.interface import ImageClassifier
 from moderation.config import Settings
 from moderation.db import session_factory
-from moderation.hashing.hashers import ImageHashes
 from moderation.hashing.intake import ImageLimits
 from moderation.policy.categories import CategoryPolicy, load_categories
 from moderation.policy.loader import Policy
-
-
-class AppMatcher:
-    """The matcher the app holds (`app.state.matcher`, installed by the matching feature), else the
-    matching service's process-wide one; looked up per call so start-up order does not matter."""
-
-    def __init__(self, app: FastAPI) -> None:
-        self._app = app
-
-    def match(self, hashes: ImageHashes) -> Sequence[BankMatch]:
-        matcher = getattr(self._app.state, "matcher", None) or default_matcher()
-        return matcher.match(hashes)
 
 
 def make_classifier(settings: Settings, policy: Policy) -> ImageClassifier | None:
     """The classifier runtime, or None when disabled (torch is then never imported)."""
     if not settings.classifier_enabled:
         return None
+    # Optional at run time: the runtime imports torch, loaded only when the classifier is enabled.
     from moderation.classifier.runtime import ClassifierRuntime
 
     categories: CategoryPolicy = policy.part("categories", load_categories)
@@ -56,7 +43,7 @@ def install(app: FastAPI) -> None:
     settings: Settings = app.state.settings
     classifier = make_classifier(settings, app.state.policy)
     context = CheckContext(
-        matcher=AppMatcher(app),
+        matcher=ServiceMatcher(),
         classifier=classifier,
         limits=ImageLimits.from_settings(settings),
         settings=settings,

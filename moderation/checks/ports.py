@@ -1,34 +1,40 @@
-"""The interfaces the check pipeline needs from the banks feature, and adapters onto its services.
-
-The banks feature owns the match index and the bank entries; the check pipeline only needs
-`match(hashes) -> matches` and `add_hashes(...)`. Both are reached through the banks feature's
-*services* (never its repository), resolved lazily so this module imports without them.
-"""
+"""The interfaces the check pipeline needs from the banks and matching features, and adapters onto
+their services (never their repositories): `match(hashes) -> matches` and `add_hashes(...)`."""
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
-from moderation.exceptions import ModerationError
+from moderation.banks.service import banks
 from moderation.hashing.hashers import ImageHashes
+from moderation.matching.service import MatchService
+from moderation.matching.service import matcher as match_service
 
 
 class BankMatch(Protocol):
     """One bank entry within its bank's threshold of one of the query's hashes."""
 
-    bank: str
-    entry_id: Any
-    hash_type: str
-    variant: str | None
-    distance: int
-    threshold: int
-    action: str  # block | review | allow
-    suppressed_by: str | None
+    @property
+    def bank(self) -> str: ...
+    @property
+    def entry_id(self) -> Any: ...
+    @property
+    def hash_type(self) -> str: ...
+    @property
+    def variant(self) -> str | None: ...
+    @property
+    def distance(self) -> int: ...
+    @property
+    def threshold(self) -> int: ...
+    @property
+    def action(self) -> str:  # block | review | allow
+        ...
+    @property
+    def suppressed_by(self) -> str | None: ...
 
 
 class Matcher(Protocol):
@@ -40,11 +46,6 @@ class Matcher(Protocol):
     """
 
     def match(self, hashes: ImageHashes) -> Sequence[BankMatch]: ...
-
-
-class BanksUnavailable(ModerationError):
-    code = "banks_unavailable"
-    status = 503
 
 
 @dataclass(frozen=True)
@@ -61,27 +62,13 @@ class SimpleMatch:
     suppressed_by: str | None = None
 
 
-class NoBanks:
-    """A matcher for a process without the banks feature: nothing ever matches."""
-
-    def match(self, hashes: ImageHashes) -> Sequence[BankMatch]:
-        return []
-
-
-def _optional(module: str, attribute: str) -> Any | None:
-    try:
-        return getattr(importlib.import_module(module), attribute)
-    except (ImportError, AttributeError):
-        return None
-
-
 class ServiceMatcher:
     """Adapter onto the matching feature's service (`moderation.matching.service.matcher`), which takes
     (type, value) pairs describing one piece of content and applies allow-list suppression itself.
     An entry found through several hash types is reported once: exact types first, then PDQ, then
     the closest."""
 
-    def __init__(self, service: Any) -> None:
+    def __init__(self, service: MatchService = match_service) -> None:
         self._service = service
 
     def match(self, hashes: ImageHashes) -> Sequence[BankMatch]:
@@ -101,20 +88,11 @@ class ServiceMatcher:
 _PREFERENCE = {"sha256": 0, "md5": 0, "pdq": 1}
 
 
-def default_matcher() -> Matcher:
-    """The process's matcher from the matching service, or `NoBanks` when that feature is absent."""
-    service = _optional("moderation.matching.service", "matcher")
-    return ServiceMatcher(service) if service is not None else NoBanks()
-
-
 def add_hashes_to_bank(
     session: Session, *, bank: str, hashes: ImageHashes, actor: str, note: str, metadata: dict[str, Any]
 ) -> Any:
     """Add a content's hashes to a bank through the banks service (`banks.add_hashes`)."""
-    service = _optional("moderation.banks.service", "banks")
-    if service is None or not hasattr(service, "add_hashes"):
-        raise BanksUnavailable("the banks service is not available in this build")
-    return service.add_hashes(
+    return banks.add_hashes(
         session,
         bank,
         [(t, v) for t, v in hashes.typed() if t in ("pdq", "md5", "sha256")],

@@ -10,10 +10,12 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 
-from moderation.checks.service import Seal, SealConflict, check_seals, review_queue
+from moderation.checks.errors import SealConflict
+from moderation.checks.review import review_queue
+from moderation.checks.seals import Seal, check_seals
 from moderation.config import Settings, get_settings
 from moderation.db import get_engine, transaction
-from moderation.worker.registry import JobContext, JobResult, job
+from moderation.jobs import JobContext, JobResult, job
 
 SEAL_DECISIONS = "checks.seal_decisions"
 PURGE_REVIEW_COPIES = "checks.purge_review_copies"

@@ -10,6 +10,15 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from moderation.config import get_settings
+from moderation.exceptions import (
+    CorruptImage,
+    ImageDimensionsTooLarge,
+    ImageTooLarge,
+    ModerationError,
+    PolicyError,
+    UnsupportedFormat,
+)
+from moderation.policy.categories import load_categories
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -22,9 +31,8 @@ classifier_app = typer.Typer(
 
 
 def _runtime(timeout: float) -> ClassifierRuntime:
+    # Optional at run time: the runtime imports torch, which only classifier commands should load.
     from moderation.classifier.runtime import ClassifierRuntime
-    from moderation.exceptions import PolicyError
-    from moderation.policy.categories import load_categories
 
     settings = get_settings()
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -41,8 +49,6 @@ def _runtime(timeout: float) -> ClassifierRuntime:
 
 def _open(path: Path) -> Image.Image:
     from PIL import Image, UnidentifiedImageError
-
-    from moderation.exceptions import CorruptImage, ImageDimensionsTooLarge, ImageTooLarge, UnsupportedFormat
 
     settings = get_settings()
     if path.stat().st_size > settings.max_image_bytes:
@@ -87,7 +93,6 @@ def classify(
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the model to load.")] = 300.0,
 ) -> None:
     """Classify image files and print one JSON object per file (scores, fired thresholds, model, policy)."""
-    from moderation.exceptions import ModerationError
 
     runtime = _runtime(timeout)
     failed = False

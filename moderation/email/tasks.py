@@ -6,8 +6,8 @@ import logging
 
 from moderation.email import smtp
 from moderation.email.service import outbox
+from moderation.jobs import JobContext, JobResult, job
 from moderation.kit.time import utc_now
-from moderation.worker.registry import JobContext, JobResult, job
 
 log = logging.getLogger("moderation.email")
 

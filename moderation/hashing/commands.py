@@ -8,6 +8,11 @@ from typing import Annotated, Any
 
 import typer
 
+from moderation.config import get_settings
+from moderation.exceptions import ModerationError
+from moderation.hashing.hashers import hash_image_bytes
+from moderation.hashing.intake import ImageLimits, read_image_file
+
 
 def register(app: typer.Typer) -> None:
     """Attach this feature's commands to the top-level `moderation` CLI."""
@@ -19,10 +24,6 @@ def hash_files(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
 ) -> None:
     """Print SHA-256, MD5, PDQ (+ quality), pHash and dHash of each file; exit 1 if any file failed."""
-    from moderation.config import get_settings
-    from moderation.exceptions import ModerationError
-    from moderation.hashing.hashers import hash_image_bytes
-    from moderation.hashing.intake import ImageLimits, read_image_file
 
     limits = ImageLimits.from_settings(get_settings())
     failures = 0

@@ -12,6 +12,10 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
+from moderation.config import Settings
+from moderation.db import make_engine
+from moderation.exceptions import SchemaOutOfDate
+
 ROOT = Path(__file__).resolve().parent.parent.parent
 
 
@@ -32,6 +36,7 @@ def head_revisions() -> frozenset[str]:
     return frozenset(ScriptDirectory.from_config(alembic_config("sqlite://")).get_heads())
 
 
+log = logging.getLogger("moderation")
 _migration_log = logging.getLogger("alembic.runtime.migration")
 
 
@@ -51,10 +56,26 @@ def schema_is_current(engine: Engine) -> bool:
 
 
 def current_revisions_for(url: str) -> str:
-    from moderation.db import make_engine
 
     engine = make_engine(url)
     try:
         return ", ".join(sorted(current_revisions(engine)))
+    finally:
+        engine.dispose()
+
+
+def prepare_database(settings: Settings) -> None:
+    """Migrate the embedded SQLite database on first start; refuse an out-of-date PostgreSQL schema."""
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        if schema_is_current(engine):
+            return
+        if settings.is_sqlite:
+            log.info("migrating embedded SQLite database at %s", engine.url.database)
+            upgrade(settings.resolved_database_url)
+            return
+        raise SchemaOutOfDate(
+            "the database schema is not at the current migration; run `moderation db upgrade` first"
+        )
     finally:
         engine.dispose()

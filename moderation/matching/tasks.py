@@ -8,8 +8,8 @@ from sqlalchemy import Engine
 
 from moderation.config import Settings
 from moderation.db import transaction
+from moderation.jobs import JobContext, JobResult, job
 from moderation.matching.service import MatchService, prune_snapshots, snapshot_directory
-from moderation.worker.registry import JobContext, JobResult, job
 
 SNAPSHOT_INDEX = "matching.snapshot_index"
 SNAPSHOT_INTERVAL_SECONDS = 3600.0

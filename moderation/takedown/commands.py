@@ -8,6 +8,21 @@ from typing import Annotated, Any
 
 import typer
 
+from moderation.config import get_settings
+from moderation.exceptions import ModerationError, PolicyError
+from moderation.kit.time import utc_now
+from moderation.policy.regimes import RegimeSet, load_regimes
+from moderation.takedown.clocks import (
+    NaiveDatetime,
+    compute_clocks,
+    due_at,
+    iso_utc,
+    require_aware,
+    restore_window,
+    version_in_force,
+)
+from moderation.takedown.notice_commands import notice_app
+
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
     typer.secho(message, err=True, fg=typer.colors.RED)
@@ -16,7 +31,6 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
 
 def _parse_instant(value: str | None, option: str) -> datetime | None:
     """ISO 8601 with an offset or Z; naive times are refused rather than guessed."""
-    from moderation.takedown.clocks import NaiveDatetime, require_aware
 
     if value is None:
         return None
@@ -56,9 +70,6 @@ def clocks(
     ] = False,
 ) -> None:
     """Print every clock of REGIME and its due time in UTC, so a policy can be checked by hand."""
-    from moderation.config import get_settings
-    from moderation.exceptions import ModerationError, PolicyError
-    from moderation.policy.regimes import RegimeSet, load_regimes
 
     try:
         # Only the regimes: checking a clock should not depend on the other policy parts.
@@ -82,8 +93,6 @@ def clocks(
     completed = _parse_instant(completed_at, "--completed-at") or received
     served = _parse_instant(served_at, "--served-at")
     counter_notice = _parse_instant(counter_notice_at, "--counter-notice-at")
-
-    from moderation.takedown.clocks import compute_clocks, due_at, iso_utc, restore_window, version_in_force
 
     try:
         version = version_in_force(regime, received)
@@ -138,8 +147,6 @@ def clocks(
 
 
 def _print_list(regimes: Any, as_json: bool) -> None:
-    from moderation.kit.time import utc_now
-    from moderation.takedown.clocks import iso_utc
 
     now = utc_now()
     rows = []
@@ -169,6 +176,5 @@ def _print_list(regimes: Any, as_json: bool) -> None:
 def register(app: typer.Typer) -> None:
     """Attach this feature's commands to the top-level `moderation` CLI."""
     app.command("clocks")(clocks)
-    from moderation.takedown.notice_commands import notice_app
 
     app.add_typer(notice_app, name="notice")

@@ -8,6 +8,13 @@ from typing import Annotated, Any
 
 import typer
 
+from moderation.db import transaction
+from moderation.exceptions import ModerationError
+from moderation.kit.cli import cli_actor
+from moderation.takedown.clocks import iso_utc
+from moderation.takedown.schemas import NoticeCreate
+from moderation.takedown.service import takedown
+
 notice_app = typer.Typer(
     help="Takedown notices: enter one received by post or email, list the queue.", no_args_is_help=True
 )
@@ -19,7 +26,6 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
 
 
 def _iso(value: datetime | None) -> str:
-    from moderation.takedown.clocks import iso_utc
 
     return iso_utc(value) if value is not None else "-"
 
@@ -44,12 +50,6 @@ def create(
 ) -> None:
     """Enter a notice received by post or email; prints its id and due time (the entry is audited)."""
     from pydantic import ValidationError
-
-    from moderation.cli import cli_actor
-    from moderation.db import transaction
-    from moderation.exceptions import ModerationError
-    from moderation.takedown.schemas import NoticeCreate
-    from moderation.takedown.service import takedown
 
     fields: dict[str, Any] = {}
     for item in field or []:
@@ -111,9 +111,6 @@ def list_(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
 ) -> None:
     """Print the queue by due time with the time remaining (negative: overdue)."""
-    from moderation.db import transaction
-    from moderation.exceptions import ModerationError
-    from moderation.takedown.service import takedown
 
     try:
         with transaction() as session:

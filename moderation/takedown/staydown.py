@@ -12,7 +12,12 @@ from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
+from moderation.banks.service import STAY_DOWN_BANK, banks
+from moderation.checks.registry import content_registry
 from moderation.config import Settings
+from moderation.exceptions import BankEntryNotFound, NotFound
+from moderation.hashing.hashers import hash_image_bytes
+from moderation.hashing.intake import ImageLimits
 
 STAY_DOWN_SOURCE = "takedown"
 
@@ -86,13 +91,9 @@ class PlatformStayDown:
     """The real implementation over `moderation.hashing`, `moderation.banks` and `moderation.checks`."""
 
     def hash_upload(self, data: bytes, settings: Settings) -> dict[str, Any]:
-        from moderation.hashing.hashers import hash_image_bytes
-        from moderation.hashing.intake import ImageLimits
-
         return hash_image_bytes(data, ImageLimits.from_settings(settings)).as_dict()
 
     def registered(self, session: Session, content_id: str) -> list[RegisteredHashes]:
-        from moderation.checks.service import content_registry
 
         return [
             RegisteredHashes(content_id=c.content_id, sha256=c.sha256, pdq=c.pdq, md5=c.md5)
@@ -109,7 +110,6 @@ class PlatformStayDown:
         metadata: dict[str, Any],
         actor: str,
     ) -> Banked:
-        from moderation.banks.service import banks
 
         if not hashes:
             return Banked([], 0)
@@ -122,7 +122,6 @@ class PlatformStayDown:
     def add_image(
         self, session: Session, data: bytes, *, note: str, metadata: dict[str, Any], actor: str
     ) -> Banked:
-        from moderation.banks.service import banks
 
         bank = banks.ensure_stay_down_bank(session)
         entries = banks.add_image(
@@ -133,7 +132,6 @@ class PlatformStayDown:
     def find_copies(
         self, session: Session, *, sha256: str | None, pdq: str | None, threshold: int
     ) -> list[Copy]:
-        from moderation.checks.service import content_registry
 
         return [
             Copy(
@@ -147,8 +145,6 @@ class PlatformStayDown:
         ]
 
     def mark_removed(self, session: Session, content_id: str, *, notice_id: int, actor: str) -> None:
-        from moderation.checks.service import content_registry
-        from moderation.exceptions import NotFound
 
         try:
             content_registry.mark_removed(session, content_id, notice_id=notice_id, actor=actor)
@@ -157,8 +153,6 @@ class PlatformStayDown:
             return
 
     def disable_entries(self, session: Session, entry_ids: list[int], *, actor: str) -> list[int]:
-        from moderation.banks.service import STAY_DOWN_BANK, banks
-        from moderation.exceptions import BankEntryNotFound
 
         disabled = []
         for entry_id in entry_ids:

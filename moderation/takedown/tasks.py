@@ -17,10 +17,11 @@ from sqlalchemy import Engine
 
 from moderation.config import Settings, get_settings
 from moderation.db import get_engine, transaction
+from moderation.jobs import JobContext, JobResult, job
 from moderation.kit.time import utc_now
 from moderation.takedown import webhook
-from moderation.takedown.service import action_outbox, evidence_store
-from moderation.worker.registry import JobContext, JobResult, job
+from moderation.takedown.evidence_store import evidence_store
+from moderation.takedown.outbox import action_outbox
 
 DELIVER_WEBHOOKS = "takedown.deliver_webhooks"
 PURGE_EVIDENCE = "takedown.purge_evidence"

@@ -7,6 +7,13 @@ from typing import Annotated
 
 import typer
 
+from moderation.config import get_settings
+from moderation.db import get_engine
+from moderation.exceptions import ConfigurationError, PolicyError, SchemaOutOfDate
+from moderation.kit.migrations import prepare_database
+from moderation.kit.time import set_clock
+from moderation.worker.runner import load_jobs, run_forever, run_once
+
 
 def worker(
     once: Annotated[bool, typer.Option("--once", help="Run every job one time, then exit.")] = False,
@@ -19,12 +26,6 @@ def worker(
 
     Without --once it runs until SIGTERM/SIGINT, each job every MODERATION_WORKER_INTERVAL_SECONDS.
     With --once it exits 1 if any job failed."""
-    from moderation.app import prepare_database
-    from moderation.config import get_settings
-    from moderation.db import get_engine
-    from moderation.exceptions import ConfigurationError, PolicyError, SchemaOutOfDate
-    from moderation.kit.time import set_clock
-    from moderation.worker.runner import load_jobs, run_forever, run_once
 
     settings = get_settings()
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

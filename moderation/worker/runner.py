@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
 import signal
@@ -18,33 +17,28 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Engine
 
+from moderation.alerts import tasks as alerts_tasks
+from moderation.checks import tasks as checks_tasks
 from moderation.config import Settings
+from moderation.email import tasks as email_tasks
+from moderation.jobs import Job, JobContext, JobResult, registered
+from moderation.matching import tasks as matching_tasks
+from moderation.takedown import tasks as takedown_tasks
 from moderation.worker.locks import job_lock
-from moderation.worker.registry import Job, JobContext, JobResult, registered
 
 log = logging.getLogger("moderation.worker")
 
 # Feature task modules, in the order `--once` runs their jobs: actions first, then the scans that
 # enqueue emails, then the delivery that sends what the scans enqueued in the same run.
-TASK_MODULES = (
-    "moderation.takedown.tasks",
-    "moderation.alerts.tasks",
-    "moderation.email.tasks",
-    "moderation.checks.tasks",
-    "moderation.matching.tasks",
-)
+TASK_MODULES = (takedown_tasks, alerts_tasks, email_tasks, checks_tasks, matching_tasks)
 
 
 def load_jobs() -> list[Job]:
-    """Import every feature's `tasks.py` (registering its jobs) and return the jobs in run order."""
-    for module in TASK_MODULES:
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
-            log.debug("no task module %s", module)
-    return registered()
+    """Every feature's jobs (registered when its `tasks.py` was imported above), in run order."""
+    order = {module.__name__: index for index, module in enumerate(TASK_MODULES)}
+    return sorted(
+        registered(), key=lambda j: order.get(f"moderation.{j.name.split('.')[0]}.tasks", len(order))
+    )
 
 
 def new_worker_id() -> str:

@@ -138,7 +138,7 @@ def fake_banks() -> FakeBanks:
 def client(app_client: TestClient, fake_banks: FakeBanks) -> Iterator[TestClient]:
     """The app with the fake bank matcher and no classifier (disabled)."""
     app: Any = app_client.app
-    app.state.matcher = fake_banks
+    app.state.check_context.matcher = fake_banks
     yield app_client
 
 

@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from moderation.checks.service import content_registry, pdq_keys, pdq_probe_keys
+from moderation.checks.registry import content_registry, pdq_keys, pdq_probe_keys
 from moderation.exceptions import ModerationError
 from moderation.hashing.types import PDQ
 from tests.checks.conftest import encode, jpeg, picture, post_check

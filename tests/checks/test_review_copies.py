@@ -14,13 +14,14 @@ from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from moderation.audit.service import audit
-from moderation.checks.service import ReviewCopyNotFound, ReviewItemNotFound, review_queue
+from moderation.checks.errors import ReviewCopyNotFound, ReviewItemNotFound
+from moderation.checks.review import review_queue
 from moderation.cli import app
 from moderation.config import Settings
 from moderation.db import session_factory
+from moderation.kit import evidence_crypto as evidence
 from moderation.kit.time import frozen_clock, utc_now
 from moderation.models.review_copy import ReviewCopy
-from moderation.takedown import evidence
 from tests.admin.conftest import form_token, signed_in
 from tests.checks.conftest import FakeBanks, FakeClassifier, jpeg, post_check, with_classifier
 

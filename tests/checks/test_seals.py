@@ -13,9 +13,9 @@ from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from moderation.audit.service import audit
-from moderation.checks import service as check_service
+from moderation.checks import seals as check_service
 from moderation.checks.repository import checks_repository
-from moderation.checks.service import check_seals
+from moderation.checks.seals import check_seals
 from moderation.checks.tasks import seal_decisions
 from moderation.cli import app
 from moderation.config import Settings
@@ -94,7 +94,7 @@ def test_sealing_again_is_a_no_op(client: TestClient, auth: Auth, engine: Engine
 def test_altering_a_sealed_check_is_detected_and_named(
     client: TestClient, auth: Auth, engine: Engine, settings: Settings, tamper: str
 ) -> None:
-    fake_banks: FakeBanks = client.app.state.matcher  # type: ignore[attr-defined]
+    fake_banks: FakeBanks = client.app.state.check_context.matcher  # type: ignore[attr-defined]
     fake_banks.add("watch", jpeg(21), action="review")  # one check with reasons in the batch
     with_reason = post_check(client, auth("checker"), jpeg(21)).json()
     bodies = _checks(client, auth, range(22, 24))

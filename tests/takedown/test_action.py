@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session
 
 from moderation.config import Settings
 from moderation.exceptions import ModerationError
+from moderation.kit import evidence_crypto
 from moderation.kit.time import set_clock
-from moderation.takedown import evidence as evidence_crypto
 from moderation.takedown.service import takedown
 from moderation.takedown.staydown import Copy, RegisteredHashes
 from moderation.takedown.tasks import purge_evidence

@@ -13,7 +13,8 @@ from moderation.config import Settings
 from moderation.db import transaction
 from moderation.kit.time import set_clock
 from moderation.takedown import webhook
-from moderation.takedown.service import action_outbox, takedown
+from moderation.takedown.outbox import action_outbox
+from moderation.takedown.service import takedown
 from moderation.takedown.tasks import deliver_webhooks
 from tests.takedown.conftest import T0, FakeStayDown, submit
 from tests.takedown.receiver import webhook_receiver

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import Engine, select
 
+from moderation import jobs as jobs_registry
 from moderation.config import PROJECT_ROOT, Settings
 from moderation.db import session_factory
 from moderation.email.service import outbox
@@ -19,7 +20,7 @@ from moderation.kit.time import set_clock
 from moderation.models.alert import Alert
 from moderation.models.email_message import EmailMessage
 from moderation.worker.locks import job_lock
-from moderation.worker.runner import load_jobs, run_job
+from moderation.worker.runner import load_jobs, run_job, run_once
 from tests.alerts.conftest import make_notice
 from tests.conftest import requires_postgres
 from tests.email.smtp_server import SMTPServer
@@ -128,7 +129,6 @@ def test_a_job_whose_lock_is_held_is_skipped(mail_settings: Settings, engine: En
 def test_a_failing_job_does_not_stop_the_others(
     mail_settings: Settings, engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from moderation.worker.runner import run_once
 
     jobs = load_jobs()
     broken = next(j for j in jobs if j.name == "alerts.scan_deadlines")
@@ -136,9 +136,7 @@ def test_a_failing_job_does_not_stop_the_others(
     def boom(_: object) -> None:
         raise RuntimeError("boom")
 
-    from moderation.worker import registry
-
-    monkeypatch.setitem(registry._jobs, broken.name, registry.Job(broken.name, boom, "broken"))
+    monkeypatch.setitem(jobs_registry._jobs, broken.name, jobs_registry.Job(broken.name, boom, "broken"))
     outcomes = {o.name: o for o in run_once(engine, mail_settings)}
     assert outcomes["alerts.scan_deadlines"].status == "failed"
     assert "RuntimeError: boom" in (outcomes["alerts.scan_deadlines"].error or "")

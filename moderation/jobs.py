@@ -1,4 +1,4 @@
-"""The job registry: features declare jobs in their `tasks.py` with `@job("<feature>.<verb_phrase>")`."""
+"""The job registry: features declare jobs in `tasks.py` with `@job("<feature>.<verb_phrase>")`."""
 
 from __future__ import annotations
 

@@ -1,0 +1,165 @@
+"""The outbox of platform actions (webhooks): a row per (notice, content, action) written with the
+change, claimed and delivered by the `takedown.deliver_actions` job."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from moderation.kit.time import utc_now
+from moderation.models.notice import Notice
+from moderation.models.notice_content import NoticeContent
+from moderation.models.webhook_attempt import WebhookAttempt
+from moderation.models.webhook_delivery import WebhookDelivery
+from moderation.takedown.context import (
+    audit_notice,
+)
+from moderation.takedown.repository import takedown_repository as repo
+
+
+def enqueue_action(
+    session: Session, notice: Notice, item: NoticeContent, action: str, *, reason: str | None
+) -> None:
+    key = f"notice-{notice.id}/content-{item.id}/{action}"
+    payload = {
+        "event": f"content.{action}",
+        "idempotency_key": key,
+        "notice_id": notice.id,
+        "regimes": [r["id"] for r in notice.regimes],
+        "content": {
+            "ref": item.ref,
+            "content_id": item.content_id,
+            "url": item.url,
+            "sha256": item.sha256,
+            "source": item.source,
+        },
+        "reason": reason,
+        "child_safety": notice.child_safety,
+    }
+    repo.add_delivery(
+        session,
+        WebhookDelivery(
+            notice_id=notice.id,
+            notice_content_id=item.id,
+            action=action,
+            idempotency_key=key,
+            payload=payload,
+            next_attempt_at=utc_now(),
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class ClaimedDelivery:
+    id: int
+    attempt: int
+    notice_id: int
+    idempotency_key: str
+    payload: dict[str, Any]
+
+
+class ActionOutbox:
+    """The outbox of platform actions. Lifecycle of a row: `pending` (due at `next_attempt_at`) ->
+    `claim` (conditional UPDATE: `sending`, attempts+1, a lease) -> the job sends it outside any
+    transaction -> `record` makes it `delivered`, `pending` again with exponential backoff, or
+    `failed` after the last attempt. A row whose worker died is claimable again once its lease
+    expires; the receiver deduplicates on the idempotency key, so a resend is harmless."""
+
+    max_attempts = 10
+    base_delay = timedelta(seconds=30)
+    max_delay = timedelta(hours=1)
+
+    def backoff(self, attempt: int) -> timedelta:
+        """Delay after failed attempt n (1-based): 30 s, 1 min, 2 min ... capped at one hour."""
+        return min(self.base_delay * (2 ** (attempt - 1)), self.max_delay)
+
+    def due(self, session: Session, *, limit: int) -> list[tuple[int, int]]:
+        return repo.due_deliveries(session, utc_now(), limit)
+
+    def claim(
+        self, session: Session, delivery_id: int, *, seen_attempts: int, worker: str, lease: timedelta
+    ) -> ClaimedDelivery | None:
+        """Claim one attempt of a row; None when another worker got it first."""
+        now = utc_now()
+        if not repo.claim_delivery(
+            session, delivery_id, attempts=seen_attempts, now=now, lease_until=now + lease, worker=worker
+        ):
+            return None
+        attempt = seen_attempts + 1
+        repo.abandon_attempts(session, delivery_id, before_attempt=attempt, at=now)
+        repo.add_attempt(
+            session, WebhookAttempt(delivery_id=delivery_id, attempt=attempt, worker=worker, started_at=now)
+        )
+        row = repo.get_delivery(session, delivery_id)
+        assert row is not None
+        return ClaimedDelivery(row.id, attempt, row.notice_id, row.idempotency_key, dict(row.payload))
+
+    def record(
+        self,
+        session: Session,
+        claimed: ClaimedDelivery,
+        *,
+        worker: str,
+        ok: bool,
+        status_code: int | None,
+        error: str | None,
+        actor: str,
+    ) -> str:
+        """Store the outcome of an attempt; returns the row's new state ('lost' if the lease lapsed
+        and another worker owns the row now: its outcome is recorded on the attempt only)."""
+        now = utc_now()
+        if ok:
+            values: dict[str, Any] = {
+                "state": "delivered",
+                "delivered_at": now,
+                "lease_until": None,
+                "last_status": status_code,
+                "last_error": None,
+            }
+        elif claimed.attempt >= self.max_attempts:
+            values = {"state": "failed", "lease_until": None, "last_status": status_code, "last_error": error}
+        else:
+            values = {
+                "state": "pending",
+                "lease_until": None,
+                "last_status": status_code,
+                "last_error": error,
+                "next_attempt_at": now + self.backoff(claimed.attempt),
+            }
+        owned = repo.finish_delivery(
+            session, claimed.id, attempt=claimed.attempt, worker=worker, values=values
+        )
+        repo.finish_attempt(
+            session,
+            claimed.id,
+            claimed.attempt,
+            {
+                "outcome": "delivered" if ok else "error",
+                "status_code": status_code,
+                "error": error,
+                "finished_at": now,
+            },
+        )
+        if not owned:
+            return "lost"
+        if values["state"] in ("delivered", "failed"):
+            audit_notice(
+                session,
+                claimed.notice_id,
+                f"notice.action_{values['state']}",
+                actor=actor,
+                details={
+                    "delivery_id": claimed.id,
+                    "idempotency_key": claimed.idempotency_key,
+                    "attempts": claimed.attempt,
+                    "status_code": status_code,
+                    "error": error,
+                },
+            )
+        return str(values["state"])
+
+
+action_outbox = ActionOutbox()
