@@ -99,6 +99,7 @@ async def check(request: Request, session: DBSession, principal: Checker) -> Che
         max_file_bytes=context.limits.max_bytes,
         max_files=1,
         stop_on_large_file=True,
+        max_video_bytes=context.video_limits.max_bytes,
     )
     metadata = CheckMetadata.parse(upload.fields.get("metadata"))
     part = upload.files[0]
@@ -153,6 +154,7 @@ async def check_batch(request: Request, session: DBSession, principal: Checker) 
         max_file_bytes=context.limits.max_bytes,
         max_files=limit,
         stop_on_large_file=False,
+        max_video_bytes=context.video_limits.max_bytes,
     )
     metadata = _batch_metadata(upload.fields.get("metadata"), len(upload.files))
     items = []

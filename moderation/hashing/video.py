@@ -57,6 +57,9 @@ MAX_FRAME_NUMBER = 9_999_999
 MAX_TIMESTAMP = 999_999.0
 FRAME_VARIANT_PREFIX = "frame:"
 MAX_IMPORTED_FRAMES = 10_000
+# PDQ distance from the last kept keyframe that counts as a new scene, and the keyframes' size.
+SCENE_CHANGE = 64
+KEYFRAME_SIDE = 256
 
 DecodeMode = Literal["all", "keyframes", "auto"]
 VideoSource = bytes | Path
@@ -135,6 +138,9 @@ class VideoHashes:
     frames: tuple[FrameHash, ...]
     decoded_frames: int
     decode: Literal["all", "keyframes", "frames"]
+    # Up to `keep` frames (seconds, RGB thumbnail) chosen by scene change and spacing, for the
+    # classifier and the dashboard's keyframe strip; empty unless asked for.
+    keyframes: tuple[tuple[float, Image.Image], ...] = ()
 
     @property
     def usable_frames(self) -> tuple[FrameHash, ...]:
@@ -173,6 +179,14 @@ def _gif_is_animated(data: bytes) -> bool:
             return bool(getattr(im, "is_animated", False))
     except Exception:  # noqa: BLE001 - an unreadable GIF is not a video; image intake reports it
         return False
+
+
+def may_be_video(head: bytes) -> bool:
+    """Whether leading bytes could start a video (GIF and WebP: possibly animated), so an upload
+    reader can allow it the video byte limit before the whole file has arrived."""
+    if head[:6] in (b"GIF87a", b"GIF89a") or (head[:4] == b"RIFF" and head[8:12] == b"WEBP"):
+        return True
+    return sniff_video(head) is not None
 
 
 def is_video(data: bytes) -> bool:
@@ -223,7 +237,11 @@ def _check_bytes(size: int, limits: VideoLimits) -> None:
 
 
 def hash_video(
-    source: VideoSource, limits: VideoLimits | None = None, options: VideoHashOptions | None = None
+    source: VideoSource,
+    limits: VideoLimits | None = None,
+    options: VideoHashOptions | None = None,
+    *,
+    keep: int = 0,
 ) -> VideoHashes:
     """Hash a video (bytes, or a file path so the file is streamed from disk).
 
@@ -238,7 +256,7 @@ def hash_video(
     fmt = sniff_video(source) if isinstance(source, bytes) else sniff_video_file(source)
     if fmt is None:
         raise UnsupportedFormat(f"not an accepted video format (accepted: {', '.join(VIDEO_FORMATS)})")
-    sampler = _Sampler(limits, options)
+    sampler = _Sampler(limits, options, keep)
     if fmt in ("gif", "webp"):
         width, height, duration = _decode_animated(source, sampler)
         decode: Literal["all", "keyframes", "frames"] = "frames"
@@ -257,13 +275,14 @@ def hash_video(
         frames=tuple(sampler.frames),
         decoded_frames=sampler.decoded,
         decode=decode,
+        keyframes=sampler.chosen_keyframes(),
     )
 
 
 class _Sampler:
     """Keeps one frame per sampling interval, enforcing the time, length and count limits as it goes."""
 
-    def __init__(self, limits: VideoLimits, options: VideoHashOptions) -> None:
+    def __init__(self, limits: VideoLimits, options: VideoHashOptions, keep: int = 0) -> None:
         if not options.frames_per_second > 0:
             raise ValueError("frames_per_second must be positive")
         self.limits = limits
@@ -276,6 +295,9 @@ class _Sampler:
         self.last_time = 0.0
         self.frames: list[FrameHash] = []
         self._last_code: int | None = None
+        self.keep = keep
+        self._keyframes: list[tuple[float, Image.Image]] = []
+        self._last_kept_code: int | None = None
 
     def tick(self) -> None:
         if time.monotonic() - self.started > self.limits.max_decode_seconds:
@@ -306,10 +328,31 @@ class _Sampler:
         self.next_time = (math.floor(seconds / self.interval + 1e-6) + 1) * self.interval
         pdq, quality = pdq_of_array(pixels)
         code = int(pdq, 16)
+        if self.keep:
+            self._consider_keyframe(seconds, code, pixels)
         if self._last_code is not None and (code ^ self._last_code).bit_count() <= self.collapse:
             return
         self._last_code = code
         self.frames.append(FrameHash(frame_number, pdq, quality, round(seconds, 3)))
+
+    def _consider_keyframe(self, seconds: float, code: int, pixels: np.ndarray) -> None:
+        """Keep the frames where the scene changes (PDQ far from the last kept one); when there are
+        more than twice `keep`, drop every other one, which keeps them spread over the whole video."""
+        if self._last_kept_code is not None and (code ^ self._last_kept_code).bit_count() < SCENE_CHANGE:
+            return
+        self._last_kept_code = code
+        thumbnail = Image.fromarray(pixels)
+        thumbnail.thumbnail((KEYFRAME_SIDE, KEYFRAME_SIDE), Image.Resampling.BILINEAR)
+        self._keyframes.append((round(seconds, 3), thumbnail))
+        if len(self._keyframes) > 2 * self.keep:
+            self._keyframes = self._keyframes[::2]
+
+    def chosen_keyframes(self) -> tuple[tuple[float, Image.Image], ...]:
+        chosen = self._keyframes
+        if len(chosen) > self.keep:
+            positions = np.unique(np.round(np.linspace(0, len(chosen) - 1, self.keep)).astype(int))
+            chosen = [chosen[p] for p in positions]
+        return tuple(chosen)
 
 
 def _hash_size(width: int, height: int) -> tuple[int, int]:
@@ -572,6 +615,15 @@ def parse_frame_lines(lines: Iterable[str], *, max_frames: int = MAX_IMPORTED_FR
     if not frames:
         raise InvalidFrameHashes("no frame hashes given")
     return sorted(frames, key=lambda f: (f.timestamp, f.frame))
+
+
+def read_video_file(path: Path, limits: VideoLimits) -> bytes:
+    """Read a video file within the byte limit (the size is checked before reading)."""
+    _check_bytes(os.stat(path).st_size, limits)
+    with Path(path).open("rb") as handle:
+        data = handle.read(limits.max_bytes + 1)
+    _check_bytes(len(data), limits)
+    return data
 
 
 @contextmanager

@@ -164,6 +164,11 @@ class VideoMatch:
     entry_segments: tuple[Segment, ...]
     suppressed_by: str | None = None
 
+    @property
+    def variant(self) -> str:
+        """How the entry matched (`video`, `image` or `exact`), in the shape image matches name it."""
+        return self.kind
+
 
 def _rows_of(values: Sequence[str], nbytes: int) -> np.ndarray:
     raw = bytes.fromhex("".join(values))
