@@ -450,14 +450,16 @@ class BankService:
         frames: Sequence[FrameHash],
         *,
         md5: str | None = None,
+        sha256: str | None = None,
         note: str | None = None,
         metadata: dict[str, Any] | None = None,
         source: str = "upload",
         actor: str,
     ) -> list[BankEntry]:
-        """Add a video known only by its frame hashes (an imported vPDQ list), optionally with the
-        file's MD5 (as NCMEC and StopNCII share it). The top-level row holds the SHA-256 of the list in
-        vPDQ text form, so importing the same list twice is recognisable."""
+        """Add a video known only by its frame hashes (an imported vPDQ list, or a removed video hashed
+        earlier), optionally with the file's MD5 (as NCMEC and StopNCII share it) and SHA-256. Without
+        the file's SHA-256 the top-level row holds the SHA-256 of the list in vPDQ text form, so
+        importing the same list twice is recognisable."""
         if not frames:
             raise ValidationFailed("no frame hashes given", code="no_hashes")
         companions = [] if md5 is None else [("md5", parse_hash("md5", md5)[1])]
@@ -470,7 +472,7 @@ class BankService:
         return self._add_video_rows(
             session,
             bank_name,
-            top=("sha256", frames_digest(list(frames))),
+            top=("sha256", parse_hash("sha256", sha256)[1] if sha256 else frames_digest(list(frames))),
             companions=companions,
             frames=tuple(frames),
             info=info,
