@@ -27,6 +27,7 @@ from moderation.checks.review import review_queue
 from moderation.checks.service import checks
 from moderation.dependencies import ID, DBSession
 from moderation.exceptions import ModerationError
+from moderation.hashing.video import hash_video, sniff_video
 from moderation.kit.time import utc_now
 from moderation.takedown.service import takedown
 
@@ -38,6 +39,8 @@ QUEUE_VIEWS = ("pending", "open", "escalated", "decided")
 # A reveal admits this viewer to the unshielded image for this long; then it must be clicked again.
 REVEAL_WINDOW = timedelta(minutes=10)
 SHIELDED_SIZE = 320
+# Keyframes in a video's strip.
+STRIP_FRAMES = 6
 ItemID = Annotated[int, Path(ge=1, le=2**31 - 1)]  # review_items.id is a 32-bit INTEGER
 
 
@@ -247,8 +250,30 @@ def _recently_revealed(session: DBSession, viewer: Viewer, subject_id: int, kind
     return bool(events)
 
 
+def _keyframe_strip(data: bytes, *, shielded: bool) -> bytes:
+    """A video's keyframes (chosen by scene change) side by side: blurred greyscale unless revealed."""
+    video = hash_video(data, keep=STRIP_FRAMES)
+    frames = [image.convert("L" if shielded else "RGB") for _, image in video.keyframes]
+    for frame in frames:
+        frame.thumbnail((SHIELDED_SIZE // 2, SHIELDED_SIZE // 2))
+    height = max(f.height for f in frames)
+    strip = Image.new(frames[0].mode, (sum(f.width for f in frames) + 4 * (len(frames) - 1), height))
+    x = 0
+    for frame in frames:
+        strip.paste(frame, (x, 0))
+        x += frame.width + 4
+    if shielded:
+        strip = strip.filter(ImageFilter.GaussianBlur(radius=height / 12))
+    out = io.BytesIO()
+    strip.save(out, format="PNG")
+    return out.getvalue()
+
+
 def _shield(data: bytes) -> bytes:
-    """A small blurred greyscale rendering: the unshielded pixels never reach the browser unrevealed."""
+    """A small blurred greyscale rendering: the unshielded pixels never reach the browser unrevealed.
+    A video is shown as a strip of its keyframes."""
+    if sniff_video(data) is not None:
+        return _keyframe_strip(data, shielded=True)
     with Image.open(io.BytesIO(data)) as image:
         image.draft("L", (SHIELDED_SIZE * 2, SHIELDED_SIZE * 2))
         small = ImageOps.exif_transpose(image).convert("L")
@@ -274,11 +299,19 @@ def evidence_image(
         raise PageNotFound(f"evidence {evidence_id} holds no image")
     headers = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
     if view == "full":
-        return Response(data, media_type=_media_type(data), headers=headers)
+        return _full(data)
     try:
         return Response(_shield(data), media_type="image/png", headers=headers)
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
+    except (UnidentifiedImageError, OSError, ValueError, ModerationError) as exc:
         raise PageNotFound(f"evidence {evidence_id} is not a readable image") from exc
+
+
+def _full(data: bytes) -> Response:
+    """The revealed rendering: the original image, or a video's keyframe strip in colour."""
+    headers = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+    if sniff_video(data) is not None:
+        return Response(_keyframe_strip(data, shielded=False), media_type="image/png", headers=headers)
+    return Response(data, media_type=_media_type(data), headers=headers)
 
 
 def _media_type(data: bytes) -> str:
@@ -361,10 +394,10 @@ def review_copy_image(
         raise PageNotFound(exc.message) from exc
     headers = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
     if view == "full":
-        return Response(data, media_type=_media_type(data), headers=headers)
+        return _full(data)
     try:
         return Response(_shield(data), media_type="image/png", headers=headers)
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
+    except (UnidentifiedImageError, OSError, ValueError, ModerationError) as exc:
         raise PageNotFound(f"review item {item_id} holds no readable image") from exc
 
 
