@@ -7,7 +7,8 @@ H.264, 256x192, 30 fps) are hashed and banked; the first `--sources` of them are
 of `moderation.hashing.video_samples.EDITS` (H.264 -> VP9 at 300 kb/s; half size; 2.5% cropped off each
 side, i.e. 5% of each dimension; 24 fps; 2 s trimmed off each end; the middle 10 s; a logo over the top
 right corner) and each edited copy is matched with the bank's defaults (PDQ 31, Q 80, C 0) through the
-`match_video` code path (frame-index candidates, then frame comparison). A copy counts as matched when
+`match_video` code path (frame-index candidates, then frame comparison; each frame's PDQ and its
+robust variants, a 2.5% crop and the middle band, as the service stores and queries them). A copy counts as matched when
 its source is among its matches; any other bank entry matched is a false match.
 """
 
@@ -28,19 +29,19 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from _machine import machine  # noqa: E402
 
-from moderation.hashing.types import PDQ  # noqa: E402
 from moderation.hashing.video import VideoHashes, hash_video  # noqa: E402
 from moderation.hashing.video_samples import EDITS, Clip, render  # noqa: E402
 from moderation.matching.index import HammingIndex  # noqa: E402
-from moderation.matching.video import VideoFrames, compare, find_candidates  # noqa: E402
+from moderation.matching.video import (  # noqa: E402
+    VideoFrames,
+    compare,
+    entry_frames,
+    find_candidates,
+    query_frames,
+)
 
 SIZE = (256, 192)
 THRESHOLD, QUERY_PCT, COMPARED_PCT = 31, 80.0, 0.0
-
-
-def codes_of(video: VideoHashes) -> np.ndarray:
-    usable = video.usable_frames
-    return np.frombuffer(b"".join(PDQ.to_bytes(f.pdq) for f in usable), np.uint8).reshape(len(usable), 32)
 
 
 def banked(seed: int, seconds: float) -> tuple[bytes | None, VideoHashes]:
@@ -70,13 +71,10 @@ def main() -> None:
         rows_all, codes_all = [], []
         next_id = 1
         for seed, (_, video) in zip(seeds, hashed, strict=True):
-            codes = codes_of(video)
-            rows = np.arange(next_id, next_id + codes.shape[0], dtype=np.int64)
-            millis = np.array([round(f.timestamp * 1000) for f in video.usable_frames], np.int64)
-            videos[seed] = VideoFrames(rows, codes, millis, millis * 30 // 1000)
-            rows_all.append(rows)
-            codes_all.append(codes)
-            next_id = int(rows[-1]) + 1000
+            videos[seed] = entry_frames(video.frames, next_id)
+            rows_all.append(videos[seed].rows)
+            codes_all.append(videos[seed].codes)
+            next_id = int(videos[seed].rows[-1]) + 1000
         # Video entry ids are the seeds here; frame rows follow in their own id ranges.
         tops = np.array([int(videos[s].rows[0]) for s in seeds], np.int64)
         by_top = {int(videos[s].rows[0]): s for s in seeds}
@@ -93,7 +91,7 @@ def main() -> None:
     pct: dict[str, list[float]] = {name: [] for name in EDITS}
     misses = []
     for seed, name, video in results:
-        query = codes_of(video)
+        query = query_frames(video.usable_frames)
         found = set()
         for top in find_candidates(index, frames, tops, query, THRESHOLD, QUERY_PCT):
             result = compare(query, frames[top], THRESHOLD)

@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     video_decode: Literal["all", "keyframes", "auto"] = "auto"
     # Consecutive sampled frames whose PDQ hashes are at most this far apart are collapsed into one.
     video_collapse_distance: int = 8
+    # Also hash each sampled frame's robust variants (a 2.5% crop, the middle band) for matching.
+    video_frame_variants: bool = True
     # Frames the classifier scores per video at most (chosen by scene change and spacing).
     video_classifier_frames: int = 8
 

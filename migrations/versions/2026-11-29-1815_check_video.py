@@ -2,7 +2,7 @@
 
 A video check keeps the file's SHA-256 and MD5 and, in `pdq`, the hash of its first usable sampled
 frame (so image-shaped readers keep working); `video_frames` holds every sampled frame as
-[frame number, PDQ hex, quality, seconds], what the copy sweep compares a removed video against.
+[frame number, PDQ hex, quality, seconds, {variant: PDQ hex}], what the copy sweep compares a removed video against.
 
 Revision ID: 0022_check_video
 Revises: 0021_bank_video_match_pct

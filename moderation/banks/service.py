@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -498,7 +498,11 @@ class BankService:
     ) -> list[BankEntry]:
         _check_source(source)
         bank = self.get(session, bank_name)
-        count = 1 + len(companions) + len(frames)
+        # One PDQ row per frame, then one per robust variant of it (labelled `...:<kind>`).
+        frame_rows = [(frame, None, frame.pdq) for frame in frames] + [
+            (frame, kind, value) for frame in frames for kind, value in frame.variants
+        ]
+        count = 1 + len(companions) + len(frame_rows)
         seq = bank_repository.bump_counter(session, CHANGE_COUNTER)
         last = bank_repository.bump_counter(session, ENTRY_COUNTER, by=count)
         first = last - count + 1
@@ -525,14 +529,14 @@ class BankService:
                 )
             )
         start = 1 + len(companions)
-        for offset, frame in enumerate(frames, start=start):
-            variant = frame_variant(frame)
+        for offset, (frame, kind, value) in enumerate(frame_rows, start=start):
+            variant = frame_variant(frame, kind)
             rows.append(
                 (
                     first + offset,
                     bank.id,
                     "pdq",
-                    frame.pdq,
+                    value,
                     variant,
                     first,
                     None,
@@ -562,12 +566,18 @@ class BankService:
         entry = self._top_level(session, entry_id, bank_name)
         if entry.variant != VIDEO_VARIANT:
             raise Conflict(f"entry {entry_id} is not a video entry", code="bank_entry_not_video")
-        frames = []
+        plain: dict[int, FrameHash] = {}
+        variants: dict[int, list[tuple[str, str]]] = {}
         for row in bank_repository.children(session, entry.id):
             parsed = parse_frame_variant(row.variant)
-            if parsed is not None:
-                number, millis, quality = parsed
-                frames.append(FrameHash(number, row.value, quality, millis / 1000))
+            if parsed is None:
+                continue
+            number, millis, quality, kind = parsed
+            if kind is None:
+                plain[millis] = FrameHash(number, row.value, quality, millis / 1000)
+            else:
+                variants.setdefault(millis, []).append((kind, row.value))
+        frames = [replace(f, variants=tuple(variants.get(m, ()))) for m, f in plain.items()]
         return sorted(frames, key=lambda f: (f.timestamp, f.frame))
 
     def get_entry(self, session: Session, entry_id: int, *, bank_name: str | None = None) -> BankEntry:

@@ -205,7 +205,9 @@ def _video_info(check: Check, video: VideoHashes | None = None) -> VideoInfo | N
         duration=check.duration_seconds or 0.0,
         decoded_frames=None if video is None else video.decoded_frames,
         decode=None if video is None else video.decode,
-        frames=[FrameHashOut(frame=f, pdq=p, quality=q, timestamp=t) for f, p, q, t in check.video_frames],
+        frames=[
+            FrameHashOut(frame=f, pdq=p, quality=q, timestamp=t) for f, p, q, t, *_ in check.video_frames
+        ],
     )
 
 
@@ -559,7 +561,7 @@ class CheckService:
                     duration_seconds=video.duration if video is not None else None,
                     video_frames=None
                     if video is None
-                    else [[f.frame, f.pdq, f.quality, f.timestamp] for f in video.frames],
+                    else [[f.frame, f.pdq, f.quality, f.timestamp, dict(f.variants)] for f in video.frames],
                     content_id=meta.content_id,
                     uploader_id=meta.uploader_id,
                     source=meta.source_or_unknown,

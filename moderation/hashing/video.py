@@ -16,7 +16,7 @@ import tempfile
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Literal
 
@@ -57,6 +57,7 @@ MAX_FRAME_NUMBER = 9_999_999
 MAX_TIMESTAMP = 999_999.0
 FRAME_VARIANT_PREFIX = "frame:"
 MAX_IMPORTED_FRAMES = 10_000
+CROP_FRACTION = 0.025
 # PDQ distance from the last kept keyframe that counts as a new scene, and the keyframes' size.
 SCENE_CHANGE = 64
 KEYFRAME_SIDE = 256
@@ -100,6 +101,7 @@ class VideoHashOptions:
     frames_per_second: float = 1.0
     decode: DecodeMode = "auto"
     collapse_distance: int = 8
+    variants: bool = True
 
     @classmethod
     def from_settings(cls, settings: Settings) -> VideoHashOptions:
@@ -107,6 +109,7 @@ class VideoHashOptions:
             frames_per_second=settings.video_frames_per_second,
             decode=settings.video_decode,
             collapse_distance=settings.video_collapse_distance,
+            variants=settings.video_frame_variants,
         )
 
 
@@ -118,6 +121,15 @@ class FrameHash:
     pdq: str
     quality: int
     timestamp: float
+    # Robust variants (kind, PDQ hex), not part of vPDQ: `crop` (2.5% off each side) and `band` (the
+    # middle half of the height, which leaves out logos and captions in the corners). Matching compares
+    # them too; exports and equality leave them out.
+    variants: tuple[tuple[str, str], ...] = field(default=(), compare=False)
+
+    @property
+    def codes(self) -> list[str]:
+        """The frame's PDQ followed by its variants' (what the frame index holds for it)."""
+        return [self.pdq, *(value for _, value in self.variants)]
 
     @property
     def usable(self) -> bool:
@@ -288,6 +300,7 @@ class _Sampler:
         self.limits = limits
         self.interval = 1.0 / options.frames_per_second
         self.collapse = options.collapse_distance
+        self.variants = options.variants
         self.started = time.monotonic()
         self.next_time = 0.0
         self.decoded = 0
@@ -333,7 +346,8 @@ class _Sampler:
         if self._last_code is not None and (code ^ self._last_code).bit_count() <= self.collapse:
             return
         self._last_code = code
-        self.frames.append(FrameHash(frame_number, pdq, quality, round(seconds, 3)))
+        variants = frame_variants(pixels) if self.variants else ()
+        self.frames.append(FrameHash(frame_number, pdq, quality, round(seconds, 3), variants))
 
     def _consider_keyframe(self, seconds: float, code: int, pixels: np.ndarray) -> None:
         """Keep the frames where the scene changes (PDQ far from the last kept one); when there are
@@ -557,17 +571,34 @@ def parse_vpdq_line(line: str) -> FrameHash:
     return parse_frame(*parts)
 
 
-def frame_variant(frame: FrameHash) -> str:
-    """The bank-entry variant label of a video's frame row: `frame:<number>:<milliseconds>:<quality>`."""
-    return f"{FRAME_VARIANT_PREFIX}{frame.frame}:{round(frame.timestamp * 1000)}:{frame.quality}"
+def frame_variants(pixels: np.ndarray) -> tuple[tuple[str, str], ...]:
+    """PDQ of the frame's robust variants: `crop` (2.5% off each side: a cropped copy, or the original
+    when the other side is the cropped one) and `band` (rows from 1/4 to 3/4 of the height: corner logos
+    and captions fall outside it)."""
+    height, width = pixels.shape[:2]
+    dy, dx = round(height * CROP_FRACTION), round(width * CROP_FRACTION)
+    out = []
+    if height - 2 * dy >= 8 and width - 2 * dx >= 8:
+        out.append(("crop", pdq_of_array(pixels[dy : height - dy, dx : width - dx])[0]))
+    if height >= 16:
+        out.append(("band", pdq_of_array(pixels[height // 4 : height - height // 4])[0]))
+    return tuple(out)
 
 
-def parse_frame_variant(variant: str) -> tuple[int, int, int] | None:
-    """(frame number, milliseconds, quality) of a frame row's variant label; None for other labels."""
+def frame_variant(frame: FrameHash, kind: str | None = None) -> str:
+    """The bank-entry variant label of a video's frame row: `frame:<number>:<milliseconds>:<quality>`,
+    with `:<kind>` for a robust variant's row."""
+    label = f"{FRAME_VARIANT_PREFIX}{frame.frame}:{round(frame.timestamp * 1000)}:{frame.quality}"
+    return label if kind is None else f"{label}:{kind}"
+
+
+def parse_frame_variant(variant: str) -> tuple[int, int, int, str | None] | None:
+    """(frame number, milliseconds, quality, variant kind or None) of a frame row's label; None for
+    other labels."""
     if not variant.startswith(FRAME_VARIANT_PREFIX):
         return None
-    number, millis, quality = variant[len(FRAME_VARIANT_PREFIX) :].split(":")
-    return int(number), int(millis), int(quality)
+    number, millis, quality, *kind = variant[len(FRAME_VARIANT_PREFIX) :].split(":")
+    return int(number), int(millis), int(quality), kind[0] if kind else None
 
 
 def to_jsonl(frames: tuple[FrameHash, ...] | list[FrameHash]) -> str:

@@ -41,7 +41,7 @@ from moderation.db import make_engine, session_factory
 from moderation.exceptions import MatchIndexUnavailable, TooManyHashes
 from moderation.hashing.hashers import DIHEDRAL_TRANSPOSES
 from moderation.hashing.robust import PLAIN
-from moderation.hashing.types import HASH_TYPES, PDQ, parse_hash
+from moderation.hashing.types import HASH_TYPES, parse_hash
 from moderation.hashing.video import FrameHash, parse_frame_variant
 from moderation.kit.time import utc_now
 from moderation.matching.errors import IndexSnapshotInvalid
@@ -53,6 +53,7 @@ from moderation.matching.video import (
     compare,
     find_candidates,
     frame_of,
+    query_frames,
     segment_gap,
     segments,
 )
@@ -608,7 +609,7 @@ class MatchService:
             top = parent_id or entry_id
             frame = parse_frame_variant(variant) if parent_id is not None else None
             if frame is not None:
-                number, millis, quality = frame
+                number, millis, quality, _kind = frame
                 if FrameHash(number, value, quality, millis / 1000).usable:
                     frames.setdefault(top, []).append((entry_id, value, millis, number))
                     ids, values = by_kind.setdefault(PDQ_FRAME, ([], []))
@@ -826,16 +827,16 @@ class MatchService:
                 )
         radius = self._radius(banks, "pdq", rotations_only=False)
         if usable and radius is not None:
-            codes = np.frombuffer(b"".join(PDQ.to_bytes(f.pdq) for f in usable), np.uint8).reshape(-1, 32)
+            query = query_frames(usable)
             q_min = min((b.video_query_match_pct for b in banks.values() if b.enabled), default=100.0)
-            candidates = find_candidates(self._indexes[PDQ_FRAME], videos, tops, codes, radius, q_min)
+            candidates = find_candidates(self._indexes[PDQ_FRAME], videos, tops, query, radius, q_min)
             for entry_id in sorted(candidates - found.keys()):
                 bank = bank_of(entry_id)
                 threshold = None if bank is None else bank.thresholds.get("pdq")
                 video = videos.get(entry_id)
                 if bank is None or threshold is None or video is None or not video.rows.size:
                     continue
-                result = compare(codes, video, int(threshold))
+                result = compare(query, video, int(threshold))
                 query_hit, entry_hit = result.query_hit, result.entry_hit
                 query_pct, entry_pct = result.query_pct, result.entry_pct
                 if not query_hit.any() or query_pct < bank.video_query_match_pct:
@@ -856,11 +857,11 @@ class MatchService:
                     frames_matched=int(query_hit.sum()),
                     query_segments=segments(times[query_hit].tolist(), gap),
                     entry_segments=segments(
-                        (video.millis[entry_hit] / 1000).tolist(), segment_gap(video.millis / 1000)
+                        result.entry_seconds[entry_hit].tolist(), segment_gap(result.entry_seconds)
                     ),
                 )
             stills: dict[int, tuple[list[int], int]] = {}
-            for position, hits in enumerate(self._indexes["pdq"].search(codes, radius)):
+            for position, hits in enumerate(self._indexes["pdq"].search(query.plain, radius)):
                 for hit in hits:
                     entry_id, distance = int(hit.id), int(hit.distance)
                     bank = bank_of(entry_id)

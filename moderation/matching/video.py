@@ -10,7 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from moderation.hashing.types import pairwise_hamming
+from moderation.hashing.types import PDQ, pairwise_hamming
+from moderation.hashing.video import FrameHash
 from moderation.matching.index import HammingIndex
 
 
@@ -86,20 +87,56 @@ def segment_gap(seconds: np.ndarray) -> float:
     return max(2.0, 2.0 * float(np.median(np.diff(np.sort(seconds)))))
 
 
+@dataclass(frozen=True)
+class QueryFrames:
+    """A query video's usable frames as codes: each frame's PDQ and its robust variants' (`frame_of`
+    maps every code row to its frame, 0..frames-1), with the frames' timestamps."""
+
+    codes: np.ndarray  # (m, 32) uint8
+    frame_of: np.ndarray  # (m,) int64
+    seconds: np.ndarray  # (frames,) float64
+
+    @property
+    def frames(self) -> int:
+        return int(self.seconds.shape[0])
+
+    @property
+    def plain(self) -> np.ndarray:
+        """The code row of each frame's own PDQ (the first of its codes)."""
+        first = np.ones(self.frame_of.shape[0], dtype=bool)
+        first[1:] = self.frame_of[1:] != self.frame_of[:-1]
+        return np.asarray(self.codes[first])
+
+
+def query_frames(frames: Sequence[FrameHash]) -> QueryFrames:
+    """The codes of usable frames (each frame's PDQ, then its variants'), in frame order."""
+    values: list[str] = []
+    owners: list[int] = []
+    for position, frame in enumerate(frames):
+        for value in frame.codes:
+            values.append(value)
+            owners.append(position)
+    codes = np.frombuffer(b"".join(PDQ.to_bytes(v) for v in values), np.uint8).reshape(-1, 32)
+    return QueryFrames(
+        codes, np.asarray(owners, np.int64), np.array([f.timestamp for f in frames], np.float64)
+    )
+
+
 def find_candidates(
     index: HammingIndex,
     videos: dict[int, VideoFrames],
     tops: np.ndarray,
-    codes: np.ndarray,
+    query: QueryFrames,
     radius: int,
     query_pct: float,
 ) -> set[int]:
-    """Video entries that some sampled query frame is within `radius` of: a superset of the entries
-    that `query_pct`% of the query's frames match (`sample_positions`)."""
+    """Video entries that some code of a sampled query frame is within `radius` of: a superset of the
+    entries that `query_pct`% of the query's frames match (`sample_positions`)."""
     found: set[int] = set()
-    if not videos or not codes.shape[0]:
+    if not videos or not query.frames:
         return found
-    for hits in index.search(codes[sample_positions(codes.shape[0], query_pct)], radius):
+    sampled = np.isin(query.frame_of, sample_positions(query.frames, query_pct))
+    for hits in index.search(query.codes[sampled], radius):
         for hit in hits:
             located = frame_of(videos, tops, int(hit.id))
             if located is not None:
@@ -109,11 +146,13 @@ def find_candidates(
 
 @dataclass(frozen=True)
 class Comparison:
-    """Which query frames and which entry frames lie within the threshold of one another."""
+    """Which query frames and which entry frames lie within the threshold of one another (a frame
+    matches through any of its codes: its PDQ or a robust variant)."""
 
     query_hit: np.ndarray  # bool per query frame
-    entry_hit: np.ndarray  # bool per entry frame
-    distance: int  # the smallest frame distance
+    entry_hit: np.ndarray  # bool per distinct entry frame
+    entry_seconds: np.ndarray  # the distinct entry frames' timestamps
+    distance: int  # the smallest code distance
 
     @property
     def query_pct(self) -> float:
@@ -124,8 +163,23 @@ class Comparison:
         return 100.0 * float(self.entry_hit.sum()) / max(1, self.entry_hit.size)
 
 
-def compare(codes: np.ndarray, video: VideoFrames, threshold: int) -> Comparison:
-    """Every query frame against every frame of one candidate entry (a few hundred by a few hundred)."""
-    distances = pairwise_hamming(codes, video.codes)
+def compare(query: QueryFrames, video: VideoFrames, threshold: int) -> Comparison:
+    """Every query code against every code of one candidate entry (a few hundred by a few hundred)."""
+    distances = pairwise_hamming(query.codes, video.codes)
     within = distances <= threshold
-    return Comparison(np.asarray(within.any(axis=1)), np.asarray(within.any(axis=0)), int(distances.min()))
+    query_hit = np.zeros(query.frames, dtype=bool)
+    np.logical_or.at(query_hit, query.frame_of, within.any(axis=1))
+    entry_frames, entry_of = np.unique(video.millis, return_inverse=True)
+    entry_hit = np.zeros(entry_frames.shape[0], dtype=bool)
+    np.logical_or.at(entry_hit, entry_of, within.any(axis=0))
+    return Comparison(query_hit, entry_hit, entry_frames / 1000.0, int(distances.min()))
+
+
+def entry_frames(frames: Sequence[FrameHash], first_row: int) -> VideoFrames:
+    """A video entry's usable frames and variants as the index holds them, with row ids from
+    `first_row` on (what the banks feature stores; used where no database is involved)."""
+    query = query_frames([f for f in frames if f.usable])
+    millis = np.round(query.seconds * 1000).astype(np.int64)[query.frame_of]
+    numbers = np.array([f.frame for f in frames if f.usable], np.int64)[query.frame_of]
+    rows = np.arange(first_row, first_row + query.codes.shape[0], dtype=np.int64)
+    return VideoFrames(rows, np.ascontiguousarray(query.codes), millis, numbers)

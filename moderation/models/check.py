@@ -31,7 +31,7 @@ class Check(TimestampMixin, Base):
     dhash: Mapped[str] = mapped_column(String(16))
     image_format: Mapped[str] = mapped_column(String(10))
     # image | video. A video's `pdq` is its first usable sampled frame's; every frame is in `video_frames`
-    # as [frame number, PDQ hex, quality, seconds].
+    # as [frame number, PDQ hex, quality, seconds, {variant kind: PDQ hex}].
     media_type: Mapped[str] = mapped_column(String(10), default="image", server_default=text("'image'"))
     duration_seconds: Mapped[float | None] = mapped_column(Float, default=None)
     video_frames: Mapped[list[Any] | None] = mapped_column(default=None)

@@ -107,6 +107,14 @@ class StayDownPort(Protocol):
     def disable_entries(self, session: Session, entry_ids: list[int], *, actor: str) -> list[int]: ...
 
 
+def _frame(stored: list[Any]) -> FrameHash:
+    """A frame hash as stored with a check or evidence: [frame, PDQ, quality, seconds, {kind: PDQ}]."""
+    variants = stored[4] if len(stored) > 4 and isinstance(stored[4], dict) else {}
+    return FrameHash(
+        int(stored[0]), str(stored[1]), int(stored[2]), float(stored[3]), tuple(sorted(variants.items()))
+    )
+
+
 class PlatformStayDown:
     """The real implementation over `moderation.hashing`, `moderation.banks` and `moderation.checks`."""
 
@@ -126,7 +134,9 @@ class PlatformStayDown:
             "pdq_quality": first.quality if first else None,
             "media_type": "video",
             "duration": video.duration,
-            "video_frames": [[f.frame, f.pdq, f.quality, f.timestamp] for f in video.frames],
+            "video_frames": [
+                [f.frame, f.pdq, f.quality, f.timestamp, dict(f.variants)] for f in video.frames
+            ],
         }
 
     def registered(self, session: Session, content_id: str) -> list[RegisteredHashes]:
@@ -157,7 +167,7 @@ class PlatformStayDown:
         entries = banks.add_video_frames(
             session,
             bank.name,
-            [FrameHash(int(f), str(p), int(q), float(t)) for f, p, q, t in frames],
+            [_frame(stored) for stored in frames],
             md5=md5,
             sha256=sha256,
             note=note,

@@ -38,8 +38,10 @@ def test_a_video_is_added_by_file_and_its_frames_export_as_vpdq(app_client: Test
     video = hash_video(data)
     assert (entry["hash_type"], entry["value"], entry["variant"]) == ("sha256", video.sha256, "video")
     assert entry["metadata"]["case"] == 7 and entry["metadata"]["video"]["frames"] == 4
-    assert [r["hash_type"] for r in entry["rows"]] == ["md5", "pdq", "pdq", "pdq", "pdq"]
+    # MD5, one PDQ row per frame, then each frame's two robust variants.
+    assert [r["hash_type"] for r in entry["rows"]] == ["md5"] + ["pdq"] * 12
     assert entry["rows"][2]["variant"] == f"frame:30:1000:{video.frames[1].quality}"
+    assert entry["rows"][7]["variant"] == f"frame:30:1000:{video.frames[1].quality}:crop"
     exported = app_client.get(f"/v1/banks/videos/entries/{entry['id']}/frames", headers=admin)
     assert exported.status_code == 200
     assert exported.text == to_vpdq_text(video.frames)

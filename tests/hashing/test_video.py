@@ -25,6 +25,7 @@ from moderation.hashing.video import (
     to_jsonl,
     to_vpdq_text,
 )
+from moderation.hashing.video_samples import crop_5_percent, logo_corner
 from tests.hashing.factories import encode, scene
 from tests.hashing.video_factories import audio_only, clip, no_frames, still_video
 
@@ -167,7 +168,24 @@ def test_vpdq_text_and_jsonl_round_trip() -> None:
     assert (first[0], first[1], first[3]) == ("0", frames[0].pdq, "0.000")
     assert parse_frame_lines(text.splitlines()) == frames
     assert parse_frame_lines(to_jsonl(frames).splitlines()) == frames
-    assert parse_frame_variant(frame_variant(frames[1])) == (30, 1000, frames[1].quality)
+    assert parse_frame_variant(frame_variant(frames[1])) == (30, 1000, frames[1].quality, None)
+    assert parse_frame_variant(frame_variant(frames[1], "crop")) == (30, 1000, frames[1].quality, "crop")
+    assert parse_frame_variant("crop_left_3") is None
+
+
+def test_robust_variants_survive_a_crop_and_a_corner_logo() -> None:
+    original = hash_video(clip(seed=7, seconds=4.0))
+    assert [kind for kind, _ in original.frames[0].variants] == ["crop", "band"]
+    cropped = hash_video(crop_5_percent(clip(seed=7, seconds=4.0), 30))
+    logo = hash_video(logo_corner(clip(seed=7, seconds=4.0), 30))
+    for copy, ours, theirs in ((cropped, "pdq", "crop"), (logo, "band", "band")):
+        for a, b in zip(original.frames, copy.frames, strict=True):
+            mine = dict(a.variants) | {"pdq": a.pdq}
+            other = dict(b.variants) | {"pdq": b.pdq}
+            # The copy's own PDQ is near the original's crop variant (and the logo leaves the band).
+            assert distance(mine[theirs], other[ours]) <= 31
+    without = hash_video(clip(seed=7, seconds=4.0), options=VideoHashOptions(variants=False))
+    assert without.frames[0].variants == () and without.frames == original.frames
 
 
 def test_bad_frame_lines_are_listed_with_their_numbers() -> None:

@@ -63,8 +63,8 @@ def test_a_removed_video_is_banked_and_its_copies_swept(app_client: TestClient, 
     copies = {c["content_id"]: c for c in detail["copies"]}
     assert set(copies) == {"longer-video", "clip-of-it", "a-frame"}
     assert all(c["source"] == "near_duplicate" and c["distance"] <= 31 for c in copies.values())
-    # MD5 + SHA-256 + one PDQ row per frame.
-    assert detail["sweep"]["stay_down_hashes_added"] == 1 + 1 + 8
+    # SHA-256 + MD5 + one PDQ row per frame and two per frame for its robust variants.
+    assert detail["sweep"]["stay_down_hashes_added"] == 1 + 1 + 8 * 3
 
     entry = app_client.get("/v1/banks/stay-down/entries", headers=admin).json()["items"][0]
     frames = app_client.get(f"/v1/banks/stay-down/entries/{entry['id']}/frames", headers=admin)
