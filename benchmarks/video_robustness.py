@@ -71,9 +71,9 @@ def main() -> None:
         rows_all, codes_all = [], []
         next_id = 1
         for seed, (_, video) in zip(seeds, hashed, strict=True):
-            videos[seed] = entry_frames(video.frames, next_id)
-            rows_all.append(videos[seed].rows)
-            codes_all.append(videos[seed].codes)
+            videos[seed], indexed = entry_frames(video.frames, next_id)
+            rows_all.append(videos[seed].rows[indexed])
+            codes_all.append(videos[seed].codes[indexed])
             next_id = int(videos[seed].rows[-1]) + 1000
         # Video entry ids are the seeds here; frame rows follow in their own id ranges.
         tops = np.array([int(videos[s].rows[0]) for s in seeds], np.int64)

@@ -57,15 +57,16 @@ def bank(reference: VideoHashes) -> tuple[HammingIndex, dict[int, VideoFrames], 
     next_id = 1
     for number in range(201):
         if number == 100:
-            entry = entry_frames(reference.frames, next_id + 1)
+            entry, indexed = entry_frames(reference.frames, next_id + 1)
         else:
             codes = rng.integers(0, 256, (180, 32), dtype=np.uint8)
             rows = np.arange(next_id + 1, next_id + 181, dtype=np.int64)
             millis = np.repeat(np.arange(60, dtype=np.int64) * 1000, 3)
             entry = VideoFrames(rows, codes, millis, millis * 30 // 1000)
+            indexed = np.tile([True, True, False], 60)
         videos[next_id] = entry
-        rows_all.append(entry.rows)
-        codes_all.append(entry.codes)
+        rows_all.append(entry.rows[indexed])
+        codes_all.append(entry.codes[indexed])
         next_id = int(entry.rows[-1]) + 1
     index = HammingIndex.build(256, np.concatenate(rows_all), np.concatenate(codes_all), memory_budget=100.0)
     return index, videos, np.array(sorted(videos), dtype=np.int64)

@@ -48,6 +48,7 @@ from moderation.matching.errors import IndexSnapshotInvalid
 from moderation.matching.index import HammingIndex
 from moderation.matching.repository import BankRow, ChangeRow, EntryColumns, match_repository
 from moderation.matching.video import (
+    UNINDEXED_VARIANTS,
     Segment,
     VideoFrames,
     compare,
@@ -609,12 +610,13 @@ class MatchService:
             top = parent_id or entry_id
             frame = parse_frame_variant(variant) if parent_id is not None else None
             if frame is not None:
-                number, millis, quality, _kind = frame
+                number, millis, quality, variant_kind = frame
                 if FrameHash(number, value, quality, millis / 1000).usable:
                     frames.setdefault(top, []).append((entry_id, value, millis, number))
-                    ids, values = by_kind.setdefault(PDQ_FRAME, ([], []))
-                    ids.append(entry_id)
-                    values.append(value)
+                    if variant_kind not in UNINDEXED_VARIANTS:
+                        ids, values = by_kind.setdefault(PDQ_FRAME, ([], []))
+                        ids.append(entry_id)
+                        values.append(value)
                 continue
             kind = _index_kind(hash_type, variant)
             if parent_id is None:

@@ -87,6 +87,13 @@ def segment_gap(seconds: np.ndarray) -> float:
     return max(2.0, 2.0 * float(np.median(np.diff(np.sort(seconds)))))
 
 
+QUERY_VARIANTS: tuple[str, ...] = ("band",)
+# Entry variants kept for the comparison but not put in the frame index: candidates are found through
+# the query's PDQ against the entries' PDQ and crop codes (a logo rarely spoils every sampled frame's
+# PDQ), and the band then counts the frames a corner logo pushed out of reach.
+UNINDEXED_VARIANTS: frozenset[str] = frozenset({"band"})
+
+
 @dataclass(frozen=True)
 class QueryFrames:
     """A query video's usable frames as codes: each frame's PDQ and its robust variants' (`frame_of`
@@ -108,12 +115,15 @@ class QueryFrames:
         return np.asarray(self.codes[first])
 
 
-def query_frames(frames: Sequence[FrameHash]) -> QueryFrames:
-    """The codes of usable frames (each frame's PDQ, then its variants'), in frame order."""
+def query_frames(frames: Sequence[FrameHash], kinds: Sequence[str] = QUERY_VARIANTS) -> QueryFrames:
+    """The codes a query searches with, in frame order: each usable frame's PDQ, then its variants
+    of `kinds`. A query uses its `band` (a corner logo left out) against the entries' PDQ, crop and band;
+    its own crop would only add the mirror case (an entry that is the cropped copy) at twice the cost."""
     values: list[str] = []
     owners: list[int] = []
     for position, frame in enumerate(frames):
-        for value in frame.codes:
+        variants = dict(frame.variants)
+        for value in (frame.pdq, *(variants[k] for k in kinds if k in variants)):
             values.append(value)
             owners.append(position)
     codes = np.frombuffer(b"".join(PDQ.to_bytes(v) for v in values), np.uint8).reshape(-1, 32)
@@ -130,13 +140,13 @@ def find_candidates(
     radius: int,
     query_pct: float,
 ) -> set[int]:
-    """Video entries that some code of a sampled query frame is within `radius` of: a superset of the
-    entries that `query_pct`% of the query's frames match (`sample_positions`)."""
+    """Video entries that the PDQ of some sampled query frame is within `radius` of (their PDQ or crop
+    codes): a superset of the entries that `query_pct`% of the query's frames match through their PDQ
+    (`sample_positions`)."""
     found: set[int] = set()
     if not videos or not query.frames:
         return found
-    sampled = np.isin(query.frame_of, sample_positions(query.frames, query_pct))
-    for hits in index.search(query.codes[sampled], radius):
+    for hits in index.search(query.plain[sample_positions(query.frames, query_pct)], radius):
         for hit in hits:
             located = frame_of(videos, tops, int(hit.id))
             if located is not None:
@@ -175,11 +185,18 @@ def compare(query: QueryFrames, video: VideoFrames, threshold: int) -> Compariso
     return Comparison(query_hit, entry_hit, entry_frames / 1000.0, int(distances.min()))
 
 
-def entry_frames(frames: Sequence[FrameHash], first_row: int) -> VideoFrames:
-    """A video entry's usable frames and variants as the index holds them, with row ids from
-    `first_row` on (what the banks feature stores; used where no database is involved)."""
-    query = query_frames([f for f in frames if f.usable])
+def entry_frames(frames: Sequence[FrameHash], first_row: int) -> tuple[VideoFrames, np.ndarray]:
+    """A video entry's usable frames and variants as the match service holds them, with row ids from
+    `first_row` on, and which of its rows go in the frame index (used where no database is involved)."""
+    usable = [f for f in frames if f.usable]
+    kinds = ("crop", "band")
+    indexed = [
+        k not in UNINDEXED_VARIANTS
+        for f in usable
+        for k in ("pdq", *(k for k in kinds if k in dict(f.variants)))
+    ]
+    query = query_frames(usable, kinds=kinds)
     millis = np.round(query.seconds * 1000).astype(np.int64)[query.frame_of]
     numbers = np.array([f.frame for f in frames if f.usable], np.int64)[query.frame_of]
     rows = np.arange(first_row, first_row + query.codes.shape[0], dtype=np.int64)
-    return VideoFrames(rows, np.ascontiguousarray(query.codes), millis, numbers)
+    return VideoFrames(rows, np.ascontiguousarray(query.codes), millis, numbers), np.array(indexed, bool)
