@@ -775,11 +775,12 @@ class MatchService:
         """Every entry of an enabled bank that a video matches: video entries by vPDQ (each bank's PDQ
         threshold, Q and C), image entries by any frame, and any entry by the file's exact hashes.
 
-        Frames are looked up in the frame index, not scanned: a video entry can only reach Q% if one
-        of any `floor(n * (1 - Q/100)) + 1` distinct query frames matches it, so that many frames,
-        spread evenly, are searched (all of them when some bank's Q is 0) to find the candidates;
-        each candidate is then verified against all query frames. Frames of quality below 50 are
-        ignored, as vPDQ does. Allow-bank matches suppress the others, as for images."""
+        Frames are looked up in the frame index, not scanned: a video entry can only reach Q% through
+        the query frames' PDQ if one of any `floor(n * (1 - Q/100)) + 1` distinct query frames matches
+        it, so that many frames, spread evenly, are searched (all of them when some bank's Q is 0) to
+        find the candidates; each candidate is then compared with every query frame through all codes
+        (PDQ, crop and band variants, `matching.video`). Frames of quality below 50 are ignored, as
+        vPDQ does. Allow-bank matches suppress the others, as for images."""
         if self._state != "ready":
             raise MatchIndexUnavailable(f"the match index is {self._state}")
         if len(frames) > MAX_VIDEO_FRAMES_PER_QUERY:
