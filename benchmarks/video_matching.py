@@ -94,17 +94,13 @@ def main() -> None:
     def query(codes: np.ndarray) -> QueryFrames:
         return QueryFrames(np.ascontiguousarray(codes[order]), owners[order], seconds)
 
+    def query_side(codes: np.ndarray) -> np.ndarray:
+        # The entry's PDQ codes and, with variants, its band codes (the last 600).
+        return codes[:600] if query_codes == 1 else np.concatenate([codes[:600], codes[-600:]])
+
     unrelated = scenes(rng, 600, 0.12)
     queries = {
-        "re-encoded 600-frame banked video": query(
-            noisy(
-                rng,
-                np.concatenate(
-                    [target.codes[:600], target.codes[600:][-600 * (query_codes - 1) or 600 :]][:query_codes]
-                ),
-                0.05,
-            )
-        ),
+        "re-encoded 600-frame banked video": query(noisy(rng, query_side(target.codes), 0.05)),
         "600 frames of unrelated content": query(
             np.concatenate([unrelated, *(noisy(rng, unrelated, 0.2) for _ in range(query_codes - 1))])
         ),

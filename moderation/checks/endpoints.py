@@ -37,7 +37,8 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     },
     413: {
         "model": ErrorBody,
-        "description": "Too large (`image_too_large`, `image_dimensions_too_large`, `request_too_large`)",
+        "description": "Too large (`image_too_large`, `image_dimensions_too_large`, `request_too_large`, "
+        "`video_too_large`, `video_too_long`, `video_too_many_frames`, `video_dimensions_too_large`)",
     },
     415: {
         "model": ErrorBody,
@@ -46,7 +47,9 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     },
     422: {
         "model": ErrorBody,
-        "description": "Undecodable image (`corrupt_image`, `empty_image`) or `invalid_metadata`",
+        "description": "Undecodable image (`corrupt_image`, `empty_image`), undecodable video "
+        "(`corrupt_video`, `truncated_video`, `empty_video`, `no_video_stream`, `video_decode_timeout`) "
+        "or `invalid_metadata`",
     },
 }
 
