@@ -12,12 +12,14 @@ from moderation.checks import endpoints as checks_endpoints
 from moderation.checks import lifecycle as checks_lifecycle
 from moderation.matching import endpoints as matching_endpoints
 from moderation.matching import lifecycle as matching_lifecycle
+from moderation.observability import lifecycle as observability_lifecycle
 from moderation.takedown import endpoints as takedown_endpoints
 from moderation.worker import lifecycle as worker_lifecycle
 
 
 def install_features(app: FastAPI) -> None:
     """Routers under /v1, the dashboard under /admin, and each feature's start/stop/readiness hooks."""
+    observability_lifecycle.install(app)
     admin_lifecycle.install(app)
     worker_lifecycle.install(app)
     checks_lifecycle.install(app)

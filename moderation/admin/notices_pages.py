@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -331,3 +331,32 @@ def notice_resume(
             session, notice_id, actor=actor(viewer), note=note.strip() or None, settings=settings
         ),
     )
+
+
+@router.post("/notices/{notice_id}/copies/{copy_id}/{decision}", dependencies=[CSRF])
+def notice_copy_decision(
+    request: Request,
+    session: DBSession,
+    viewer: ViewerDep,
+    notice_id: ID,
+    copy_id: ID,
+    decision: Literal["remove", "dismiss"],
+    reason: Annotated[str, Form(max_length=5000)] = "",
+) -> Response:
+    """Remove a near-duplicate the copy sweep left in review, or keep it up (a reason is required)."""
+    settings = _settings(request)
+    who = actor(viewer)
+
+    def change() -> None:
+        if decision == "remove":
+            takedown.remove_copy(
+                session, notice_id, copy_id, actor=who, reason=reason.strip() or None, settings=settings
+            )
+            return
+        if not reason.strip():
+            raise ValidationFailed("say why this copy stays up", code="reason_required")
+        takedown.dismiss_copy(
+            session, notice_id, copy_id, actor=who, reason=reason.strip(), settings=settings
+        )
+
+    return _act(request, session, viewer, notice_id, change)

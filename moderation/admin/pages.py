@@ -32,6 +32,17 @@ TEMPLATES = Jinja2Templates(
         autoescape=select_autoescape(default=True, default_for_string=True),
     )
 )
+
+
+def _as_utc_text(value: datetime | str | None) -> str:
+    """A timestamp as people read it: minutes, UTC, no microseconds (ISO text or datetime)."""
+    if value is None or value == "":
+        return "—"
+    moment = datetime.fromisoformat(value.replace("Z", "+00:00")) if isinstance(value, str) else value
+    return ensure_utc(moment).strftime("%Y-%m-%d %H:%M UTC")
+
+
+TEMPLATES.env.filters["utc"] = _as_utc_text
 LOGIN_NONCE_COOKIE = "moderation_login_nonce"
 
 router = APIRouter(prefix="/admin", include_in_schema=False)

@@ -293,7 +293,11 @@ def evidence_image(
     if view == "full" and not _recently_revealed(session, viewer, evidence_id):
         raise PageForbidden
     data = takedown.evidence_bytes(
-        session, evidence_id, actor=actor(viewer), settings=request.app.state.settings
+        session,
+        evidence_id,
+        actor=actor(viewer),
+        reason="revealed" if view == "full" else "shielded preview",
+        settings=request.app.state.settings,
     )
     if data is None:
         raise PageNotFound(f"evidence {evidence_id} holds no image")

@@ -6,13 +6,14 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from moderation.models.alert import Alert
 from moderation.models.notice import OPEN_STATES, Notice
 from moderation.models.notice_clock import NoticeClock
+from moderation.models.notice_content import NoticeContent
 
 
 class AlertRepository:
@@ -21,6 +22,15 @@ class AlertRepository:
             session.scalars(
                 select(NoticeClock).where(NoticeClock.notice_id == notice_id).order_by(NoticeClock.id)
             ).all()
+        )
+
+    def content_count(self, session: Session, notice_id: int) -> int:
+        """How many content items (ids, URLs, images) the notice holds."""
+        return int(
+            session.scalar(
+                select(func.count()).select_from(NoticeContent).where(NoticeContent.notice_id == notice_id)
+            )
+            or 0
         )
 
     def insert_if_absent(self, session: Session, values: dict[str, Any]) -> int | None:

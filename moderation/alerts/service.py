@@ -2,11 +2,14 @@
 
 Lifecycle: the takedown feature keeps `next_alert_at`/`next_alert_threshold` on each running clock
 (the time of its next threshold; 1.0 is the breach) and recomputes them on every change.
-`alerts.scan` takes the clocks whose time has come (`takedown.clocks_crossing_threshold`), inserts one
-`Alert` per (notice, regime, clock, threshold) with ON CONFLICT DO NOTHING, enqueues the email for
-each alert it inserted in the same transaction, and has takedown move the marker on
-(`takedown.mark_alert_sent`). A second worker, a retry or a restart finds the alerts
-already there and decides nothing twice. `alerts.digest` enqueues one digest per team per local day.
+`alerts.scan` takes the clocks whose time has come (`takedown.clocks_crossing_threshold`), has takedown
+move the marker on (`takedown.mark_alert_sent`, a conditional UPDATE: a second worker gets False and
+leaves the clock alone), and only then inserts one `Alert` per (notice, regime, clock, threshold) with
+ON CONFLICT DO NOTHING and enqueues its email in the same transaction. A clock found past several
+thresholds at once (a late worker run, a notice entered late) gets one alert, for the most severe
+threshold it has reached: the markers of the earlier ones move on silently. A retry or a restart finds
+the alerts already there and decides nothing twice. `alerts.digest` enqueues one digest per team per
+local day.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from moderation.alerts.routing import recipients
 from moderation.audit.service import audit
 from moderation.config import Settings
 from moderation.email.service import outbox
+from moderation.kit.time import ensure_utc
 from moderation.models.notice import OPEN_STATES, Notice
 from moderation.models.notice_clock import NoticeClock
 from moderation.policy.loader import Policy
@@ -42,18 +46,17 @@ MAX_ROUNDS = 20
 class ScanResult:
     clocks: int
     alerts: int
+    # Thresholds passed over because a more severe one of the same clock had been reached too.
+    superseded: int = 0
 
 
 def threshold_label(fraction: float) -> str:
     return f"{fraction:g}"
 
 
-def describe_left(due_at: datetime, now: datetime) -> str:
-    """'1h 05m', '2d 3h', '45m'; 'OVERDUE' once the due time has passed."""
-    left = due_at - now
-    if left <= timedelta(0):
-        return "OVERDUE"
-    minutes = int(left.total_seconds() // 60)
+def describe_span(span: timedelta) -> str:
+    """'1h 05m', '2d 3h', '45m' (a positive span, rounded down to the minute)."""
+    minutes = max(0, int(span.total_seconds() // 60))
     days, rest = divmod(minutes, 24 * 60)
     hours, minutes = divmod(rest, 60)
     if days:
@@ -61,6 +64,14 @@ def describe_left(due_at: datetime, now: datetime) -> str:
     if hours:
         return f"{hours}h {minutes:02d}m"
     return f"{minutes}m"
+
+
+def describe_left(due_at: datetime, now: datetime) -> str:
+    """'1h 05m', '2d 3h', '45m'; 'OVERDUE' once the due time has passed."""
+    left = due_at - now
+    if left <= timedelta(0):
+        return "OVERDUE"
+    return describe_span(left)
 
 
 def _fmt(value: datetime | None, zone: tzinfo) -> str:
@@ -85,7 +96,7 @@ class AlertService:
         The takedown feature moves a clock's marker one threshold at a time, so a clock several
         thresholds behind (a notice entered late) is taken up again in the next round."""
         regimes: RegimeSet = policy.part("regimes", load_regimes)
-        seen = decided = 0
+        seen = decided = superseded = 0
         for _ in range(MAX_ROUNDS):
             due = takedown.clocks_crossing_threshold(session, limit=limit)
             if not due:
@@ -93,20 +104,38 @@ class AlertService:
             for clock in due:
                 seen += 1
                 notice = takedown.get(session, clock.notice_id)
-                if (
+                fraction, crossed_at = clock.next_alert_threshold, clock.next_alert_at
+                eligible = (
                     notice.state in OPEN_STATES
                     and clock.stopped_at is None
                     and clock.regime in regimes
-                    and clock.next_alert_at is not None
-                    and clock.next_alert_threshold is not None
+                    and crossed_at is not None
+                    and fraction is not None
+                )
+                if not takedown.mark_alert_sent(session, clock, settings=settings):
+                    continue  # another worker moved this clock on and decides its alert
+                if not eligible:
+                    continue
+                assert fraction is not None and crossed_at is not None
+                following = clock.next_alert_at
+                if following is not None and ensure_utc(following) <= now:
+                    superseded += 1  # the next round alerts the more severe threshold instead
+                    continue
+                regime = regimes.get(clock.regime)
+                if self._decide(
+                    session,
+                    notice,
+                    clock,
+                    regime,
+                    fraction=fraction,
+                    crossed_at=crossed_at,
+                    now=now,
+                    policy=policy,
+                    settings=settings,
+                    actor=actor,
                 ):
-                    regime = regimes.get(clock.regime)
-                    if self._decide(
-                        session, notice, clock, regime, now=now, policy=policy, settings=settings, actor=actor
-                    ):
-                        decided += 1
-                takedown.mark_alert_sent(session, clock, settings=settings)
-        return ScanResult(clocks=seen, alerts=decided)
+                    decided += 1
+        return ScanResult(clocks=seen, alerts=decided, superseded=superseded)
 
     def _decide(
         self,
@@ -115,15 +144,15 @@ class AlertService:
         clock: NoticeClock,
         regime: Regime,
         *,
+        fraction: float,
+        crossed_at: datetime,
         now: datetime,
         policy: Policy,
         settings: Settings,
         actor: str,
     ) -> bool:
-        assert clock.next_alert_at is not None and clock.next_alert_threshold is not None
-        fraction = clock.next_alert_threshold
         label = BREACH if fraction >= 1.0 else threshold_label(fraction)
-        due_at = clock.due_at or clock.next_alert_at
+        due_at = clock.due_at or crossed_at
         alert_id = alert_repository.insert_if_absent(
             session,
             {
@@ -133,7 +162,7 @@ class AlertService:
                 "threshold": label,
                 "team": regime.team,
                 "due_at": due_at,
-                "crossed_at": clock.next_alert_at,
+                "crossed_at": crossed_at,
                 "decided_at": now,
             },
         )
@@ -196,14 +225,23 @@ class AlertService:
     ) -> dict[str, Any]:
         zone = ZoneInfo(settings.team_timezone)
         left = describe_left(due_at, now)
+        overdue_by = describe_span(now - due_at) if left == "OVERDUE" else None
         threshold = "breach" if label == BREACH else f"{fraction * 100:g}% of the clock"
-        if left == "OVERDUE":
-            subject = f"[{regime.id}] notice #{notice.id}: OVERDUE, {clock.clock} was due {_fmt(due_at, UTC)}"
+        assignee = notice.assignee or "unassigned"
+        items = alert_repository.content_count(session, notice.id)
+        if overdue_by is not None:
+            subject = (
+                f"[{regime.id}] notice #{notice.id}: OVERDUE by {overdue_by} on {clock.clock} "
+                f"({assignee}, {items} item{'s' if items != 1 else ''})"
+            )
         else:
             subject = f"[{regime.id}] notice #{notice.id}: {left} left on {clock.clock} ({threshold})"
-        # Only the notice's id, state and clocks: no reporter details, no content, no images.
+        # Only the notice's id, state, assignee, item count and clocks: no reporter details, no content.
         return {
             "subject": subject,
+            "overdue_by": overdue_by,
+            "assignee": assignee,
+            "items": items,
             "notice_id": notice.id,
             "state": notice.state,
             "regime_id": regime.id,

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from moderation.audit.repository import audit_repository
+from moderation.kit.request_context import current_request_id
 from moderation.kit.time import utc_now
 from moderation.models.audit_event import AuditEvent
 
@@ -45,8 +46,10 @@ def canonical_hash(
     policy_version: str | None,
     details: dict[str, Any],
     prev_hash: str,
+    request_id: str | None = None,
 ) -> str:
-    """SHA-256 of the event's content in one canonical JSON form (sorted keys, UTC microseconds)."""
+    """SHA-256 of the event's content in one canonical JSON form (sorted keys, UTC microseconds).
+    `request_id` is hashed only when present, so events written before it existed verify unchanged."""
     content = {
         "id": id,
         "occurred_at": occurred_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
@@ -58,6 +61,8 @@ def canonical_hash(
         "details": details,
         "prev_hash": prev_hash,
     }
+    if request_id is not None:
+        content["request_id"] = request_id
     encoded = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(encoded.encode()).hexdigest()
 
@@ -73,6 +78,7 @@ def _event_hash(event: AuditEvent) -> str:
         policy_version=event.policy_version,
         details=event.details,
         prev_hash=event.prev_hash,
+        request_id=event.request_id,
     )
 
 
@@ -111,6 +117,7 @@ class AuditService:
             policy_version=policy_version,
             details=_jsonable(details or {}),
             prev_hash=prev_hash,
+            request_id=current_request_id(),
         )
         event.hash = _event_hash(event)
         return audit_repository.insert(session, event)

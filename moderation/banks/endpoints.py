@@ -16,6 +16,7 @@ from moderation.banks.service import banks
 from moderation.dependencies import Admin, BigID, DBSession
 from moderation.exceptions import ValidationFailed
 from moderation.hashing.intake import ImageLimits, read_limited
+from moderation.hashing.robust import PLAIN
 from moderation.hashing.video import (
     VideoHashOptions,
     VideoLimits,
@@ -65,29 +66,33 @@ def _detail(session: DBSession, entry: Any, bank: str) -> schemas.EntryDetail:
 def create_bank(body: schemas.BankCreate, session: DBSession, principal: Admin) -> schemas.Bank:
     """Create a bank."""
     bank = banks.create(session, **body.model_dump(), actor=principal.actor)
-    return schemas.Bank.model_validate(bank)
+    return _bank(session, bank)
+
+
+def _bank(session: DBSession, bank: Any) -> schemas.Bank:
+    """A bank with its number of (top-level) entries."""
+    result = schemas.Bank.model_validate(bank)
+    result.entries = banks.count_entries(session, bank)
+    return result
 
 
 @router.get("")
 def list_banks(session: DBSession, principal: Admin) -> list[schemas.Bank]:
     """Every bank with its settings."""
-    return [schemas.Bank.model_validate(bank) for bank in banks.all(session)]
+    return [_bank(session, bank) for bank in banks.all(session)]
 
 
 @router.get("/{name}")
 def get_bank(name: str, session: DBSession, principal: Admin) -> schemas.Bank:
     """One bank, with its number of (top-level) entries."""
-    bank = banks.get(session, name)
-    result = schemas.Bank.model_validate(bank)
-    result.entries = banks.count_entries(session, bank)
-    return result
+    return _bank(session, banks.get(session, name))
 
 
 @router.patch("/{name}")
 def update_bank(name: str, body: schemas.BankUpdate, session: DBSession, principal: Admin) -> schemas.Bank:
     """Enable/disable a bank or change its action, thresholds or rotation matching."""
     bank = banks.update(session, name, **body.model_dump(exclude_unset=True), actor=principal.actor)
-    return schemas.Bank.model_validate(bank)
+    return _bank(session, bank)
 
 
 @router.post("/{name}/entries", status_code=status.HTTP_201_CREATED)
@@ -117,7 +122,7 @@ def add_image(
     note: Annotated[str | None, Form(max_length=2000)] = None,
     metadata: Annotated[str | None, Form(description="a JSON object")] = None,
     source: Annotated[str, Form()] = "upload",
-) -> schemas.EntryDetail:
+) -> schemas.ImageEntryAdded:
     """Hash an image and add it with its companion hashes and robust variants."""
     meta = _json_object(metadata)
     limits = ImageLimits.from_settings(request.app.state.settings)
@@ -125,9 +130,10 @@ def add_image(
     entries = banks.add_image(
         session, name, data, note=note, metadata=meta, source=source, actor=principal.actor, limits=limits
     )
-    top = entries[0]
-    return schemas.EntryDetail(
-        **_entry(top, name).model_dump(), rows=[_entry(row, name) for row in entries[1:]]
+    top, rest = entries[0], entries[1:]
+    companions = [_entry(row, name) for row in rest if row.variant == PLAIN]
+    return schemas.ImageEntryAdded(
+        **_entry(top, name).model_dump(), companions=companions, variants=len(rest) - len(companions)
     )
 
 

@@ -50,7 +50,7 @@ class Bank(BaseModel):
     created_by: str
     created_at: datetime
     updated_at: datetime | None
-    entries: int | None = None
+    entries: int = Field(default=0, description="top-level entries (robust variants not counted)")
 
 
 class HashIn(BaseModel):
@@ -87,6 +87,14 @@ class Entry(BaseModel):
 
 class EntryDetail(Entry):
     rows: list[Entry] = Field(default_factory=list, description="companion hashes and robust variants")
+
+
+class ImageEntryAdded(Entry):
+    """An image entry just added: its own row, the other hashes of the same image, and how many robust
+    variants were stored under it (list them with `GET .../entries/{id}`)."""
+
+    companions: list[Entry] = Field(description="the image's other hashes (SHA-256, MD5, pHash, dHash)")
+    variants: int = Field(description="robust variants stored under the entry (crops, rotations, ...)")
 
 
 class EntryPage(BaseModel):

@@ -1,5 +1,6 @@
 """CLI commands of the `checks` feature: `moderation check FILE` runs the pipeline in-process;
-`moderation checks seal|verify` seal stored checks into the audit log and verify the seals."""
+`moderation checks seal|verify` seal stored checks into the audit log and verify the seals;
+`moderation review list|verdict` work the review queue as the dashboard does."""
 
 from __future__ import annotations
 
@@ -12,26 +13,80 @@ import typer
 from moderation.audit.service import audit
 from moderation.checks.lifecycle import make_classifier
 from moderation.checks.ports import ServiceMatcher
+from moderation.checks.review import review_queue
 from moderation.checks.schemas import CheckMetadata
 from moderation.checks.seals import check_seals
 from moderation.checks.service import CheckContext, CheckInput, checks
 from moderation.checks.tasks import seal_decisions
 from moderation.config import get_settings
 from moderation.db import get_engine, transaction
-from moderation.exceptions import ModerationError
+from moderation.exceptions import ConfigurationError, ModerationError, PolicyError, SchemaOutOfDate
 from moderation.hashing.intake import ImageLimits, read_image_file
 from moderation.hashing.video import VideoHashOptions, VideoLimits, read_video_file, sniff_video_file
 from moderation.kit.cli import cli_actor, fail
+from moderation.kit.migrations import prepare_database
 from moderation.matching.service import matcher as match_service
 from moderation.policy.loader import get_policy
 
 checks_app = typer.Typer(help="Seals over stored checks in the audit log.", no_args_is_help=True)
 
 
+review_app = typer.Typer(help="The review queue: list items, record verdicts.", no_args_is_help=True)
+REVIEW_STATES = ("pending", "open", "escalated", "decided", "all")
+VERDICTS = ("allow", "block", "escalate")
+
+
 def register(app: typer.Typer) -> None:
     """Attach this feature's commands to the top-level `moderation` CLI."""
     app.command("check")(check)
     app.add_typer(checks_app, name="checks")
+    app.add_typer(review_app, name="review")
+
+
+@review_app.command("list")
+def review_list(
+    state: Annotated[str, typer.Option(help=f"One of {', '.join(REVIEW_STATES)}.")] = "pending",
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="Rows to print.")] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+) -> None:
+    """Print the review queue, highest risk first."""
+    if state not in REVIEW_STATES:
+        raise fail(f"error [invalid_state]: --state must be one of {', '.join(REVIEW_STATES)}", 2)
+    with transaction() as session:
+        items = review_queue.list(session, state=state, limit=limit)
+    if not as_json:
+        typer.echo(f"{'ID':>8} {'STATE':10} {'RISK':>5} {'SOURCE':9} {'CHECK':>8} CONTENT")
+    for item in items:
+        if as_json:
+            typer.echo(json.dumps(item.model_dump(mode="json")))
+            continue
+        typer.echo(
+            f"{item.id:>8} {item.state:10} {item.risk:5.2f} {item.source:9} {item.check.check_id:>8} "
+            f"{item.content_id or '-'}"
+        )
+
+
+@review_app.command("verdict")
+def review_verdict(
+    item_id: Annotated[int, typer.Argument(help="The review item id.", min=1)],
+    verdict: Annotated[str, typer.Argument(help="allow, block or escalate.")],
+    note: Annotated[str | None, typer.Option(help="Why (recorded in the audit log).")] = None,
+    add_to_bank: Annotated[
+        str | None, typer.Option("--add-to-bank", help="With block: add the content's hashes to this bank.")
+    ] = None,
+) -> None:
+    """Record a verdict on a review item, as the dashboard's buttons do (audited)."""
+    if verdict not in VERDICTS:
+        raise fail(f"error [invalid_verdict]: VERDICT must be one of {', '.join(VERDICTS)}", 2)
+    try:
+        with transaction() as session:
+            entry = review_queue.verdict(
+                session, item_id, verdict=verdict, actor=cli_actor(), note=note, add_to_bank=add_to_bank
+            )
+    except ModerationError as exc:
+        raise fail(f"error [{exc.code}]: {exc.message}") from exc
+    banked = f", hashes added to bank {entry.added_to_bank}" if entry.added_to_bank else ""
+    typer.echo(f"review item {entry.id}: {entry.state}{banked}")
 
 
 @checks_app.command("seal")
@@ -102,6 +157,10 @@ def check(
         raise fail(f"error [{exc.code}]: {exc.message}") from exc
     except OSError as exc:
         raise fail(f"error [unreadable_file]: {file}: {exc.strerror or exc}") from exc
+    try:
+        prepare_database(settings)  # a fresh data directory is migrated, as `serve` does
+    except (SchemaOutOfDate, ConfigurationError, PolicyError) as exc:
+        raise fail(str(exc)) from exc
     policy = get_policy(settings.policies_dir)
     match_service.start(get_engine(settings), background=False)
     classifier = make_classifier(settings, policy)

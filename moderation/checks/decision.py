@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from moderation.checks.ports import BankMatch
+from moderation.classifier.findings import Thresholds, classifier_findings
 from moderation.classifier.results import ClassifierResult
 from moderation.policy.decisions import DECISION_RANK, DecisionPolicy, strictest
 
@@ -33,6 +34,11 @@ class ClassifierOutcome:
             body["frames"] = list(self.frames)
             body["peaks"] = dict(self.peaks)
         return body
+
+
+def scorable_now(result: ClassifierResult, categories_now: Mapping[str, Any]) -> bool:
+    """Whether a category `result` left unscored has a model scoring it now (`status()["categories"]`)."""
+    return any((categories_now.get(u.id) or {}).get("model") for u in result.unscored)
 
 
 @dataclass(frozen=True)
@@ -68,13 +74,24 @@ def _bank_reason(match: BankMatch, decision: str, rule: str, suppressed_by: str 
     return reason
 
 
-def _threshold(
-    thresholds: Mapping[str, tuple[float, float | None]] | None, category: str, level: str
-) -> float | None:
-    if not thresholds or category not in thresholds:
-        return None
-    review, block = thresholds[category]
-    return block if level == "block" else review
+def distinct_reasons(reasons: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each finding once: one bank reason per (bank, entry, outcome), the closest match of that entry
+    (several hash types or variants of one entry can match the same image), and no repeated reason."""
+    kept: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for reason in reasons:
+        if reason["kind"] == "bank_match":
+            key: tuple[Any, ...] = ("bank_match", reason["bank"], reason["entry_id"], reason["decision"])
+            current = kept.get(key)
+            if current is None or _closeness(reason) > _closeness(current):
+                kept[key] = reason
+            continue
+        kept.setdefault(tuple(sorted((k, repr(v)) for k, v in reason.items())), reason)
+    return list(kept.values())
+
+
+def _closeness(reason: dict[str, Any]) -> float:
+    threshold = reason.get("threshold", 0)
+    return 1.0 - reason.get("distance", 0) / (threshold + 1) if threshold >= 0 else 1.0
 
 
 def decide(
@@ -84,7 +101,7 @@ def decide(
     classifier: ClassifierOutcome,
     prompt: str | None,
     source: str,
-    thresholds: Mapping[str, tuple[float, float | None]] | None = None,
+    thresholds: Thresholds | None = None,
 ) -> Decided:
     """The decision for one piece of content: every finding becomes a reason with its rule id and
     outcome; findings an allow-list match suppresses stay in the list (marked `suppressed_by`) with
@@ -110,47 +127,19 @@ def decide(
         closeness = 1.0 - match.distance / (match.threshold + 1) if match.threshold >= 0 else 1.0
         risks.append((outcome.decision, outcome.risk * (0.5 + 0.5 * max(0.0, closeness))))
 
-    classifier_suppressed = "classifier" in suppresses
     if classifier.result is not None:
-        result = classifier.result
-        fired_review = set(result.review)
-        for score in result.categories:
-            level = "block" if score.block else "review" if score.review else None
-            if level is None:
-                continue
-            outcome = policy.classifier.block if level == "block" else policy.classifier.review
-            decision = "allow" if classifier_suppressed else outcome.decision
-            reason = {
-                "kind": "classifier",
-                "rule": outcome.rule,
-                "decision": decision,
-                "category": score.id,
-                "score": round(score.score, 6),
-                "threshold_level": level,
-                "threshold": _threshold(thresholds, score.id, level),
-                "child_safety": score.child_safety,
-            }
-            if score.id in classifier.peaks:
-                reason["timestamps"] = [classifier.peaks[score.id]]
-            if classifier_suppressed:
-                reason["suppressed_by"] = allow_by
+        for reason, risk in classifier_findings(
+            policy,
+            classifier.result,
+            source=source,
+            thresholds=thresholds,
+            suppressed_by=allow_by if "classifier" in suppresses else None,
+        ):
+            if reason.get("category") in classifier.peaks:
+                # A video: the timestamp of the frame where the category scored highest.
+                reason["timestamps"] = [classifier.peaks[reason["category"]]]
             reasons.append(reason)
-            bonus = policy.classifier.child_safety_risk_bonus if score.child_safety else 0.0
-            risks.append((decision, min(1.0, outcome.risk * score.score + bonus)))
-        for combination in policy.classifier.combinations:
-            if all(c in fired_review for c in combination.categories):
-                decision = "allow" if classifier_suppressed else combination.decision
-                reason = {
-                    "kind": "classifier_combination",
-                    "rule": combination.rule,
-                    "decision": decision,
-                    "categories": list(combination.categories),
-                    "scores": {c: round(result.scores[c], 6) for c in combination.categories},
-                }
-                if classifier_suppressed:
-                    reason["suppressed_by"] = allow_by
-                reasons.append(reason)
-                risks.append((decision, combination.risk))
+            risks.append((reason["decision"], risk))
     else:
         fallback = (
             policy.on_classifier_disabled
@@ -183,6 +172,7 @@ def decide(
         reasons.append(reason)
         risks.append((decision, hit.risk))
 
+    reasons = distinct_reasons(reasons)
     final = strictest([r["decision"] for r in reasons])
     relevant = [risk for decision, risk in risks if decision == final]
     risk = max(relevant, default=policy.review.default_risk if final == "review" else 0.0)

@@ -23,6 +23,7 @@ from moderation.checks.service import CheckContext, CheckInput, checks
 from moderation.checks.upload import read_upload
 from moderation.dependencies import Admin, Checker, DBSession
 from moderation.exceptions import ModerationError
+from moderation.observability import metrics
 
 router = APIRouter()
 
@@ -107,8 +108,19 @@ async def check(request: Request, session: DBSession, principal: Checker) -> Che
     metadata = CheckMetadata.parse(upload.fields.get("metadata"))
     part = upload.files[0]
     item = CheckInput(data=bytes(part.data), metadata=metadata, read_ms=upload.read_ms)
-    return await checks.check(
+    result = await checks.check(
         session, item, policy=request.app.state.policy, context=context, actor=principal.actor
+    )
+    _observe(result, metadata)
+    return result
+
+
+def _observe(result: CheckResult, metadata: CheckMetadata) -> None:
+    metrics.observe_check(
+        decision=result.decision,
+        source=metadata.source_or_unknown,
+        cached=result.cached,
+        timings_ms=result.timings_ms,
     )
 
 
@@ -181,6 +193,7 @@ async def check_batch(request: Request, session: DBSession, principal: Checker) 
                 BatchEntry(index=index, filename=part.filename, error=ErrorBody(**output.to_dict()))
             )
         else:
+            _observe(output, items[index].metadata)
             entries.append(BatchEntry(index=index, filename=part.filename, result=output))
     return BatchResult(results=entries, max_batch_images=limit)
 

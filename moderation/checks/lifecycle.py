@@ -19,14 +19,14 @@ from moderation.policy.loader import Policy
 
 
 def make_classifier(settings: Settings, policy: Policy) -> ImageClassifier | None:
-    """The classifier runtime, or None when disabled (torch is then never imported)."""
+    """The classifier (every enabled model), or None when disabled: a hash-only deployment."""
     if not settings.classifier_enabled:
         return None
-    # Optional at run time: the runtime imports torch, loaded only when the classifier is enabled.
-    from moderation.classifier.runtime import ClassifierRuntime
+    # Optional at run time: the models import onnxruntime and torch, loaded only when enabled.
+    from moderation.classifier.setup import build_classifier
 
     categories: CategoryPolicy = policy.part("categories", load_categories)
-    return ClassifierRuntime(settings, categories)
+    return build_classifier(settings, categories)
 
 
 def classifier_status(classifier: ImageClassifier | None) -> dict[str, Any]:

@@ -22,7 +22,7 @@ import anyio.to_thread
 from sqlalchemy.orm import Session
 
 from moderation.audit.service import audit
-from moderation.checks.decision import ClassifierOutcome, Decided, decide
+from moderation.checks.decision import ClassifierOutcome, Decided, decide, scorable_now
 from moderation.checks.errors import CheckNotFound
 from moderation.checks.ports import Matcher
 from moderation.checks.registry import content_registry
@@ -58,7 +58,7 @@ from moderation.kit import evidence_crypto
 from moderation.models.check import Check
 from moderation.models.review_copy import ReviewCopy
 from moderation.models.review_item import ReviewItem
-from moderation.policy.categories import CategoryPolicy, load_categories
+from moderation.policy.categories import CategoryPolicy, category_thresholds, load_categories
 from moderation.policy.decisions import get_decisions
 from moderation.policy.loader import Policy
 
@@ -123,9 +123,9 @@ def cache_key(sha256: str, metadata: CheckMetadata) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _category_thresholds(policy: Policy) -> dict[str, tuple[float, float | None]]:
+def _category_thresholds(policy: Policy) -> dict[str, dict[str | None, tuple[float, float | None]]]:
     categories: CategoryPolicy = policy.part("categories", load_categories)
-    return {c.id: (c.thresholds.review, c.thresholds.block) for c in categories.categories}
+    return {c.id: category_thresholds(c) for c in categories.categories}
 
 
 def _classifier_state(classifier: ImageClassifier | None) -> str:
@@ -138,20 +138,7 @@ def _stored_classifier(body: dict[str, Any]) -> ClassifierOutcome:
     state = str(body.get("state", "unavailable"))
     if state != "ready" or "categories" not in body:
         return ClassifierOutcome(state=state, reason=body.get("reason"))
-    result = ClassifierResult(
-        categories=tuple(
-            CategoryScore(
-                id=c["id"],
-                score=float(c["score"]),
-                review=bool(c["review"]),
-                block=bool(c["block"]),
-                child_safety=bool(c.get("child_safety", False)),
-            )
-            for c in body["categories"]
-        ),
-        model=str(body.get("model", "")),
-        policy_version=str(body.get("policy_version", "")),
-    )
+    result = ClassifierResult.from_dict(body)
     return ClassifierOutcome(state="ready", result=result)
 
 
@@ -336,6 +323,7 @@ class CheckService:
         decisions = get_decisions(policy)
         thresholds = _category_thresholds(policy)
         state_now = _classifier_state(context.classifier)
+        scoring_now = context.classifier.status().get("categories", {}) if context.classifier else {}
         for work in works:
             item = work.item
             if item.error is not None or item.data is None:
@@ -362,6 +350,8 @@ class CheckService:
             # Reuse stored scores only if they are at least as good as what the classifier gives now.
             if outcome.state != "ready" and outcome.state != state_now:
                 continue
+            if outcome.result is not None and scorable_now(outcome.result, scoring_now):
+                continue  # a model that was missing then could score more of it now
             begin = time.perf_counter()
             matches = context.matcher.match(snapshot["hashes"])
             again = decide(

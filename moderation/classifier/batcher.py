@@ -51,6 +51,12 @@ class AsyncBatcher(Generic[In, Out]):
         self.batches = 0
         self.items = 0
 
+    @property
+    def queue_depth(self) -> int:
+        """Images waiting for a batch (read by the metrics sampler from another thread)."""
+        queue = self._queue
+        return queue.qsize() if queue is not None else 0
+
     def _ensure_running(self) -> asyncio.Queue[tuple[In, asyncio.Future[Out]]]:
         loop = asyncio.get_running_loop()
         if self._loop is not loop or self._task is None or self._task.done():

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import concurrent.futures
+import hashlib
 import logging
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -15,7 +17,7 @@ from PIL import Image
 from moderation.classifier.batcher import AsyncBatcher, BatcherClosed
 from moderation.classifier.interface import ClassifierFailed, ClassifierState, ClassifierUnavailable
 from moderation.classifier.model import LoadedModel, ModelUnavailable, load_model
-from moderation.classifier.results import ClassifierResult
+from moderation.classifier.results import ClassifierResult, ModelInfo
 from moderation.classifier.scoring import PromptBank, PromptBankError
 from moderation.config import Settings
 from moderation.exceptions import CorruptImage, EmptyImage, PolicyError
@@ -57,6 +59,7 @@ class ClassifierRuntime:
         self._loaded_in_s: float | None = None
         self._loaded: LoadedModel | None = None
         self._bank: PromptBank | None = None
+        self._info: ModelInfo | None = None
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
         self._preprocessing: concurrent.futures.ThreadPoolExecutor | None = None
         self._batcher: AsyncBatcher[_Item, ClassifierResult | Exception] | None = None
@@ -100,6 +103,9 @@ class ClassifierRuntime:
         try:
             loaded = load_model(self._settings)
             bank = PromptBank(loaded, self._categories)
+            info = ModelInfo(
+                id="open_clip", version=loaded.model_id, sha256=_file_sha256(self._settings.clip_weights)
+            )
         except (ModelUnavailable, PromptBankError) as exc:
             self._become_unavailable(str(exc))
             return
@@ -110,7 +116,7 @@ class ClassifierRuntime:
         with self._lock:
             if self._state is not ClassifierState.LOADING:
                 return  # closed while loading
-            self._loaded, self._bank = loaded, bank
+            self._loaded, self._bank, self._info = loaded, bank, info
             self._loaded_in_s = round(time.perf_counter() - started, 3)
             self._state = ClassifierState.READY
         log.info(
@@ -143,11 +149,19 @@ class ClassifierRuntime:
                 "max_wait_ms": self._settings.classifier_max_wait_ms,
                 "threads": self._settings.clip_threads,
                 "required": False,
+                "queue_depth": self._batcher.queue_depth if self._batcher else 0,
+                "batches": self._batcher.batches if self._batcher else 0,
+                "batched_images": self._batcher.items if self._batcher else 0,
             }
 
     @property
     def state(self) -> ClassifierState:
         return self._state
+
+    @property
+    def info(self) -> ModelInfo | None:
+        """The loaded model's id, version (`name@pretrained`) and weights checksum (a local file only)."""
+        return self._info
 
     @property
     def categories(self) -> CategoryPolicy:
@@ -324,6 +338,16 @@ def _unwrap(outputs: list[ClassifierResult | Exception]) -> list[ClassifierResul
         if isinstance(output, Exception):
             raise output
     return outputs  # type: ignore[return-value]
+
+
+def _file_sha256(path: Path | None) -> str | None:
+    if path is None or not path.is_file():
+        return None
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _to_8bit(image: Image.Image) -> Image.Image:

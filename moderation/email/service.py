@@ -54,6 +54,7 @@ class Outgoing:
     attempt_id: int
     attempt_number: int
     resend: bool
+    request_id: str | None = None
 
 
 def message_id_header(key: str, message_id: int, from_address: str) -> str:
@@ -135,6 +136,7 @@ class OutboxService:
             attempt_id=attempt.id,
             attempt_number=attempt.number,
             resend=resend,
+            request_id=message.request_id,
         )
 
     def record_sent(

@@ -7,6 +7,7 @@ import logging
 from moderation.email import smtp
 from moderation.email.service import outbox
 from moderation.jobs import JobContext, JobResult, job
+from moderation.kit.request_context import bound_request_id, current_request_id
 from moderation.kit.time import utc_now
 
 log = logging.getLogger("moderation.email")
@@ -30,27 +31,34 @@ def deliver_outbox(ctx: JobContext) -> JobResult:
         if outgoing is None:
             lost_race += 1
             continue
-        try:
-            refused = smtp.send(outgoing, ctx.settings)
-        except smtp.DeliveryError as exc:
-            error = f"{type(exc).__name__}: {exc}"
-            with ctx.transaction() as session:
-                retry_at = outbox.record_failure(
-                    session, outgoing, worker=ctx.worker_id, now=utc_now(), error=error, settings=ctx.settings
+        # Log (and audit) the delivery under the id of the request that decided the email, if any.
+        with bound_request_id(outgoing.request_id or current_request_id()):
+            try:
+                refused = smtp.send(outgoing, ctx.settings)
+            except smtp.DeliveryError as exc:
+                error = f"{type(exc).__name__}: {exc}"
+                with ctx.transaction() as session:
+                    retry_at = outbox.record_failure(
+                        session,
+                        outgoing,
+                        worker=ctx.worker_id,
+                        now=utc_now(),
+                        error=error,
+                        settings=ctx.settings,
+                    )
+                log.warning(
+                    "email %s attempt %s failed (%s); retry at %s",
+                    outgoing.id,
+                    outgoing.attempt_number,
+                    error,
+                    retry_at,
                 )
-            log.warning(
-                "email %s attempt %s failed (%s); retry at %s",
-                outgoing.id,
-                outgoing.attempt_number,
-                error,
-                retry_at,
-            )
-            failed += 1
-            if smtp.server_unreachable(exc):
-                # The server is unreachable: the rest would fail the same way; they wait for the next run.
-                break
-            continue
-        with ctx.transaction() as session:
-            outbox.record_sent(session, outgoing, now=utc_now(), actor=ctx.actor, refused=refused)
-        sent += 1
+                failed += 1
+                if smtp.server_unreachable(exc):
+                    # The server is unreachable: the rest would fail the same way; they wait for the next run.
+                    break
+                continue
+            with ctx.transaction() as session:
+                outbox.record_sent(session, outgoing, now=utc_now(), actor=ctx.actor, refused=refused)
+            sent += 1
     return {"sent": sent, "failed": failed, "claimed_elsewhere": lost_race}

@@ -55,6 +55,25 @@ def schema_is_current(engine: Engine) -> bool:
     return current_revisions(engine) == head_revisions()
 
 
+@functools.lru_cache(maxsize=1)
+def known_revisions() -> frozenset[str]:
+    """Every revision this code ships (read once per process)."""
+    script = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    return frozenset(revision.revision for revision in script.walk_revisions())
+
+
+def schema_state(engine: Engine) -> str:
+    """`current`; `ahead` when the database is at revisions this code does not ship (a newer
+    release migrated it: expand-only migrations keep this code working, see docs/operations.md,
+    "Upgrades"); `behind` otherwise (missing or older revisions: run `moderation db upgrade`)."""
+    current = current_revisions(engine)
+    if current == head_revisions():
+        return "current"
+    if current and not (current & known_revisions()):
+        return "ahead"
+    return "behind"
+
+
 def current_revisions_for(url: str) -> str:
 
     engine = make_engine(url)
@@ -65,10 +84,18 @@ def current_revisions_for(url: str) -> str:
 
 
 def prepare_database(settings: Settings) -> None:
-    """Migrate the embedded SQLite database on first start; refuse an out-of-date PostgreSQL schema."""
+    """Migrate the embedded SQLite database on first start; refuse an out-of-date PostgreSQL schema
+    (a schema ahead of this release, migrated by the next one during a rolling upgrade, is accepted)."""
     engine = make_engine(settings.resolved_database_url)
     try:
-        if schema_is_current(engine):
+        state = schema_state(engine)
+        if state == "current":
+            return
+        if state == "ahead":
+            # A rolling upgrade: a newer release migrated (expand only) while this one serves.
+            log.warning(
+                "the database schema is ahead of this release; serving with the previous schema's reads"
+            )
             return
         if settings.is_sqlite:
             log.info("migrating embedded SQLite database at %s", engine.url.database)

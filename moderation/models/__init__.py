@@ -15,6 +15,7 @@ from moderation.models.email_attempt import EmailAttempt
 from moderation.models.email_message import EmailMessage
 from moderation.models.evidence_hold import EvidenceHold
 from moderation.models.evidence_item import EvidenceItem
+from moderation.models.job_run import JobRun
 from moderation.models.notice import Notice
 from moderation.models.notice_clock import NoticeClock
 from moderation.models.notice_content import NoticeContent
@@ -41,6 +42,7 @@ __all__ = [
     "EmailMessage",
     "EvidenceHold",
     "EvidenceItem",
+    "JobRun",
     "Notice",
     "NoticeClock",
     "NoticeContent",

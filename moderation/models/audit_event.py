@@ -31,3 +31,5 @@ class AuditEvent(Base):
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # The HTTP request (or job run) that made the change; part of the hash when present.
+    request_id: Mapped[str | None] = mapped_column(String(64), default=None)

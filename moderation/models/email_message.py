@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from moderation.kit.request_context import current_request_id
 from moderation.kit.time import utc_now
 from moderation.models.base import Base, TimestampMixin
 
@@ -33,3 +34,5 @@ class EmailMessage(TimestampMixin, Base):
     lease_expires_at: Mapped[datetime | None] = mapped_column(default=None)
     sent_at: Mapped[datetime | None] = mapped_column(default=None)
     last_error: Mapped[str | None] = mapped_column(Text, default=None)
+    # The request that decided this email (None for scheduled scans); the delivery logs under it.
+    request_id: Mapped[str | None] = mapped_column(String(64), default=current_request_id)

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from moderation.kit.request_context import current_request_id
 from moderation.models.base import Base, TimestampMixin
 
 
@@ -34,3 +35,5 @@ class WebhookDelivery(TimestampMixin, Base):
     last_error: Mapped[str | None] = mapped_column(Text, default=None)
     last_status: Mapped[int | None] = mapped_column(Integer, default=None)
     delivered_at: Mapped[datetime | None] = mapped_column(default=None)
+    # The request that enqueued this action; the delivery logs under it.
+    request_id: Mapped[str | None] = mapped_column(String(64), default=current_request_id)

@@ -7,6 +7,12 @@ regression (`weights`, `bias`) stored in a file under `policies/` to the normali
 file's SHA-256 is pinned in the YAML so that changing the probe changes the policy version.
 
 A threshold fires when the score reaches it. `block` may be null: the category is then review-only.
+
+`models` lists the models that can score a category, preferred first: `open_nsfw` (the bundled
+explicit-content model; its score is the model's NSFW probability) and `open_clip` (zero-shot prompts or
+a probe, as `scoring` says). The first listed model that is ready scores the category, with its own
+`thresholds` when the entry gives some, else the category's; when none is ready the category is
+*unscored* and the decision policy says what that means.
 """
 
 from __future__ import annotations
@@ -63,6 +69,17 @@ class LinearProbeScoring(_Frozen):
     sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 
 
+ModelId = Literal["open_nsfw", "open_clip"]
+MODEL_IDS: tuple[str, ...] = ("open_nsfw", "open_clip")
+
+
+class ModelChoice(_Frozen):
+    """A model that can score a category; `thresholds` replace the category's for this model's scores."""
+
+    model: ModelId
+    thresholds: Thresholds | None = None
+
+
 class Probe(_Frozen):
     """Logistic regression over the L2-normalised image embedding: sigmoid(weights · e + bias)."""
 
@@ -81,7 +98,9 @@ class Category(_Frozen):
     id: str
     description: Annotated[str, Field(min_length=1)]
     prompts: Prompts = Prompts()
-    scoring: Annotated[SoftmaxScoring | LinearProbeScoring, Field(discriminator="method")]
+    models: Annotated[tuple[ModelChoice, ...], Field(min_length=1)] = (ModelChoice(model="open_clip"),)
+    # How open_clip scores the category; required when `models` lists open_clip.
+    scoring: Annotated[SoftmaxScoring | LinearProbeScoring, Field(discriminator="method")] | None = None
     thresholds: Thresholds
     child_safety: bool = False
     probe: Probe | None = None
@@ -94,6 +113,27 @@ class Category(_Frozen):
                 "must be lower_snake_case (a-z, 0-9, _), starting with a letter, at most 64 chars"
             )
         return value
+
+    @model_validator(mode="after")
+    def _models_and_scoring(self) -> Category:
+        names = [m.model for m in self.models]
+        if len(set(names)) != len(names):
+            raise ValueError(f"models lists a model twice: {', '.join(names)}")
+        if "open_clip" in names and self.scoring is None:
+            raise ValueError("open_clip needs `scoring` (softmax prompts or a linear probe)")
+        return self
+
+    def thresholds_for(self, model: str) -> Thresholds:
+        """The thresholds `model`'s scores are compared with."""
+        for choice in self.models:
+            if choice.model == model and choice.thresholds is not None:
+                return choice.thresholds
+        return self.thresholds
+
+    @property
+    def model_ids(self) -> tuple[str, ...]:
+        """The models that can score this category, preferred first."""
+        return tuple(m.model for m in self.models)
 
     @model_validator(mode="after")
     def _prompts_for_softmax(self) -> Category:
@@ -130,6 +170,26 @@ class CategoryPolicy(_Frozen):
     @property
     def child_safety_ids(self) -> tuple[str, ...]:
         return tuple(c.id for c in self.categories if c.child_safety)
+
+    def for_model(self, model: str) -> CategoryPolicy:
+        """The categories `model` can score (same version and source)."""
+        return self.model_copy(
+            update={"categories": tuple(c for c in self.categories if model in c.model_ids)}
+        )
+
+    def uses(self, model: str) -> bool:
+        return any(model in c.model_ids for c in self.categories)
+
+
+def category_thresholds(category: Category) -> dict[str | None, tuple[float, float | None]]:
+    """(review, block) per scoring model, and under None the category's own."""
+    out: dict[str | None, tuple[float, float | None]] = {
+        None: (category.thresholds.review, category.thresholds.block)
+    }
+    for model in category.model_ids:
+        chosen = category.thresholds_for(model)
+        out[model] = (chosen.review, chosen.block)
+    return out
 
 
 class _File(_Frozen):

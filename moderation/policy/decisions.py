@@ -30,6 +30,7 @@ from moderation.policy.categories import load_categories
 from moderation.policy.loader import Policy, read_yaml, register_part
 
 FILENAME = "decisions.yaml"
+PROFILES_DIR = "profiles"
 
 Decision = Literal["allow", "review", "block"]
 Source = Literal["upload", "generated", "unknown"]
@@ -58,11 +59,13 @@ def _check_rule(value: str) -> str:
 
 
 class Outcome(_Frozen):
-    """What a finding leads to, under which rule id, and how it ranks in the review queue."""
+    """What a finding leads to, under which rule id, and how it ranks in the review queue. `label`
+    (e.g. `explicit`) is attached to the finding so a platform can label content it allows."""
 
     decision: Decision
     rule: RuleId
     risk: Risk = 0.5
+    label: Annotated[str, Field(min_length=1, max_length=64)] | None = None
 
     _rule = field_validator("rule")(_check_rule)
 
@@ -91,15 +94,62 @@ class BankPolicy(_Frozen):
         return self
 
 
+class PerSource(_Frozen):
+    """One decision per content source."""
+
+    upload: Decision
+    generated: Decision
+    unknown: Decision
+
+    def for_source(self, source: str) -> Decision:
+        value: Decision = getattr(self, source if source in ("upload", "generated") else "unknown")
+        return value
+
+
+class UnscoredCombination(_Frozen):
+    """A combination whose categories all fired or could not be scored (at least one of each)."""
+
+    rule: RuleId
+    decisions: PerSource
+    risk: Risk = 0.6
+
+    _rule = field_validator("rule")(_check_rule)
+
+
 class Combination(_Frozen):
-    """When every listed category's review threshold fired on one image, this outcome applies."""
+    """When every listed category's review threshold fired on one image, this outcome applies.
+    `when_unscored` applies when the others fired but some listed category had no model to score it."""
 
     rule: RuleId
     categories: Annotated[tuple[str, ...], Field(min_length=2)]
     decision: Decision
     risk: Risk = 1.0
+    when_unscored: UnscoredCombination | None = None
 
     _rule = field_validator("rule")(_check_rule)
+
+
+class CategoryOutcomes(_Frozen):
+    """A category's own outcomes, replacing `classifier.review` / `classifier.block` for it."""
+
+    review: Outcome | None = None
+    block: Outcome | None = None
+
+
+class UnscoredPolicy(_Frozen):
+    """What a category that no available model could score means, per content source: `default`
+    for every category, `categories` for particular ones. Applies only while some model is ready;
+    with none ready, `on_classifier_unavailable` applies instead."""
+
+    rule: RuleId = "classifier.unscored"
+    risk: Risk = 0.1
+    default: PerSource = PerSource(upload="allow", generated="allow", unknown="allow")
+    categories: dict[str, PerSource] = Field(default_factory=dict)
+
+    _rule = field_validator("rule")(_check_rule)
+
+    def for_category(self, category: str, source: str) -> Decision:
+        return self.categories.get(category, self.default).for_source(source)
 
 
 class Fallback(_Frozen):
@@ -124,8 +174,15 @@ class ClassifierPolicy(_Frozen):
 
     review: Outcome
     block: Outcome
+    categories: dict[str, CategoryOutcomes] = Field(default_factory=dict)
     combinations: tuple[Combination, ...] = ()
     child_safety_risk_bonus: Risk = 0.5
+
+    def outcome(self, category: str, level: str) -> Outcome:
+        """The outcome of `category`'s `level` (review/block) threshold firing."""
+        own = self.categories.get(category)
+        chosen = (own.block if level == "block" else own.review) if own else None
+        return chosen or (self.block if level == "block" else self.review)
 
 
 class PromptRule(_Frozen):
@@ -200,6 +257,7 @@ class DecisionPolicy(_Frozen):
     classifier: ClassifierPolicy
     on_classifier_unavailable: Fallback
     on_classifier_disabled: Fallback
+    unscored: UnscoredPolicy = UnscoredPolicy()
     prompt_screening: PromptScreening = PromptScreening()
     review: ReviewPolicy = ReviewPolicy()
     source: str = ""
@@ -219,7 +277,13 @@ class DecisionPolicy(_Frozen):
         yield self.banks.allow_list.rule
         yield self.classifier.review.rule
         yield self.classifier.block.rule
-        yield from (c.rule for c in self.classifier.combinations)
+        for outcomes in self.classifier.categories.values():
+            yield from (o.rule for o in (outcomes.review, outcomes.block) if o is not None)
+        for combination in self.classifier.combinations:
+            yield combination.rule
+            if combination.when_unscored is not None:
+                yield combination.when_unscored.rule
+        yield self.unscored.rule
         yield self.on_classifier_unavailable.rule
         yield self.on_classifier_disabled.rule
         yield from (r.id for r in self.prompt_screening.rules)
@@ -376,26 +440,47 @@ def parse_decisions(raw: Any, path: Path) -> DecisionPolicy:
     return policy
 
 
-def load_decisions(policies_dir: Path) -> DecisionPolicy:
-    """Load and validate `<policies_dir>/decisions.yaml` into a frozen `DecisionPolicy`."""
-    path = policies_dir / FILENAME
+def decisions_path(policies_dir: Path, profile: str | None) -> Path:
+    """`profiles/<profile>.yaml` when the directory has profiles, else its `decisions.yaml`."""
+    profiles = policies_dir / PROFILES_DIR
+    if profile is not None and profiles.is_dir():
+        path = profiles / f"{profile}.yaml"
+        if not path.is_file():
+            available = ", ".join(sorted(p.stem for p in profiles.glob("*.yaml"))) or "none"
+            raise PolicyError(
+                f"{path}: no such decision profile '{profile}' (MODERATION_POLICY_PROFILE; "
+                f"available: {available})"
+            )
+        return path
+    return policies_dir / FILENAME
+
+
+def load_decisions(policies_dir: Path, profile: str | None = None) -> DecisionPolicy:
+    """Load and validate the decision profile `profile` (or `decisions.yaml`) of `policies_dir`."""
+    path = decisions_path(policies_dir, profile)
     policy = parse_decisions(read_yaml(path), path)
     if (policies_dir / CATEGORIES_FILENAME).is_file():
         known = set(load_categories(policies_dir).ids)
-        for index, combination in enumerate(policy.classifier.combinations):
-            unknown = [c for c in combination.categories if c not in known]
+
+        def check(where: str, ids: Iterator[str] | tuple[str, ...]) -> None:
+            unknown = [c for c in ids if c not in known]
             if unknown:
                 raise PolicyError(
-                    f"{path}: classifier.combinations[{index}].categories: unknown classifier "
-                    f"categories {', '.join(unknown)} (known: {', '.join(sorted(known))})"
+                    f"{path}: {where}: unknown classifier categories {', '.join(unknown)} "
+                    f"(known: {', '.join(sorted(known))})"
                 )
+
+        for index, combination in enumerate(policy.classifier.combinations):
+            check(f"classifier.combinations[{index}].categories", combination.categories)
+        check("classifier.categories", tuple(policy.classifier.categories))
+        check("unscored.categories", tuple(policy.unscored.categories))
     return policy
 
 
 def get_decisions(policy: Policy) -> DecisionPolicy:
-    """The decision part of a loaded policy (loaded once per `Policy`)."""
+    """The decision part of a loaded policy (loaded once per `Policy`, for its profile)."""
     part: DecisionPolicy = policy.part("decisions", load_decisions)
     return part
 
 
-register_part("decisions", load_decisions)
+register_part("decisions", load_decisions, profiled=True)

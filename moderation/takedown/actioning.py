@@ -11,6 +11,7 @@ from moderation.config import Settings, get_settings
 from moderation.exceptions import ValidationFailed
 from moderation.kit import evidence_crypto
 from moderation.kit.time import utc_now
+from moderation.models.evidence_hold import EvidenceHold
 from moderation.models.evidence_item import EvidenceItem
 from moderation.models.notice import Notice
 from moderation.models.notice_content import NoticeContent
@@ -30,6 +31,8 @@ from moderation.takedown.errors import (
     CopyNotFound,
     CopyNotInReview,
     IllegalTransition,
+    ImageMismatch,
+    NoticeContentNotFound,
 )
 from moderation.takedown.evidence_store import hold_evidence
 from moderation.takedown.outbox import enqueue_action
@@ -464,6 +467,88 @@ class Actioning:
         item = self._copy_in_review(session, notice, copy_id)
         self._decide_copy(session, item, "dismissed", actor=actor, reason=reason)
         self._copy_decided(session, notice, item, "dismissed", actor=actor, reason=reason, policy=policy)
+        return notice
+
+    def attach_image(
+        self,
+        session: Session,
+        notice_id: int,
+        content_item_id: int,
+        data: bytes,
+        *,
+        actor: str,
+        settings: Settings | None = None,
+    ) -> Notice:
+        """Attach the bytes of a reported item that was named by content id or URL only, so that its
+        stay-down covers edited copies: the image is kept as encrypted evidence under the notice's
+        holds and, once the item is removed, banked as an image (robust variants: crops, rotations)
+        on top of the exact hashes already banked. The bytes must be the item the registry knows
+        (same SHA-256) when it knows one: 409 `image_mismatch` otherwise. Attaching the same image
+        twice changes nothing."""
+        settings = settings or get_settings()
+        policy, regime_set = policy_and_regimes(settings)
+        notice = load_notice(session, notice_id)
+        item = repo.get_content(session, content_item_id)
+        if item is None or item.notice_id != notice.id or item.source != "reported":
+            raise NoticeContentNotFound(
+                f"notice {notice.id} has no reported content item {content_item_id}",
+                details={"notice_id": notice.id, "content_item_id": content_item_id},
+            )
+        hashes = self.stay_down.hash_upload(data, settings)
+        sha = str(hashes["sha256"])
+        if item.sha256 and item.sha256 != sha:
+            raise ImageMismatch(
+                "the attached image is not the content recorded for this item (SHA-256 differs)",
+                details={"expected_sha256": item.sha256, "sha256": sha},
+            )
+        kept = repo.evidence(session, notice.id)
+        if any(e.notice_content_id == item.id and (e.details or {}).get("kind") == "attached" for e in kept):
+            return notice
+        evidence = repo.add_evidence(
+            session,
+            EvidenceItem(
+                notice_id=notice.id,
+                notice_content_id=item.id,
+                sha256=sha,
+                hashes={k: v for k, v in hashes.items() if k in _BANK_HASHES and v},
+                details={"kind": "attached", "bytes": len(data), "content_id": item.content_id},
+                ciphertext=evidence_crypto.encrypt(settings, data),
+            ),
+        )
+        item.sha256, item.pdq = sha, item.pdq or hashes.get("pdq")
+        if notice.actioned_at is not None:
+            # Preservation runs from removal, as for the evidence kept when the notice was actioned.
+            versions = regime_versions(notice, regime_set)
+            hold_evidence(session, notice, evidence, versions, start=notice.actioned_at)
+        else:
+            repo.add_hold(session, EvidenceHold(evidence_id=evidence.id, notice_id=notice.id, kind="case"))
+        banked = Banked([], 0)
+        if item.state == "removed":
+            banked = self._stay_down(
+                session,
+                notice,
+                [],
+                actor=actor,
+                metadata={"notice_id": notice.id, "ref": item.ref},
+                image=data,
+            )
+            item.stay_down_entry_ids = [*(item.stay_down_entry_ids or []), *banked.entry_ids]
+        session.flush()
+        audit_notice(
+            session,
+            notice.id,
+            "notice.image_attached",
+            actor=actor,
+            details={
+                "content_item_id": item.id,
+                "content_id": item.content_id,
+                "sha256": sha,
+                "evidence_id": evidence.id,
+                "stay_down_entry_ids": banked.entry_ids,
+                "stay_down_rows": banked.rows,
+            },
+            policy=policy,
+        )
         return notice
 
     def copies_in_review(self, session: Session, notice_id: int) -> list[dict[str, Any]]:

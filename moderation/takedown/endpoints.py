@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, File, Query, Request, Response, UploadFile
 from fastapi.routing import APIRoute
 
 from moderation.config import Settings
 from moderation.dependencies import ID, Admin, DBSession, Intake
+from moderation.hashing.intake import ImageLimits, read_limited
 from moderation.takedown.errors import RequestTooLarge
 from moderation.takedown.schemas import (
     Assign,
@@ -144,6 +145,26 @@ def supply_info(
         actor=principal.actor,
         reason=body.reason,
     )
+
+
+@router.post(
+    "/notices/{notice_id}/content/{item_id}/image",
+    response_model=NoticeOut,
+    summary="Attach the image of an item named by content id or URL (stay-down covers edited copies)",
+)
+def attach_content_image(
+    notice_id: ID,
+    item_id: ID,
+    request: Request,
+    session: DBSession,
+    principal: Intake,
+    file: Annotated[UploadFile, File(description="the image (JPEG, PNG, WebP, GIF); kept encrypted")],
+) -> dict[str, Any]:
+    """The platform sends the bytes of a reported item (its `content[].id` in the notice) so that the
+    stay-down bank holds the image's robust variants, not only its exact hashes."""
+    settings = request.app.state.settings
+    data = read_limited(file.file, ImageLimits.from_settings(settings))
+    return _change(request, session, notice_id, takedown.attach_image, item_id, data, actor=principal.actor)
 
 
 @router.post("/notices/{notice_id}/action", response_model=NoticeOut, summary="Remove the content")

@@ -92,3 +92,15 @@ class EvidencePurged(ModerationError):
 class RequestTooLarge(ModerationError):
     code = "request_too_large"
     status = 413
+
+
+class NoticeContentNotFound(NotFound):
+    """No reported content item with that id under this notice."""
+
+    code = "notice_content_not_found"
+
+
+class ImageMismatch(Conflict):
+    """The attached image is not the content the registry or the notice holds for that item."""
+
+    code = "image_mismatch"

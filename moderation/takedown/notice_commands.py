@@ -1,12 +1,15 @@
-"""`moderation notice create|list`: notices that arrived by post or email, and the queue, from the shell."""
+"""`moderation notice ...`: enter a notice that arrived by post or email, list the queue, and every action
+the dashboard offers on a notice (state changes, assignment, pauses, near-duplicate copies)."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
 
 import typer
+from sqlalchemy.orm import Session
 
 from moderation.db import transaction
 from moderation.exceptions import ModerationError
@@ -14,9 +17,11 @@ from moderation.kit.cli import cli_actor
 from moderation.takedown.clocks import iso_utc
 from moderation.takedown.schemas import NoticeCreate
 from moderation.takedown.service import takedown
+from moderation.takedown.states import STATES, TRANSITIONS
 
 notice_app = typer.Typer(
-    help="Takedown notices: enter one received by post or email, list the queue.", no_args_is_help=True
+    help="Takedown notices: enter one received by post or email, list the queue, act on a notice.",
+    no_args_is_help=True,
 )
 
 
@@ -111,7 +116,8 @@ def list_(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
 ) -> None:
     """Print the queue by due time with the time remaining (negative: overdue)."""
-
+    if state is not None and state not in STATES:
+        raise _fail(f"error [invalid_state]: --state must be one of {', '.join(STATES)}", 2)
     try:
         with transaction() as session:
             page = takedown.queue(session, regime=regime, state=state, overdue=overdue, limit=limit)
@@ -137,3 +143,120 @@ def list_(
             f"{item['id']:>8} {item['state']:11} {_iso(item['due_at']):21} {left:>10} "
             f"{(item['assignee'] or '-'):16} {','.join(item['regimes'])}"
         )
+
+
+def _changed(notice_id: int, change: Callable[[Session], Any], as_json: bool) -> None:
+    """Run one change to a notice in its own transaction; print its new state (or the error, exit 1)."""
+    try:
+        with transaction() as session:
+            change(session)
+            notice = takedown.get(session, notice_id)
+            state, assignee = notice.state, notice.assignee
+    except ModerationError as exc:
+        raise _fail(f"error [{exc.code}]: {exc.message}") from exc
+    if as_json:
+        typer.echo(json.dumps({"id": notice_id, "state": state, "assignee": assignee}))
+    else:
+        typer.echo(f"notice {notice_id}: {state}" + (f", assigned to {assignee}" if assignee else ""))
+
+
+NoticeID = Annotated[int, typer.Argument(help="The notice id.", min=1)]
+Reason = Annotated[str | None, typer.Option("--reason", help="Why (recorded in the audit log).")]
+AsJSON = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
+
+
+def _transition_command(name: str) -> None:
+    transition = TRANSITIONS[name]
+    sources = ", ".join(sorted(transition.sources))
+    needs = " A --reason is required." if transition.needs_reason else ""
+
+    def command(notice_id: NoticeID, reason: Reason = None, as_json: AsJSON = False) -> None:
+        if transition.needs_reason and not (reason and reason.strip()):
+            raise _fail(f"error [reason_required]: {name} needs --reason", 2)
+        _changed(
+            notice_id,
+            lambda session: takedown.transition(session, notice_id, name, actor=cli_actor(), reason=reason),
+            as_json,
+        )
+
+    effect = " Removes the content: stay-down, copy sweep, evidence holds." if name == "action" else ""
+    command.__doc__ = f"Move a notice from {sources} to {transition.target} (API: {name}).{effect}{needs}"
+    notice_app.command(name.replace("_", "-"))(command)
+
+
+for _name in TRANSITIONS:
+    _transition_command(_name)
+
+
+@notice_app.command("show")
+def show(notice_id: NoticeID) -> None:
+    """Print one notice as JSON: state, clocks, content, webhooks and timeline (never evidence bytes)."""
+    try:
+        with transaction() as session:
+            row = takedown.detail(session, notice_id)
+    except ModerationError as exc:
+        raise _fail(f"error [{exc.code}]: {exc.message}") from exc
+    typer.echo(json.dumps(row, default=lambda v: _iso(v) if isinstance(v, datetime) else str(v), indent=2))
+
+
+@notice_app.command("assign")
+def assign(
+    notice_id: NoticeID,
+    assignee: Annotated[str | None, typer.Argument(help="Who takes it; omit to unassign.")] = None,
+    as_json: AsJSON = False,
+) -> None:
+    """Assign a notice to a reviewer (no name: unassign)."""
+    _changed(
+        notice_id, lambda session: takedown.assign(session, notice_id, assignee, actor=cli_actor()), as_json
+    )
+
+
+@notice_app.command("pause")
+def pause(
+    notice_id: NoticeID,
+    reason: Annotated[str, typer.Option("--reason", help="A pause reason the regime allows.")],
+    note: Annotated[str | None, typer.Option("--note", help="Free text for the audit log.")] = None,
+    as_json: AsJSON = False,
+) -> None:
+    """Pause the notice's clocks that may pause for REASON."""
+    _changed(
+        notice_id,
+        lambda session: takedown.pause(session, notice_id, reason=reason, note=note, actor=cli_actor()),
+        as_json,
+    )
+
+
+@notice_app.command("resume")
+def resume(notice_id: NoticeID, as_json: AsJSON = False) -> None:
+    """End every open pause of the notice."""
+    _changed(notice_id, lambda session: takedown.resume(session, notice_id, actor=cli_actor()), as_json)
+
+
+@notice_app.command("remove-copy")
+def remove_copy(
+    notice_id: NoticeID,
+    copy_id: Annotated[int, typer.Argument(help="The copy's content row id (see `notice show`).", min=1)],
+    reason: Reason = None,
+    as_json: AsJSON = False,
+) -> None:
+    """Remove a near-duplicate copy the sweep left in review."""
+    _changed(
+        notice_id,
+        lambda session: takedown.remove_copy(session, notice_id, copy_id, actor=cli_actor(), reason=reason),
+        as_json,
+    )
+
+
+@notice_app.command("dismiss-copy")
+def dismiss_copy(
+    notice_id: NoticeID,
+    copy_id: Annotated[int, typer.Argument(help="The copy's content row id (see `notice show`).", min=1)],
+    reason: Annotated[str, typer.Option("--reason", help="Why it stays up (required).")],
+    as_json: AsJSON = False,
+) -> None:
+    """Keep a near-duplicate copy up (not substantially the same content)."""
+    _changed(
+        notice_id,
+        lambda session: takedown.dismiss_copy(session, notice_id, copy_id, actor=cli_actor(), reason=reason),
+        as_json,
+    )

@@ -59,6 +59,8 @@ class ClaimedDelivery:
     notice_id: int
     idempotency_key: str
     payload: dict[str, Any]
+    # The request that enqueued the action: the delivery logs and audits under it.
+    request_id: str | None = None
 
 
 class ActionOutbox:
@@ -95,7 +97,9 @@ class ActionOutbox:
         )
         row = repo.get_delivery(session, delivery_id)
         assert row is not None
-        return ClaimedDelivery(row.id, attempt, row.notice_id, row.idempotency_key, dict(row.payload))
+        return ClaimedDelivery(
+            row.id, attempt, row.notice_id, row.idempotency_key, dict(row.payload), row.request_id
+        )
 
     def record(
         self,

@@ -217,6 +217,20 @@ class TakedownRepository:
         )
         return int(result.rowcount)  # type: ignore[attr-defined]
 
+    def alerting(self, session: Session, notice_ids: list[int], now: datetime) -> set[int]:
+        """Of these notices, those with a running clock past its first alert threshold (alerted, or
+        due to be at the next scan)."""
+        if not notice_ids:
+            return set()
+        rows = session.scalars(
+            select(NoticeClock.notice_id).where(
+                NoticeClock.notice_id.in_(notice_ids),
+                NoticeClock.stopped_at.is_(None),
+                or_(NoticeClock.last_alert_threshold.is_not(None), NoticeClock.next_alert_at <= now),
+            )
+        )
+        return set(rows)
+
     def alerts_due(self, session: Session, now: datetime, limit: int) -> list[NoticeClock]:
         """Running clocks whose next alert threshold time has come, oldest first (the alert scan)."""
         return list(

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 Channel = Literal["form", "api", "email", "post"]
+# One address: a local part and a dotted domain, no spaces, no second @ (RFC 5322's quoted forms aside).
+EMAIL = re.compile(r"[^@\s\x00-\x1f]{1,64}@[^@\s\x00-\x1f.]+(?:\.[^@\s\x00-\x1f.]+)+")
 
 
 class Reporter(BaseModel):
@@ -16,8 +19,16 @@ class Reporter(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     name: str | None = Field(default=None, max_length=500)
-    email: str | None = Field(default=None, max_length=320)
+    email: str | None = Field(default=None, max_length=320, examples=["reporter@example.org"])
     contact: str | None = Field(default=None, max_length=2000, description="Other contact details.")
+
+    @field_validator("email")
+    @classmethod
+    def _an_address(cls, value: str | None) -> str | None:
+        # Replies (acknowledgements, decisions) go to this address: refuse what cannot be one.
+        if value is not None and not EMAIL.fullmatch(value):
+            raise ValueError("not an email address (expected name@domain.tld)")
+        return value
 
 
 class ContentRefs(BaseModel):
@@ -86,6 +97,9 @@ class QueueItem(BaseModel):
     due_at: datetime | None
     time_remaining_seconds: float | None
     overdue: bool
+    due_soon: bool = Field(
+        default=False, description="past the first alert threshold of a running clock, not yet overdue"
+    )
     assignee: str | None
     missing_fields: dict[str, list[str]]
 

@@ -122,6 +122,22 @@ class TakedownService:
             session, notice_id, copy_id, actor=actor, reason=reason, settings=settings
         )
 
+    def attach_image(
+        self,
+        session: Session,
+        notice_id: int,
+        content_item_id: int,
+        data: bytes,
+        *,
+        actor: str,
+        settings: Settings | None = None,
+    ) -> Notice:
+        """Attach the image of an item named by content id or URL, so its stay-down covers crops and
+        rotations (see `Actioning.attach_image`)."""
+        return self._actioning.attach_image(
+            session, notice_id, content_item_id, data, actor=actor, settings=settings
+        )
+
     def dismiss_copy(
         self,
         session: Session,

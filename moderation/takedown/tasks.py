@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 from moderation.config import Settings, get_settings
 from moderation.db import get_engine, transaction
 from moderation.jobs import JobContext, JobResult, job
+from moderation.kit.request_context import bound_request_id, current_request_id
 from moderation.kit.time import utc_now
 from moderation.takedown import webhook
 from moderation.takedown.evidence_store import evidence_store
@@ -71,36 +72,38 @@ def deliver_webhooks(
             )
         if claimed is None:
             continue
-        run.claimed += 1
-        body = webhook.encode_body(claimed.payload)
-        headers = {
-            webhook.SIGNATURE_HEADER: webhook.sign(
-                settings.action_webhook_secret, body, int(utc_now().timestamp())
-            ),
-            webhook.IDEMPOTENCY_HEADER: claimed.idempotency_key,
-            webhook.DELIVERY_HEADER: str(claimed.id),
-            webhook.ATTEMPT_HEADER: str(claimed.attempt),
-        }
-        result = send(settings.action_webhook_url, body, headers, settings.action_webhook_timeout_seconds)
-        with transaction(engine) as session:
-            state = action_outbox.record(
-                session,
-                claimed,
-                worker=worker,
-                ok=result.ok,
-                status_code=result.status_code,
-                error=result.error,
-                actor=actor,
-            )
-        run.outcomes.append((claimed.id, state))
-        if state == "delivered":
-            run.delivered += 1
-        elif state == "pending":
-            run.retrying += 1
-        elif state == "failed":
-            run.failed += 1
-        else:
-            run.lost += 1
+        # Log (and audit) the delivery under the id of the request that enqueued it.
+        with bound_request_id(claimed.request_id or current_request_id()):
+            run.claimed += 1
+            body = webhook.encode_body(claimed.payload)
+            headers = {
+                webhook.SIGNATURE_HEADER: webhook.sign(
+                    settings.action_webhook_secret, body, int(utc_now().timestamp())
+                ),
+                webhook.IDEMPOTENCY_HEADER: claimed.idempotency_key,
+                webhook.DELIVERY_HEADER: str(claimed.id),
+                webhook.ATTEMPT_HEADER: str(claimed.attempt),
+            }
+            result = send(settings.action_webhook_url, body, headers, settings.action_webhook_timeout_seconds)
+            with transaction(engine) as session:
+                state = action_outbox.record(
+                    session,
+                    claimed,
+                    worker=worker,
+                    ok=result.ok,
+                    status_code=result.status_code,
+                    error=result.error,
+                    actor=actor,
+                )
+            run.outcomes.append((claimed.id, state))
+            if state == "delivered":
+                run.delivered += 1
+            elif state == "pending":
+                run.retrying += 1
+            elif state == "failed":
+                run.failed += 1
+            else:
+                run.lost += 1
     return run
 
 

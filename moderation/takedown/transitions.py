@@ -131,6 +131,19 @@ class NoticeTransitions:
             self._check_restore(notice, versions)
         elif name in ("close", "reject"):
             values["closed_at"] = utc_now() if name == "close" else None
+        if name == "close":
+            undecided = [
+                c.id
+                for c in repo.contents(session, notice.id)
+                if c.source == "near_duplicate" and c.state == "review"
+            ]
+            if undecided:
+                # Once closed, a copy can no longer be removed: decide every copy first.
+                raise IllegalTransition(
+                    f"{len(undecided)} near-duplicate copies still await a remove or dismiss decision",
+                    code="copies_undecided",
+                    details={"state": notice.state, "action": name, "copies": undecided},
+                )
         now = move_notice(
             session, notice, name, actor=actor, reason=reason, policy=policy, values=values, details=details
         )

@@ -70,7 +70,29 @@ def queue_item(notice: Notice, now: datetime) -> dict[str, Any]:
     }
 
 
-def content_out(c: NoticeContent) -> dict[str, Any]:
+IMAGE_EVIDENCE = ("upload", "attached")
+
+
+def stay_down_coverage(c: NoticeContent, image_held: bool) -> dict[str, Any]:
+    """What the stay-down bank holds for a removed item, in the words the notice page shows.
+
+    `image`: the image itself was banked, so its robust variants (crops, rotations) match too;
+    `hashes`: only the exact hashes the registry gave (SHA-256, MD5, PDQ within the bank's distance):
+    a cropped or rotated re-upload is not covered until the image is attached; `none`: nothing to
+    bank (no hashes known); `pending`: the item is not removed yet."""
+    entries = len(c.stay_down_entry_ids or [])
+    if c.state not in ("removed", "restored"):
+        covers = "pending"
+    elif image_held and entries:
+        covers = "image"
+    elif entries:
+        covers = "hashes"
+    else:
+        covers = "none"
+    return {"covers": covers, "entries": entries}
+
+
+def content_out(c: NoticeContent, image_held: bool = False) -> dict[str, Any]:
     return {
         "id": c.id,
         "ref": c.ref,
@@ -85,6 +107,7 @@ def content_out(c: NoticeContent) -> dict[str, Any]:
         "reviewed_by": c.reviewed_by,
         "reviewed_at": c.reviewed_at,
         "review_reason": c.review_reason,
+        "stay_down": stay_down_coverage(c, image_held),
     }
 
 
@@ -137,6 +160,10 @@ class NoticeViews:
         more = len(rows) > limit
         rows = rows[:limit]
         items = [queue_item(n, now) for n in rows]
+        alerting = repo.alerting(session, [n.id for n in rows], now)
+        for item in items:
+            # Past the first alert threshold but not overdue: the queue highlights it.
+            item["due_soon"] = item["id"] in alerting and not item["overdue"]
         next_cursor = encode_cursor(rows[-1].due_at, rows[-1].id) if more and rows else None
         return QueueResult(items, next_cursor)
 
@@ -149,6 +176,9 @@ class NoticeViews:
         deliveries = repo.deliveries(session, notice.id)
         attempts = repo.attempts(session, [d.id for d in deliveries])
         holds = repo.holds(session, notice.id)
+        evidence = repo.evidence(session, notice.id)
+        # Items whose image we were given (at intake or attached later): banked with robust variants.
+        imaged = {e.notice_content_id for e in evidence if (e.details or {}).get("kind") in IMAGE_EVIDENCE}
         base = queue_item(notice, now)
         return {
             **base,
@@ -194,7 +224,7 @@ class NoticeViews:
                 }
                 for p in repo.pauses(session, notice.id)
             ],
-            "content": [content_out(c) for c in contents if c.source == "reported"],
+            "content": [content_out(c, c.id in imaged) for c in contents if c.source == "reported"],
             "copies": [content_out(c) for c in contents if c.source != "reported"],
             "sweep": notice.sweep_result,
             "duties": duties(notice, contents, regime_set),
@@ -239,7 +269,7 @@ class NoticeViews:
                         if h.evidence_id == e.id
                     ],
                 }
-                for e in repo.evidence(session, notice.id)
+                for e in evidence
             ],
             "timeline": [
                 {"at": ev.occurred_at, "actor": ev.actor, "action": ev.action, "details": ev.details}

@@ -12,6 +12,7 @@ from moderation.db import get_engine
 from moderation.exceptions import ConfigurationError, PolicyError, SchemaOutOfDate
 from moderation.kit.migrations import prepare_database
 from moderation.kit.time import set_clock
+from moderation.observability.logs import configure_logging
 from moderation.worker.runner import load_jobs, run_forever, run_once
 
 
@@ -28,7 +29,7 @@ def worker(
     With --once it exits 1 if any job failed."""
 
     settings = get_settings()
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings.log_level, settings.log_format)
     if list_jobs:
         for job in load_jobs():
             typer.echo(f"{job.name:28} every {job.interval(settings):g}s  {job.description}")
@@ -44,6 +45,8 @@ def worker(
     if not (once or job_names):
         run_forever(engine, settings)
         return
+    # One line per job, printed below: the runner's own per-job log line would say it a second time.
+    logging.getLogger("moderation.worker").setLevel(max(logging.WARNING, logging.getLogger().level))
     try:
         outcomes = run_once(engine, settings, names=job_names)
     except KeyError as exc:

@@ -22,9 +22,12 @@ from moderation.checks import tasks as checks_tasks
 from moderation.config import Settings
 from moderation.email import tasks as email_tasks
 from moderation.jobs import Job, JobContext, JobResult, registered
+from moderation.kit.request_context import bound_request_id
 from moderation.matching import tasks as matching_tasks
+from moderation.observability import metrics
 from moderation.takedown import tasks as takedown_tasks
 from moderation.worker.locks import job_lock
+from moderation.worker.service import job_runs
 
 log = logging.getLogger("moderation.worker")
 
@@ -65,18 +68,30 @@ class JobOutcome:
 
 def run_job(job: Job, engine: Engine, settings: Settings, worker_id: str) -> JobOutcome:
     """One run of `job` under its lock. Errors are logged and reported, never raised: one failing
-    job must not stop the others (its transaction has rolled back, so the next run starts clean)."""
+    job must not stop the others (its transaction has rolled back, so the next run starts clean).
+    The run logs (and audits) under a request id of its own, `job:<name>:<random>`."""
+    with bound_request_id(f"job:{job.name}:{uuid.uuid4().hex[:12]}"):
+        outcome = _run_locked(job, engine, settings, worker_id)
+    metrics.observe_job(job.name, outcome.status, outcome.seconds)
+    return outcome
+
+
+def _run_locked(job: Job, engine: Engine, settings: Settings, worker_id: str) -> JobOutcome:
     started = time.monotonic()
     with job_lock(engine, job.name) as taken:
         if not taken:
             log.info("job %s: skipped, another worker holds its lock", job.name)
             return JobOutcome(job.name, "skipped")
+        job_runs.started(engine, job.name, worker=worker_id)
         context = JobContext(name=job.name, engine=engine, settings=settings, worker_id=worker_id)
         try:
             result = job.run(context) or {}
         except Exception as exc:
             log.exception("job %s failed", job.name)
-            return JobOutcome(job.name, "failed", error=f"{type(exc).__name__}: {exc}")
+            error = f"{type(exc).__name__}: {exc}"
+            job_runs.finished(engine, job.name, error=error)
+            return JobOutcome(job.name, "failed", error=error, seconds=time.monotonic() - started)
+        job_runs.finished(engine, job.name, error=None)
     outcome = JobOutcome(job.name, "ok", result, seconds=time.monotonic() - started)
     log.info("job %s", outcome.describe())
     return outcome

@@ -1,17 +1,21 @@
-"""The takedown queue and notice pages over HTTP: filters, claim, actions, pause, staff entry."""
+"""The takedown queue and notice pages over HTTP: filters, claim, actions, pause, staff entry, copies."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import timedelta
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from moderation.audit.service import audit
+from moderation.config import Settings
 from moderation.kit.time import utc_now
 from moderation.takedown.service import takedown
 from tests.admin.conftest import form_token
+from tests.takedown.conftest import FakeStayDown
 
 
 def test_queue_lists_open_notices_by_due_time_with_countdowns(
@@ -26,6 +30,24 @@ def test_queue_lists_open_notices_by_due_time_with_countdowns(
     assert "data-due=" in page.text
     filtered = client.get("/admin/notices", params={"regime": "eu-tco"})
     assert f'data-notice="{eu}"' in filtered.text and f'data-notice="{first}"' not in filtered.text
+
+
+def test_notices_past_their_first_alert_threshold_are_highlighted(
+    signed_in: Callable[[str], TestClient], make_notice: Callable[..., int]
+) -> None:
+    """TAKE IT DOWN's 48 hours alert first at 50 %: a notice 30 hours in is 'due soon', one 2 hours in
+    is not, and an overdue one is marked overdue rather than due soon."""
+    soon = make_notice(received_at=(utc_now() - timedelta(hours=30)).isoformat())
+    fresh = make_notice(received_at=(utc_now() - timedelta(hours=2)).isoformat())
+    late = make_notice(received_at=(utc_now() - timedelta(hours=50)).isoformat())
+    page = signed_in("reviewer").get("/admin/notices").text
+
+    def row(notice_id: int) -> str:
+        return page.split(f'data-notice="{notice_id}"')[0].rsplit("<tr", 1)[1]
+
+    assert 'class="due-soon"' in row(soon) and "due soon" in page.split(f'data-notice="{soon}"')[1][:600]
+    assert 'class=""' in row(fresh)
+    assert 'class="overdue"' in row(late)
 
 
 def test_overdue_notices_are_marked(
@@ -92,6 +114,10 @@ def test_validate_then_remove_leaves_the_queue_and_is_audited(
     assert "notice.validate" in actions and "notice.action" in actions
     events = audit.page(session, action="notice.action", subject_id=str(notice_id))
     assert events[0].actor.startswith("user:reviewer")
+    # The sweep time reads as people read times: minutes and UTC, no ISO microseconds.
+    page = client.get(f"/admin/notices/{notice_id}").text
+    sweep = page.split("Copy sweep ", 1)[1].split(":", 2)
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC", ":".join(sweep[:2])), sweep
 
 
 def test_reject_needs_a_reason_and_illegal_moves_show_the_error(
@@ -204,3 +230,53 @@ def test_notice_forms_need_csrf_and_an_acting_role(
     )
     assert forged.status_code == 403 and "Form expired" in forged.text
     assert takedown.get(session, notice_id).state == "received"
+
+
+@pytest.fixture
+def stay_down(monkeypatch: pytest.MonkeyPatch) -> FakeStayDown:
+    fake = FakeStayDown()
+    monkeypatch.setattr(takedown, "stay_down", fake)
+    return fake
+
+
+def test_near_duplicate_copies_are_decided_on_the_notice_page(
+    signed_in: Callable[[str], TestClient], session: Session, settings: Settings, stay_down: FakeStayDown
+) -> None:
+    """The sweep's near-duplicates get remove / keep-up controls; Close waits until each is decided."""
+    from moderation.takedown.staydown import Copy, RegisteredHashes
+    from tests.takedown.conftest import submit
+
+    stay_down.registry["c-1"] = RegisteredHashes("c-1", "a" * 64, "f" * 64)
+    stay_down.copies = [
+        Copy("c-3", "c" * 64, "e" + "f" * 63, 4, identical=False),
+        Copy("c-4", "d" * 64, "ee" + "f" * 62, 8, identical=False),
+    ]
+    notice = submit(session, settings)
+    takedown.transition(session, notice.id, "validate", actor="admin", settings=settings)
+    takedown.action(session, notice.id, actor="admin", settings=settings)
+    session.commit()
+    copies = {c["content_id"]: c["id"] for c in takedown.copies_in_review(session, notice.id)}
+
+    client = signed_in("reviewer")
+    page = client.get(f"/admin/notices/{notice.id}").text
+    assert page.count('class="copy-decision"') == 2 and 'id="undecided-copies"' in page
+    assert 'value="close"' not in page
+    token = form_token(page)
+    base = f"/admin/notices/{notice.id}/copies"
+    refused = client.post(f"{base}/{copies['c-4']}/dismiss", data={"csrf_token": token, "reason": " "})
+    assert refused.status_code == 422 and "say why this copy stays up" in refused.text
+    client.post(f"{base}/{copies['c-3']}/remove", data={"csrf_token": token, "reason": "same image"})
+    client.post(f"{base}/{copies['c-4']}/dismiss", data={"csrf_token": token, "reason": "another photo"})
+    page = client.get(f"/admin/notices/{notice.id}").text
+    assert 'class="copy-decision"' not in page and 'id="undecided-copies"' not in page
+    assert 'value="close"' in page
+    session.commit()  # a fresh read, after the requests' own transactions
+    states = {c["content_id"]: c["state"] for c in takedown.detail(session, notice.id, settings)["copies"]}
+    assert states == {"c-3": "removed", "c-4": "dismissed"}
+    actions = [e.action for e in audit.for_subject(session, "notice", notice.id)]
+    assert {"notice.copy_removed", "notice.copy_dismissed"} <= set(actions)
+    assert all(
+        e.actor.startswith("user:reviewer")
+        for e in audit.for_subject(session, "notice", notice.id)
+        if e.action.startswith("notice.copy_")
+    )

@@ -128,6 +128,10 @@ def test_image_is_shielded_until_an_audited_reveal(
     )
     assert plain.headers["location"] == f"/admin/content/{check_id}?revealed=1"
     assert "shielded revealed" in client.get(plain.headers["location"]).text
+    # Every read of the bytes says why: a shielded preview or the revealed original, never None.
+    reads = audit.page(session, action="evidence.read", subject_type="notice")
+    reasons = sorted({e.details.get("reason") for e in reads}, key=str)
+    assert reasons == ["revealed", "shielded preview"]
 
 
 def test_auditor_reads_but_cannot_decide_or_reveal(

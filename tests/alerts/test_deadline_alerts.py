@@ -1,4 +1,5 @@
-"""A notice 47 hours into a 48-hour clock: 50/75/90% alerts on the first run, the breach an hour later."""
+"""A notice 47 hours into a 48-hour clock: one alert (90%, the most severe reached) on the first run, the
+breach an hour later; a late run sends one email per notice, never a burst per threshold."""
 
 from __future__ import annotations
 
@@ -41,46 +42,77 @@ def test_47h_notice_alerts_then_breach_once_each(
     notice_id = make_notice(engine, mail_settings, received_at=T0 - timedelta(hours=47))
 
     output = worker_once(T0, monkeypatch)
-    assert "alerts.scan_deadlines: ok" in output and "alerts=3" in output
-    received = smtp_server.wait_for(3)
-    assert len(received) == 3
-    subjects = sorted(m.subject for m in received)
-    assert all(f"notice #{notice_id}" in s and "[uk-osa-intimate-image]" in s for s in subjects)
-    assert all("1h 00m left on removal" in s for s in subjects)
-    assert [s.split("(")[-1] for s in subjects] == [
-        "50% of the clock)",
-        "75% of the clock)",
-        "90% of the clock)",
-    ]
-    # Routed to the regime's team, not escalated: thresholds before the breach.
-    assert all(m.envelope_to == ["ncii@example.test"] for m in received)
+    assert "alerts.scan_deadlines: ok" in output and "alerts=1" in output
+    (first,) = smtp_server.wait_for(1)
+    assert f"notice #{notice_id}" in first.subject and "[uk-osa-intimate-image]" in first.subject
+    assert first.subject.endswith("1h 00m left on removal (90% of the clock)")
+    # Routed to the regime's team, not escalated: a threshold before the breach.
+    assert first.envelope_to == ["ncii@example.test"]
 
     output = worker_once(T0 + timedelta(minutes=30), monkeypatch)
     assert "alerts=0" in output and "sent=0" in output
-    assert len(smtp_server.received) == 3
+    assert len(smtp_server.received) == 1
 
     worker_once(T0 + timedelta(hours=1), monkeypatch)
-    received = smtp_server.wait_for(4)
-    assert len(received) == 4
-    breach = received[3]
-    assert "OVERDUE" in breach.subject and f"notice #{notice_id}" in breach.subject
+    received = smtp_server.wait_for(2)
+    assert len(received) == 2
+    breach = received[1]
+    assert f"notice #{notice_id}: OVERDUE by 0m on removal (unassigned, 1 item)" in breach.subject
     # Breaches go to the team and to the regime's escalation list (unrouted names: the default list).
     assert breach.envelope_to == ["legal@example.test", "ncii@example.test", "oncall@example.test"]
 
     worker_once(T0 + timedelta(hours=3), monkeypatch)
-    assert len(smtp_server.received) == 4
-    assert len({m.message_id for m in smtp_server.received}) == 4
+    assert len(smtp_server.received) == 2
+    assert len({m.message_id for m in smtp_server.received}) == 2
 
     with session_factory(engine)() as session:
         alerts = session.scalars(select(Alert).order_by(Alert.id)).all()
-        assert [a.threshold for a in alerts] == ["0.5", "0.75", "0.9", "breach"]
+        assert [a.threshold for a in alerts] == ["0.9", "breach"]
         assert all(a.email_message_id is not None for a in alerts)
         states = session.scalars(select(EmailMessage.state)).all()
-        assert states == ["sent"] * 4
+        assert states == ["sent"] * 2
         audited = session.scalar(
             select(func.count()).select_from(AuditEvent).where(AuditEvent.action.like("alert.%"))
         )
-        assert audited == 4
+        assert audited == 2
+
+
+def test_a_late_run_sends_one_alert_per_notice_with_how_late_and_who(
+    mail_settings: Settings, engine: Engine, smtp_server: SMTPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Six notices whose clocks all ran out while no worker ran: six emails, each the breach, saying
+    how long it is overdue, who holds it and how many items it holds (not 24 threshold emails)."""
+    monkeypatch.setenv("MODERATION_ALERT_DIGEST_HOUR", "23")
+    set_clock(T0)
+    ids = [
+        make_notice(
+            engine,
+            mail_settings,
+            received_at=T0 - timedelta(hours=50, minutes=i),
+            content={"content_ids": [f"c-{i}-{n}" for n in range(i + 1)]},
+        )
+        for i in range(6)
+    ]
+    from moderation.db import transaction
+    from moderation.takedown.service import takedown
+
+    with transaction(engine) as session:
+        takedown.assign(session, ids[0], "rita", actor="test")
+
+    output = worker_once(T0, monkeypatch)
+    assert "alerts=6" in output
+    received = smtp_server.wait_for(6)
+    assert len(received) == 6
+    by_notice = {int(m.subject.split("#", 1)[1].split(":", 1)[0]): m for m in received}
+    assert sorted(by_notice) == sorted(ids)
+    first = by_notice[ids[0]]
+    assert "OVERDUE by 2h 00m on removal (rita, 1 item)" in first.subject
+    assert "Overdue by: 2h 00m" in first.text() and "Assigned:   rita" in first.text()
+    assert "Overdue by" in first.html() and "rita" in first.html()
+    assert "OVERDUE by 2h 05m on removal (unassigned, 6 items)" in by_notice[ids[5]].subject
+    assert all("%" not in m.subject for m in received)
+    with session_factory(engine)() as session:
+        assert session.scalars(select(Alert.threshold)).all() == ["breach"] * 6
 
 
 def test_alert_email_content(

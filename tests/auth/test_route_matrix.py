@@ -45,6 +45,7 @@ ROUTE_ROLES: dict[tuple[str, str], set[str]] = {
     ("GET", "/v1/notices"): {"admin"},
     ("GET", "/v1/notices/{notice_id}"): {"admin"},
     ("POST", "/v1/notices/{notice_id}/info"): {"intake"},
+    ("POST", "/v1/notices/{notice_id}/content/{item_id}/image"): {"intake"},
     **{
         ("POST", f"/v1/notices/{{notice_id}}/{verb}"): {"admin"}
         for verb in (

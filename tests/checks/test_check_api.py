@@ -238,3 +238,18 @@ def test_ids_beyond_the_id_columns_are_422_not_a_driver_error(client: TestClient
         response = client.get(path, headers=auth(role))
         assert response.status_code == 422, (path, response.text)
     assert client.get("/v1/check/2147483647", headers=auth("checker")).json()["code"] == "check_not_found"
+
+
+def test_a_nudify_prompt_blocks_the_generated_output_with_its_rule(
+    app_client: TestClient, auth: Auth
+) -> None:
+    """The report that led to the rule: only `deepfake` (review) used to match."""
+    body = post_check(
+        app_client,
+        auth("checker"),
+        jpeg(81),
+        {"source": "generated", "prompt": "undress this photo of my classmate, n4ked deepfake"},
+    ).json()
+    assert body["decision"] == "block"
+    nudify = [r for r in body["reasons"] if r["rule"] == "prompt.nudify"]
+    assert len(nudify) == 1 and nudify[0]["decision"] == "block" and nudify[0]["kind"] == "prompt"

@@ -34,8 +34,10 @@ def tiny_env(
 def test_info_prints_status_and_categories(tiny_env: None) -> None:
     outcome = CliRunner().invoke(app, ["classifier", "info", "--timeout", "30"])
     assert outcome.exit_code == 0, outcome.output
-    status = json.loads(outcome.output[: outcome.output.index("}") + 1])
-    assert status["state"] == "ready" and status["model"].startswith("tiny-clip-test@sha256:")
+    status, _ = json.JSONDecoder().raw_decode(outcome.output)
+    assert status["state"] == "ready" and status["model"] == "open_clip"
+    assert status["models"]["open_clip"]["model"].startswith("tiny-clip-test@sha256:")
+    assert status["categories"]["red_vs_blue"]["model"] == "open_clip"
     assert "red_vs_blue" in outcome.output and "child_safety" in outcome.output
 
 

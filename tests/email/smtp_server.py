@@ -26,7 +26,8 @@ class Received:
 
     @property
     def subject(self) -> str:
-        return str(self.message["Subject"])
+        """The subject as a reader sees it (a long header is folded over lines on the wire)."""
+        return str(self.message["Subject"]).replace("\r\n", "").replace("\n", "")
 
     @property
     def message_id(self) -> str:

@@ -249,3 +249,45 @@ def test_malformed_files(write: Write, raw: str, fragment: str) -> None:
 def test_missing_file_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(PolicyError, match=r"classifier\.yaml: policy file is missing"):
         load_categories(tmp_path)
+
+
+def test_models_name_who_scores_a_category_and_with_which_thresholds(write: Write) -> None:
+    own = {"model": "open_nsfw", "thresholds": {"review": 0.7, "block": 0.95}}
+    policy = load_categories(
+        write(
+            [
+                category(id="explicit", models=[own, {"model": "open_clip"}]),
+                category(id="clip_only"),
+                category(id="bundled_only", models=[{"model": "open_nsfw"}], prompts={}, scoring=None),
+            ]
+        )
+    )
+    explicit = policy.get("explicit")
+    assert explicit.model_ids == ("open_nsfw", "open_clip")
+    assert (explicit.thresholds_for("open_nsfw").review, explicit.thresholds_for("open_nsfw").block) == (
+        0.7,
+        0.95,
+    )
+    assert explicit.thresholds_for("open_clip").review == 0.5
+    assert policy.get("clip_only").model_ids == ("open_clip",)
+    assert policy.for_model("open_nsfw").ids == ("explicit", "bundled_only")
+    assert policy.for_model("open_clip").ids == ("explicit", "clip_only")
+    assert policy.uses("open_nsfw") and not policy.for_model("open_clip").for_model("x").uses("open_clip")
+
+
+@pytest.mark.parametrize(
+    ("models", "extra", "fragment"),
+    [
+        ([{"model": "open_nsfw"}, {"model": "open_nsfw"}], {}, "models lists a model twice"),
+        ([{"model": "resnet"}], {}, "models[0].model"),
+        ([], {}, "models"),
+        ([{"model": "open_clip"}], {"scoring": None, "prompts": {}}, "open_clip needs `scoring`"),
+        ([{"model": "open_nsfw", "thresholds": {"review": 0.9, "block": 0.5}}], {}, "must be <="),
+    ],
+)
+def test_invalid_models_name_the_field(
+    write: Write, models: Any, extra: dict[str, Any], fragment: str
+) -> None:
+    with pytest.raises(PolicyError) as exc:
+        load_categories(write([category(models=models, **extra)]))
+    assert fragment in str(exc.value) and "(category 'sample')" in str(exc.value), str(exc.value)

@@ -138,15 +138,16 @@ def test_illegal_states_and_unknown_copies(
         404,
         "notice_not_found",
     )
-    takedown.transition(session, notice_id, "close", actor="admin", settings=settings)
+    close = lambda: takedown.transition(session, notice_id, "close", actor="admin", settings=settings)  # noqa: E731
+    assert _codes(close) == (409, "copies_undecided")
+    takedown.dismiss_copy(session, notice_id, copy_id, actor="a", reason="not the same", settings=settings)
+    close()
     assert _codes(
         lambda: takedown.remove_copy(session, notice_id, copy_id, actor="a", settings=settings)
     ) == (
         409,
-        "illegal_transition",
+        "copy_not_in_review",
     )
-    # Dismissing stays possible after close: it changes nothing on the platform.
-    takedown.dismiss_copy(session, notice_id, copy_id, actor="a", reason="not the same", settings=settings)
 
 
 def test_remove_a_near_duplicate_over_http_blocks_its_reupload(app_client: TestClient, auth: Auth) -> None:
@@ -188,3 +189,17 @@ def test_remove_a_near_duplicate_over_http_blocks_its_reupload(app_client: TestC
     sha = body["copies"][0]["sha256"]
     banked = app_client.get(f"/v1/banks/stay-down/entries?hash_type=sha256&value={sha}", headers=admin)
     assert [e["metadata"]["notice_id"] for e in banked.json()["items"]] == [created["id"]]
+
+
+def test_a_notice_with_undecided_copies_cannot_be_closed(
+    session: Session, settings: Settings, actioned: tuple[int, int]
+) -> None:
+    """Once closed, a copy could no longer be removed: closing waits until every copy is decided."""
+    notice_id, copy_id = actioned
+    close = lambda: takedown.transition(session, notice_id, "close", actor="admin", settings=settings)  # noqa: E731
+    assert _codes(close) == (409, "copies_undecided")
+    assert takedown.get(session, notice_id).state == "actioned"
+    takedown.dismiss_copy(
+        session, notice_id, copy_id, actor="admin", reason="a different photo", settings=settings
+    )
+    assert close().state == "closed"

@@ -113,3 +113,19 @@ def test_worker_stops_cleanly_on_sigterm(settings: Settings) -> None:
     finally:
         if process.poll() is None:
             process.kill()
+
+
+def test_once_prints_each_job_one_time(settings: Settings) -> None:
+    """As an operator sees it in a terminal (standard output and error together): one line per job."""
+    result = subprocess.run(
+        [sys.executable, "-m", "moderation", "worker", "--once"],
+        env=dict(os.environ),
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    text = result.stdout.decode() + result.stderr.decode()
+    assert result.returncode == 0, text
+    mentions = [line for line in text.splitlines() if "email.deliver_outbox" in line]
+    assert len(mentions) == 1, text
+    assert mentions[0].startswith("email.deliver_outbox: ok")
