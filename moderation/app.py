@@ -7,15 +7,17 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from moderation.api import install_features
 from moderation.config import Settings, get_settings
 from moderation.db import make_engine
 from moderation.exceptions import ModerationError
+from moderation.guard import RequestGuard, reject_unstorable_json
 from moderation.kit.migrations import prepare_database
 from moderation.kit.time import set_clock
 from moderation.observability.logs import configure_logging
@@ -70,6 +72,22 @@ def install_error_handlers(app: FastAPI) -> None:
         message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
         return _error(exc.status_code, code, message)
 
+    @app.exception_handler(DataError)
+    async def _data_error(_: Request, exc: DataError) -> JSONResponse:
+        # SQLSTATE class 22 ("data exception"): a NUL byte, a string longer than its column, a number
+        # out of range. The value came from the request; the transaction has been rolled back.
+        log.info("refused a value the database cannot store: %s", exc.orig)
+        return _error(422, "invalid_value", "a value cannot be stored (NUL byte, too long, or out of range)")
+
+    @app.exception_handler(OverflowError)
+    async def _overflow(_: Request, exc: OverflowError) -> JSONResponse:
+        # An integer past what the driver can bind (SQLite: 64-bit); PostgreSQL's own is a DataError.
+        return _error(422, "invalid_value", "a number is out of range")
+
+    @app.exception_handler(UnicodeEncodeError)
+    async def _unencodable(_: Request, exc: UnicodeEncodeError) -> JSONResponse:
+        return _error(422, "invalid_text", "the text is not valid Unicode (a lone surrogate)")
+
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", exc_info=exc)
@@ -103,6 +121,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "Pre-publish checks, hash banks, statutory takedown queue and a tamper-evident audit log."
         ),
         lifespan=lifespan,
+        dependencies=[Depends(reject_unstorable_json)],
+        # No Swagger UI or ReDoc: they load their assets from a CDN. The schema is behind a setting.
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/openapi.json" if settings.api_schema_served else None,
     )
     app.state.settings = settings
     app.state.policy = policy
@@ -119,6 +142,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
 
     install_features(app)
+    app.add_middleware(RequestGuard, settings=settings, read_engine=app.state.read_engine)
     return app
 
 

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from moderation.admin import commands as admin_commands
+from moderation.audit.checkpoints import Checkpoint, InvalidCheckpoint
 from moderation.audit.service import audit
 from moderation.auth.service import api_keys
 from moderation.banks import commands as banks_commands
@@ -23,7 +24,9 @@ from moderation.kit import migrations
 from moderation.kit.backup import backup, restore_sqlite
 from moderation.kit.cli import cli_actor, fail
 from moderation.kit.migrations import prepare_database
+from moderation.kit.time import utc_now
 from moderation.observability.logs import configure_logging
+from moderation.statements import commands as statements_commands
 from moderation.takedown import commands as takedown_commands
 from moderation.worker import commands as worker_commands
 
@@ -35,7 +38,7 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database: migrate, inspect, back up and restore.", no_args_is_help=True)
 apikey_app = typer.Typer(help="API keys: create, list and revoke.", no_args_is_help=True)
-audit_app = typer.Typer(help="Audit log: verify the hash chain.", no_args_is_help=True)
+audit_app = typer.Typer(help="Audit log: verify the chain, export checkpoints.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(apikey_app, name="apikey")
 app.add_typer(audit_app, name="audit")
@@ -186,18 +189,51 @@ def apikey_list(
 
 
 @audit_app.command("verify")
-def audit_verify() -> None:
-    """Walk the audit hash chain; exit 0 when intact, 1 naming the first broken event."""
-
+def audit_verify(
+    checkpoint: Annotated[
+        Path | None,
+        typer.Option(help="A checkpoint file exported earlier: the log must still hold its event unchanged."),
+    ] = None,
+) -> None:
+    """Walk the audit chain and its MACs; exit 0 when intact, 1 naming the first broken event."""
+    expected = None
+    if checkpoint is not None:
+        try:
+            expected = Checkpoint.parse(checkpoint.read_text(), get_settings().audit_mac_key)
+        except (OSError, InvalidCheckpoint) as exc:
+            raise fail(f"cannot use checkpoint {checkpoint}: {exc}", code=2) from None
     with transaction() as session:
-        result = audit.verify(session)
+        result = audit.verify(session, checkpoint=expected)
     if result.ok:
-        typer.echo(f"audit log intact: {result.events} events, head {result.head_hash or '-'}")
+        against = f", checkpoint event {expected.id} present and unchanged" if expected else ""
+        typer.echo(f"audit log intact: {result.events} events, head {result.head_hash or '-'}{against}")
         return
     raise fail(
         f"audit log BROKEN at event {result.first_broken_id}: {result.reason} "
         f"({result.events} events verified before it)"
     )
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint(
+    out: Annotated[
+        Path | None, typer.Option(help="Write the checkpoint to this file (default: print it).")
+    ] = None,
+) -> None:
+    """Export a signed checkpoint of the chain head now (the worker's `audit.export_checkpoint` does
+    it on a schedule); keep it where the database's users cannot write."""
+    with transaction() as session:
+        head = audit.head(session)
+        if head is None:
+            raise fail("the audit log is empty: nothing to checkpoint")
+        signed = Checkpoint.sign(
+            get_settings().audit_mac_key, id=head.id, hash=head.hash, mac=head.mac, exported_at=utc_now()
+        )
+    if out is None:
+        typer.echo(signed.to_json())
+        return
+    out.write_text(signed.to_json() + "\n")
+    typer.echo(f"checkpoint of event {signed.id} written to {out}")
 
 
 def _register_features() -> None:
@@ -208,6 +244,7 @@ def _register_features() -> None:
         checks_commands,
         classifier_commands,
         takedown_commands,
+        statements_commands,
         worker_commands,
         admin_commands,
     ):

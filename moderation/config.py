@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Literal
@@ -39,6 +40,17 @@ class Settings(BaseSettings):
     max_image_bytes: int = 20 * 1024 * 1024
     max_image_pixels: int = 50_000_000
     max_batch_images: int = 16
+    # Images decoded at the same time in this process (checks, bank images, notices, dashboard
+    # previews); with max_image_pixels it bounds decode memory (docs/configuration.md).
+    max_concurrent_decodes: int = 2
+    # Seconds a request waits for a decode slot before it is refused with 503 `decode_busy`.
+    decode_wait_seconds: float = 30.0
+
+    # --- request bodies ---------------------------------------------------------------------
+    max_body_bytes: int = 4 * 1024 * 1024  # JSON and forms without an image
+    max_import_bytes: int = 64 * 1024 * 1024  # bank import files
+    # Serve the OpenAPI schema at /openapi.json (default: everywhere but production).
+    api_schema_enabled: bool | None = None
 
     # --- video intake -----------------------------------------------------------------------
     max_video_bytes: int = 200 * 1024 * 1024
@@ -107,11 +119,40 @@ class Settings(BaseSettings):
     email_retry_max_seconds: float = 3600.0
     email_lease_seconds: float = 300.0  # a claimed message whose worker went silent this long is retried
 
+    # --- statements of reasons (DSA Transparency Database) ------------------------------------
+    # Base URL of the Transparency Database API (sandbox or https://transparency.dsa.ec.europa.eu);
+    # submission is off unless both the URL and the token are set.
+    transparency_api_url: str | None = None
+    transparency_api_token: str | None = None
+    transparency_batch_size: int = Field(default=100, ge=1, le=100)
+    transparency_timeout_seconds: float = 30.0
+    transparency_retry_base_seconds: float = 60.0
+    transparency_retry_max_seconds: float = 6 * 3600.0
+    transparency_lease_seconds: float = 300.0  # a batch whose worker went silent this long is checked again
+
     # --- admin dashboard --------------------------------------------------------------------
     session_max_age_seconds: int = 8 * 3600
     cookie_secure: bool = False
-    login_max_failures: int = 5
+    # Failed sign-ins (from any address) that lock an account for login_lockout_seconds.
+    login_max_failures: int = 10
     login_lockout_seconds: int = 900
+    # Sign-in attempts allowed per source address and per username in each throttle window (429 after).
+    # Keep the per-address limit under login_max_failures: one address cannot lock an account in one window.
+    login_attempts_per_address: int = 5
+    login_attempts_per_username: int = 30
+    login_throttle_window_seconds: int = 300
+
+    # --- audit log --------------------------------------------------------------------------
+    # Key of the audit chain's HMAC (urlsafe text, 32+ characters); derived from secret_key if unset.
+    # Keep it out of the database's reach: whoever holds it can re-seal the chain.
+    audit_key: str | None = None
+    # Events 1..N written before the keyed MAC existed are checked by their plain hash chain only.
+    audit_unkeyed_events: int = 0
+    # Where `audit.export_checkpoint` writes signed checkpoints of the chain head (a folder), and/or
+    # the URL it POSTs them to; keep them somewhere the database's users cannot write.
+    audit_checkpoint_dir: Path | None = None
+    audit_checkpoint_webhook_url: str | None = None
+    audit_checkpoint_interval_seconds: float = 3600.0
 
     # --- operations -------------------------------------------------------------------------
     # Bearer token for GET /metrics; unset: open outside production, 404 in production.
@@ -134,6 +175,8 @@ class Settings(BaseSettings):
                 raise ConfigurationError(
                     f"refusing to start in production with placeholder or short secrets: {names}"
                 )
+            if self.audit_key is not None and len(self.audit_key) < 32:
+                raise ConfigurationError("MODERATION_AUDIT_KEY must be at least 32 characters in production")
             if self.fake_now is not None:
                 raise ConfigurationError("MODERATION_FAKE_NOW is only allowed outside production")
         return self
@@ -143,6 +186,19 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'moderation.db').resolve()}"
+
+    @property
+    def api_schema_served(self) -> bool:
+        if self.api_schema_enabled is not None:
+            return self.api_schema_enabled
+        return self.env != "production"
+
+    @property
+    def audit_mac_key(self) -> bytes:
+        """The audit chain's HMAC key: MODERATION_AUDIT_KEY, or one derived from the secret key."""
+        if self.audit_key:
+            return self.audit_key.encode()
+        return hashlib.sha256(f"audit-mac:{self.secret_key}".encode()).digest()
 
     @property
     def is_sqlite(self) -> bool:

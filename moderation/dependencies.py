@@ -29,6 +29,20 @@ def _session(request: Request) -> Iterator[Session]:
 DBSession = Annotated[Session, Depends(_session, scope="function")]
 
 
+def _read_session(request: Request) -> Iterator[Session]:
+    """A session for reads only: on SQLite a deferred transaction, so a long read (the audit chain
+    walk, a session lookup) never holds the write lock that every writer queues behind."""
+    session = session_factory(request.app.state.read_engine)()
+    try:
+        yield session
+    finally:
+        session.rollback()
+        session.close()
+
+
+ReadSession = Annotated[Session, Depends(_read_session, scope="function")]
+
+
 def _authorization(
     authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> str | None:
@@ -42,9 +56,12 @@ def require_role(*roles: str) -> Callable[..., Principal]:
         request: Request,
         authorization: Annotated[str | None, Depends(_authorization)],
     ) -> Principal:
-        # A read-only lookup: on SQLite it must not queue behind writers for the write lock.
-        with session_factory(request.app.state.read_engine)() as session:
-            principal = api_keys.authenticate(session, authorization)
+        # The request guard authenticated write requests before their body was read.
+        principal = getattr(request.state, "principal", None)
+        if not isinstance(principal, Principal):
+            # A read-only lookup: on SQLite it must not queue behind writers for the write lock.
+            with session_factory(request.app.state.read_engine)() as session:
+                principal = api_keys.authenticate(session, authorization)
         principal.require(*roles)
         return principal
 

@@ -35,3 +35,11 @@ def test_production_accepts_real_secrets() -> None:
 def test_alert_recipients_parse_comma_list() -> None:
     settings = Settings(alert_to=" a@x.test, ,b@x.test ", _env_file=None)  # type: ignore[call-arg]
     assert settings.alert_recipients == ["a@x.test", "b@x.test"]
+
+
+def test_production_refuses_a_short_audit_key() -> None:
+    secrets = {"secret_key": "s" * 32, "action_webhook_secret": "w" * 32}
+    with pytest.raises(ConfigurationError, match="AUDIT_KEY"):
+        Settings(env="production", audit_key="short", _env_file=None, **secrets)  # type: ignore[call-arg]
+    keyed = Settings(env="production", audit_key="k" * 32, _env_file=None, **secrets)  # type: ignore[call-arg]
+    assert keyed.audit_mac_key == b"k" * 32 and not keyed.api_schema_served

@@ -5,7 +5,7 @@ a bank entry; `video_compared_match_pct` (C) the share of the entry's usable fra
 Defaults 80 and 0, so a clip cut from a banked video matches.
 
 Revision ID: 0021_bank_video_match_pct
-Revises: 0020_operations
+Revises: 0016_notice_steps
 Create Date: 2026-11-29 18:14:00.000000+00:00
 """
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0021_bank_video_match_pct"
-down_revision: str | Sequence[str] | None = "0020_operations"
+down_revision: str | Sequence[str] | None = "0016_notice_steps"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

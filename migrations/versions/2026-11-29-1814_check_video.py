@@ -6,7 +6,7 @@ frame (so image-shaped readers keep working); `video_frames` holds every sampled
 
 Revision ID: 0022_check_video
 Revises: 0021_bank_video_match_pct
-Create Date: 2026-11-29 18:15:00.000000+00:00
+Create Date: 2026-11-29 18:14:30.000000+00:00
 """
 
 from collections.abc import Sequence

@@ -7,13 +7,13 @@ import codecs
 from collections.abc import Iterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 
 from moderation.admin.pages import CSRF, PageNotFound, Viewer, ViewerDep, actor, render, require_roles
 from moderation.banks.formats import FileFormat
 from moderation.banks.service import banks
-from moderation.dependencies import BigID, DBSession
+from moderation.dependencies import MAX_BIG_ID, BigID, DBSession
 from moderation.exceptions import ModerationError, ValidationFailed
 from moderation.hashing.intake import ImageLimits
 from moderation.kit.time import utc_now
@@ -112,9 +112,9 @@ def bank_page(
     session: DBSession,
     viewer: ViewerDep,
     name: str,
-    after: int | None = None,
-    hash_type: str = "",
-    value: str = "",
+    after: Annotated[int | None, Query(ge=0, le=MAX_BIG_ID)] = None,
+    hash_type: Annotated[str, Query(max_length=16)] = "",
+    value: Annotated[str, Query(max_length=200)] = "",
 ) -> Response:
     require_roles(viewer, *READERS)
     return _bank(request, session, viewer, name, after=after, hash_type=hash_type, value=value)

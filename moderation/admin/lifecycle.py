@@ -8,15 +8,27 @@ from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from moderation.admin import banks_pages, notices_pages, review_pages
+from moderation.admin import banks_pages, notices_pages, review_pages, statements_pages
 from moderation.admin.pages import CSRFRejected, LoginRequired, PageForbidden, PageNotFound, render, router
+from moderation.auth.throttle import SignInThrottle, SlidingWindow
+
+# The dashboard's "verify the audit log" runs at most once per this many seconds in a process.
+VERIFY_INTERVAL_SECONDS = 10.0
 
 
 def install(app: FastAPI) -> None:
+    settings = app.state.settings
+    app.state.sign_in_throttle = SignInThrottle(
+        settings.login_attempts_per_address,
+        settings.login_attempts_per_username,
+        settings.login_throttle_window_seconds,
+    )
+    app.state.audit_verify_window = SlidingWindow(1, VERIFY_INTERVAL_SECONDS)
     app.include_router(router)
     app.include_router(notices_pages.router)
     app.include_router(review_pages.router)
     app.include_router(banks_pages.router)
+    app.include_router(statements_pages.router)
     app.mount(
         "/admin/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="admin-static"
     )

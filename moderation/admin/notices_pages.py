@@ -313,6 +313,27 @@ def notice_pause(
     return _act(request, session, viewer, notice_id, change)
 
 
+@router.post("/notices/{notice_id}/step", dependencies=[CSRF])
+def notice_step(
+    request: Request,
+    session: DBSession,
+    viewer: ViewerDep,
+    notice_id: ID,
+    step: Annotated[str, Form(max_length=20)] = "",
+    note: Annotated[str, Form(max_length=5000)] = "",
+) -> Response:
+    settings = _settings(request)
+    return _act(
+        request,
+        session,
+        viewer,
+        notice_id,
+        lambda: takedown.record_step(
+            session, notice_id, step, actor=actor(viewer), note=note.strip() or None, settings=settings
+        ),
+    )
+
+
 @router.post("/notices/{notice_id}/resume", dependencies=[CSRF])
 def notice_resume(
     request: Request,

@@ -4,12 +4,13 @@ one check, and shielded images whose reveal is a deliberate, audited click."""
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Path, Request
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
+from fastapi import APIRouter, Form, Path, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
+from PIL import Image, ImageFilter
 
 from moderation.admin.pages import (
     CSRF,
@@ -25,8 +26,9 @@ from moderation.audit.service import audit
 from moderation.banks.service import banks
 from moderation.checks.review import review_queue
 from moderation.checks.service import checks
-from moderation.dependencies import ID, DBSession
-from moderation.exceptions import ModerationError
+from moderation.dependencies import ID, MAX_ID, DBSession
+from moderation.exceptions import ImageRejected, ModerationError
+from moderation.hashing.intake import MEDIA_TYPES, ImageLimits, decode_image, probe_image, sniff_format
 from moderation.hashing.video import hash_video, sniff_video
 from moderation.kit.time import utc_now
 from moderation.takedown.service import takedown
@@ -52,8 +54,8 @@ def review_page(
     request: Request,
     session: DBSession,
     viewer: ViewerDep,
-    state: str = "pending",
-    offset: int = 0,
+    state: Annotated[str, Query(max_length=20)] = "pending",
+    offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
 ) -> Response:
     return _review(request, session, viewer, state, offset)
 
@@ -269,16 +271,16 @@ def _keyframe_strip(data: bytes, *, shielded: bool) -> bytes:
     return out.getvalue()
 
 
-def _shield(data: bytes) -> bytes:
+def _shield(data: bytes, limits: ImageLimits) -> bytes:
     """A small blurred greyscale rendering: the unshielded pixels never reach the browser unrevealed.
-    A video is shown as a strip of its keyframes."""
+    Decoded like any upload (format allow-list, byte and pixel limits, a decode slot). A video is shown
+    as a strip of its keyframes."""
     if sniff_video(data) is not None:
         return _keyframe_strip(data, shielded=True)
-    with Image.open(io.BytesIO(data)) as image:
-        image.draft("L", (SHIELDED_SIZE * 2, SHIELDED_SIZE * 2))
-        small = ImageOps.exif_transpose(image).convert("L")
-        small.thumbnail((SHIELDED_SIZE, SHIELDED_SIZE))
-        blurred = small.filter(ImageFilter.GaussianBlur(radius=max(small.size) / 12))
+    decoded = decode_image(data, limits, max_side=SHIELDED_SIZE * 2)
+    small = decoded.image.convert("L")
+    small.thumbnail((SHIELDED_SIZE, SHIELDED_SIZE))
+    blurred = small.filter(ImageFilter.GaussianBlur(radius=max(small.size) / 12))
     out = io.BytesIO()
     blurred.save(out, format="PNG")
     return out.getvalue()
@@ -301,29 +303,51 @@ def evidence_image(
     )
     if data is None:
         raise PageNotFound(f"evidence {evidence_id} holds no image")
-    headers = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
     if view == "full":
-        return _full(data)
+        return _original(data)
     try:
-        return Response(_shield(data), media_type="image/png", headers=headers)
-    except (UnidentifiedImageError, OSError, ValueError, ModerationError) as exc:
+        return _shielded(data, ImageLimits.from_settings(request.app.state.settings))
+    except ImageRejected as exc:
         raise PageNotFound(f"evidence {evidence_id} is not a readable image") from exc
 
 
-def _full(data: bytes) -> Response:
-    """The revealed rendering: the original image, or a video's keyframe strip in colour."""
-    headers = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+_NO_STORE = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+
+
+def _shielded(data: bytes, limits: ImageLimits) -> Response:
+    """The header is checked now (a refused image is a 404 page); the pixels are decoded while the
+    response is sent, after the request's transaction has ended, so no decode holds a write lock."""
+    if sniff_video(data) is None:
+        probe_image(data, limits)
+    return StreamingResponse(_rendered(data, limits), media_type="image/png", headers=_NO_STORE)
+
+
+def _rendered(data: bytes, limits: ImageLimits) -> Iterator[bytes]:
+    try:
+        yield _shield(data, limits)
+    except ModerationError:
+        # A stored video that no longer decodes: a plain grey tile instead of a broken response.
+        out = io.BytesIO()
+        Image.new("L", (SHIELDED_SIZE, SHIELDED_SIZE // 2), 128).save(out, format="PNG")
+        yield out.getvalue()
+
+
+def _original(data: bytes) -> Response:
+    """The revealed rendering: the original image, or a video's keyframe strip in colour (the video
+    itself is never sent to the browser)."""
     if sniff_video(data) is not None:
-        return Response(_keyframe_strip(data, shielded=False), media_type="image/png", headers=headers)
-    return Response(data, media_type=_media_type(data), headers=headers)
+        return Response(_keyframe_strip(data, shielded=False), media_type="image/png", headers=_NO_STORE)
+    media_type = _media_type(data)
+    headers = dict(_NO_STORE)
+    if media_type == "application/octet-stream":
+        headers["Content-Disposition"] = "attachment"
+    return Response(data, media_type=media_type, headers=headers)
 
 
 def _media_type(data: bytes) -> str:
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            return Image.MIME.get(image.format or "", "application/octet-stream")
-    except (UnidentifiedImageError, OSError):
-        return "application/octet-stream"
+    """An accepted image type from the leading bytes (nothing is decoded); anything else is served as
+    an opaque download, so a browser never renders a TIFF, BMP or ICO a reporter sent."""
+    return MEDIA_TYPES.get(sniff_format(data) or "", "application/octet-stream")
 
 
 def _reveal(
@@ -396,12 +420,11 @@ def review_copy_image(
         )
     except ModerationError as exc:
         raise PageNotFound(exc.message) from exc
-    headers = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
     if view == "full":
-        return _full(data)
+        return _original(data)
     try:
-        return Response(_shield(data), media_type="image/png", headers=headers)
-    except (UnidentifiedImageError, OSError, ValueError, ModerationError) as exc:
+        return _shielded(data, ImageLimits.from_settings(request.app.state.settings))
+    except ImageRejected as exc:
         raise PageNotFound(f"review item {item_id} holds no readable image") from exc
 
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 
 from moderation.audit.schemas import AuditEventOut, AuditPage
 from moderation.audit.service import audit
-from moderation.dependencies import Admin, DBSession
+from moderation.dependencies import MAX_ID, Admin, DBSession
 
 router = APIRouter()
 
@@ -18,13 +18,13 @@ router = APIRouter()
 def list_audit_events(
     session: DBSession,
     _: Admin,
-    subject_type: str | None = None,
-    subject_id: str | None = None,
-    actor: str | None = None,
-    action: str | None = None,
+    subject_type: Annotated[str | None, Query(max_length=50)] = None,
+    subject_id: Annotated[str | None, Query(max_length=100)] = None,
+    actor: Annotated[str | None, Query(max_length=200)] = None,
+    action: Annotated[str | None, Query(max_length=100)] = None,
     since: datetime | None = None,
     until: datetime | None = None,
-    before_id: Annotated[int | None, Query(ge=1)] = None,
+    before_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> AuditPage:
     """Newest first. Pass `next_before_id` from one page as `before_id` to get the next."""

@@ -2,12 +2,16 @@
 
 `audit.record(...)` is called by every service that changes state, inside the caller's transaction,
 so the event commits or rolls back with the change it records. Each event stores the SHA-256 of its
-canonical content including the previous event's hash; `audit.verify()` recomputes the chain.
+canonical content including the previous event's hash, and the HMAC of that hash under the audit key
+(settings), which the database does not hold. `audit.verify()` recomputes the chain and the MACs and,
+given an exported checkpoint, proves that no event up to it was removed (threat model:
+docs/operations.md, "Audit log").
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -15,7 +19,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from moderation.audit.checkpoints import Checkpoint
 from moderation.audit.repository import audit_repository
+from moderation.config import get_settings
 from moderation.kit.request_context import current_request_id
 from moderation.kit.time import utc_now
 from moderation.models.audit_event import AuditEvent
@@ -82,6 +88,11 @@ def _event_hash(event: AuditEvent) -> str:
     )
 
 
+def event_mac(key: bytes, event_hash: str) -> str:
+    """The keyed seal of one event: HMAC-SHA256 of its chained hash."""
+    return hmac.new(key, event_hash.encode(), hashlib.sha256).hexdigest()
+
+
 @dataclass(frozen=True)
 class VerifyResult:
     ok: bool
@@ -89,6 +100,7 @@ class VerifyResult:
     first_broken_id: int | None = None
     reason: str | None = None
     head_hash: str | None = None
+    checkpoint_id: int | None = None
 
 
 class AuditService:
@@ -120,27 +132,72 @@ class AuditService:
             request_id=current_request_id(),
         )
         event.hash = _event_hash(event)
+        event.mac = event_mac(get_settings().audit_mac_key, event.hash)
         return audit_repository.insert(session, event)
 
-    def verify(self, session: Session) -> VerifyResult:
-        """Walk the whole chain in id order. The first event whose content, link or position does
-        not check out is reported; an edited, deleted, inserted or reordered event breaks it."""
+    def verify(
+        self,
+        session: Session,
+        *,
+        key: bytes | None = None,
+        unkeyed_events: int | None = None,
+        checkpoint: Checkpoint | None = None,
+    ) -> VerifyResult:
+        """Walk the whole chain in id order. The first event whose content, link, position or MAC
+        does not check out is reported: an edited, deleted, inserted, reordered or re-sealed event
+        breaks it. With a `checkpoint` (exported earlier, kept outside the database) the log must
+        still hold that event with that hash, so removing events from the tail is detected too.
+        `key` and `unkeyed_events` default to the settings (MODERATION_AUDIT_KEY ...)."""
+        settings = get_settings()
+        key = settings.audit_mac_key if key is None else key
+        unkeyed = settings.audit_unkeyed_events if unkeyed_events is None else unkeyed_events
+        checkpoint_id = checkpoint.id if checkpoint else None
         expected_prev = GENESIS_HASH
         expected_id = 1
         count = 0
         for event in audit_repository.iter_all(session):
-            if event.id != expected_id:
-                return VerifyResult(
-                    False, count, event.id, f"event {expected_id} is missing (next present is {event.id})"
-                )
-            if event.prev_hash != expected_prev:
-                return VerifyResult(False, count, event.id, "prev_hash does not match the previous event")
-            if _event_hash(event) != event.hash:
-                return VerifyResult(False, count, event.id, "content does not match its hash (edited)")
+            broken = self._broken(event, expected_id, expected_prev, key, unkeyed)
+            at_checkpoint = checkpoint is not None and event.id == checkpoint.id
+            if broken is None and at_checkpoint and not hmac.compare_digest(event.hash, checkpoint.hash):  # type: ignore[union-attr]
+                broken = "differs from the exported checkpoint (the log was rewritten since)"
+            if broken is not None:
+                return VerifyResult(False, count, event.id, broken, checkpoint_id=checkpoint_id)
             expected_prev = event.hash
             expected_id += 1
             count += 1
-        return VerifyResult(True, count, head_hash=expected_prev if count else None)
+        if checkpoint is not None and count < checkpoint.id:
+            return VerifyResult(
+                False,
+                count,
+                count + 1,
+                f"the log ends at event {count} but the checkpoint names event {checkpoint.id}: "
+                "events were removed from the tail",
+                checkpoint_id=checkpoint_id,
+            )
+        return VerifyResult(
+            True, count, head_hash=expected_prev if count else None, checkpoint_id=checkpoint_id
+        )
+
+    @staticmethod
+    def _broken(
+        event: AuditEvent, expected_id: int, expected_prev: str, key: bytes, unkeyed: int
+    ) -> str | None:
+        if event.id != expected_id:
+            return f"event {expected_id} is missing (next present is {event.id})"
+        if event.prev_hash != expected_prev:
+            return "prev_hash does not match the previous event"
+        if _event_hash(event) != event.hash:
+            return "content does not match its hash (edited)"
+        if event.mac is None:
+            if event.id > unkeyed:
+                return "event carries no MAC (written without the audit key, or stripped)"
+        elif not hmac.compare_digest(event.mac, event_mac(key, event.hash)):
+            return "MAC does not match (re-sealed, or verified with the wrong audit key)"
+        return None
+
+    def head(self, session: Session) -> AuditEvent | None:
+        """The newest event (the one a checkpoint records)."""
+        return audit_repository.last(session)
 
     def page(self, session: Session, **filters: Any) -> list[AuditEvent]:
         """Events newest first with optional filters (see `AuditRepository.page`)."""

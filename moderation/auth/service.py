@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import secrets
+import threading
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
@@ -120,6 +120,11 @@ _password_hasher = PasswordHasher()
 # Verified against when the username is unknown, so timing does not reveal which usernames exist.
 _DUMMY_HASH = _password_hasher.hash("not-a-real-password")
 MIN_PASSWORD_LENGTH = 12
+# One argon2 verification at a time per process (each is memory-hard and uses several threads): a
+# flood of sign-ins queues here instead of taking every core from the rest of the service.
+_verifying = threading.BoundedSemaphore(1)
+# The one answer to every refused sign-in: it must not tell an unknown user from a locked one.
+SIGN_IN_REFUSED = "Sign-in failed: wrong username or password, or the account is locked or disabled."
 
 
 class UserService:
@@ -148,65 +153,82 @@ class UserService:
         )
         return user
 
-    def authenticate(
-        self, session: Session, *, username: str, password: str, max_failures: int, lockout_seconds: int
-    ) -> User:
-        """Check a sign-in. Failures are counted and audited; too many lock the account for a while.
-        Raises Unauthenticated with code `invalid_credentials`, `account_locked` or `account_disabled`."""
+    def claim_attempt(
+        self, session: Session, *, username: str, max_failures: int, lockout_seconds: int
+    ) -> tuple[int, str] | None:
+        """Step 1 of a sign-in (a short write transaction of its own): count the attempt as failed
+        atomically before the password is checked. Returns (user id, password hash) when the password
+        may be checked, None for an unknown, disabled or locked account."""
         now = utc_now()
-        user = user_repository.by_username(session, username)
-        if user is None:
-            with contextlib.suppress(VerifyMismatchError):
-                _password_hasher.verify(_DUMMY_HASH, password)
-            audit.record(
-                session,
-                actor=f"anonymous:{username[:100]}",
-                action="admin.login_failed",
-                subject_type="user",
-                subject_id=username[:100],
-                details={"reason": "unknown_user"},
-            )
-            raise Unauthenticated("wrong username or password", code="invalid_credentials")
-        if user.disabled_at is not None:
-            raise Unauthenticated("this account is disabled", code="account_disabled")
-        if user.locked_until is not None and user.locked_until > now:
-            audit.record(
-                session,
-                actor=f"user:{user.username}",
-                action="admin.login_failed",
-                subject_type="user",
-                subject_id=user.username,
-                details={"reason": "locked"},
-            )
-            raise Unauthenticated("too many failed sign-ins; try again later", code="account_locked")
+        return user_repository.claim_attempt(
+            session,
+            username,
+            now=now,
+            max_failures=max_failures,
+            lock_until=now + timedelta(seconds=lockout_seconds),
+        )
+
+    def password_matches(self, password_hash: str | None, password: str) -> bool:
+        """Step 2, outside any transaction: argon2 verification. Without a hash (no claim) it verifies
+        against a dummy hash, so every refusal costs the same time."""
         try:
-            _password_hasher.verify(user.password_hash, password)
-        except (VerifyMismatchError, InvalidHashError):
-            failures = user.failed_logins + 1
-            locked_until = now + timedelta(seconds=lockout_seconds) if failures >= max_failures else None
-            user_repository.record_failure(session, user.id, locked_until)
-            audit.record(
-                session,
-                actor=f"user:{user.username}",
-                action="admin.login_failed",
-                subject_type="user",
-                subject_id=user.username,
-                details={"reason": "bad_password", "failures": failures, "locked": locked_until is not None},
+            return (
+                _password_hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
             )
-            raise Unauthenticated("wrong username or password", code="invalid_credentials") from None
-        if _password_hasher.check_needs_rehash(user.password_hash):
-            user.password_hash = _password_hasher.hash(password)
-        user.failed_logins = 0
-        user.locked_until = None
-        user.last_login_at = now
+        except (VerifyMismatchError, InvalidHashError):
+            return False
+
+    def rehash_if_needed(self, password_hash: str, password: str) -> str | None:
+        """A new hash when the stored one uses outdated parameters (computed outside transactions)."""
+        return _password_hasher.hash(password) if _password_hasher.check_needs_rehash(password_hash) else None
+
+    def record_sign_in(
+        self,
+        session: Session,
+        *,
+        username: str,
+        user_id: int | None,
+        verified: bool,
+        new_hash: str | None = None,
+    ) -> User | None:
+        """Step 3 (a short write transaction): audit the outcome; a verified password clears the
+        attempt counted in step 1. None for every refusal, whatever the account's state (the caller
+        answers `SIGN_IN_REFUSED` after this transaction commits, so the refusal stays audited)."""
+        now = utc_now()
+        if user_id is not None and verified:
+            user = user_repository.clear_failures(session, user_id, now)
+            if user is not None:
+                if new_hash is not None:
+                    user.password_hash = new_hash
+                audit.record(
+                    session,
+                    actor=f"user:{user.username}",
+                    action="admin.login",
+                    subject_type="user",
+                    subject_id=user.username,
+                )
+                return user
+        known = user_repository.by_username(session, username)
+        if known is None:
+            reason = "unknown_user"
+        elif known.disabled_at is not None:
+            reason = "disabled"
+        elif user_id is None:
+            reason = "locked"
+        else:
+            reason = "bad_password"
+        details: dict[str, object] = {"reason": reason}
+        if known is not None and reason == "bad_password":
+            details.update(failures=known.failed_logins, locked=known.locked_until is not None)
         audit.record(
             session,
-            actor=f"user:{user.username}",
-            action="admin.login",
+            actor=f"user:{known.username}" if known else f"anonymous:{username[:100]}",
+            action="admin.login_failed",
             subject_type="user",
-            subject_id=user.username,
+            subject_id=username[:100],
+            details=details,
         )
-        return user
+        return None
 
     def sign_out(self, session: Session, user: User) -> None:
         """End every session of this user (the cookie carries the epoch it was issued in)."""

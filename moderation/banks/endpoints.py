@@ -13,7 +13,7 @@ from fastapi.responses import PlainTextResponse, StreamingResponse
 from moderation.banks import schemas
 from moderation.banks.formats import FileFormat
 from moderation.banks.service import banks
-from moderation.dependencies import Admin, BigID, DBSession
+from moderation.dependencies import MAX_BIG_ID, Admin, BigID, DBSession
 from moderation.exceptions import ValidationFailed
 from moderation.hashing.intake import ImageLimits, read_limited
 from moderation.hashing.robust import PLAIN
@@ -207,7 +207,9 @@ def list_entries(
     name: str,
     session: DBSession,
     principal: Admin,
-    after: Annotated[int | None, Query(description="last id of the previous page")] = None,
+    after: Annotated[
+        int | None, Query(ge=0, le=MAX_BIG_ID, description="last id of the previous page")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     hash_type: Annotated[str | None, Query(max_length=16)] = None,
     value: Annotated[str | None, Query(max_length=200, description="exact hash value to look for")] = None,

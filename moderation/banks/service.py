@@ -153,7 +153,7 @@ class BankService:
     ) -> Bank:
         """Create a bank (thresholds default to PDQ 31, pHash/dHash 10; video Q/C to 80/0);
         `bank_exists` if taken."""
-        if not _NAME.match(name or ""):
+        if not _NAME.fullmatch(name or ""):
             raise ValidationFailed(
                 "bank names are 1-100 letters, digits, '.', '_' or '-', starting with a letter or digit",
                 code="invalid_bank_name",

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 
+from moderation.auth.service import Role
 from moderation.checks.review import review_queue
 from moderation.checks.schemas import (
     BatchEntry,
@@ -199,8 +200,9 @@ async def check_batch(request: Request, session: DBSession, principal: Checker) 
 
 
 @router.get("/check/{check_id}", response_model=CheckResult, summary="A stored check")
-def get_check(check_id: RowID, session: DBSession, _: Checker) -> CheckResult:
-    return checks.get(session, check_id)
+def get_check(check_id: RowID, session: DBSession, principal: Checker) -> CheckResult:
+    """A checker key reads only the checks it made; an admin key reads any."""
+    return checks.get(session, check_id, actor=None if principal.role == Role.ADMIN else principal.actor)
 
 
 @router.get("/review", response_model=ReviewPage, summary="The review queue, highest risk first")

@@ -24,6 +24,7 @@ from moderation.kit import evidence_crypto
 from moderation.kit.time import utc_now
 from moderation.models.check import Check
 from moderation.models.review_item import ReviewItem
+from moderation.statements.service import statements
 
 QUEUE_STATES = {
     "open": ("open",),
@@ -155,6 +156,7 @@ class ReviewQueue:
             },
             policy_version=policy_version or check.policy_version,
         )
+        statements.record_verdict(session, check, actor=actor, settings=settings)
         session.refresh(item)
         return self._entry(session, item, check)
 

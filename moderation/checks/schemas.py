@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_serializer
 
 from moderation.exceptions import BadRequest, ValidationFailed
+from moderation.statements.schemas import StatementOut
 
 Source = Literal["upload", "generated"]
 Decision = Literal["allow", "review", "block"]
@@ -157,6 +158,9 @@ class CheckResult(BaseModel):
     review_item_id: int | None = None
     # Set for videos (`image` then describes the container format and the frame size).
     video: VideoInfo | None = None
+    statement: StatementOut | None = Field(
+        default=None, description="The statement of reasons of a block or review hold (DSA Art. 17)."
+    )
 
     @field_serializer("reasons")
     def _compact_reasons(self, reasons: list[Reason]) -> list[dict[str, Any]]:

@@ -61,6 +61,8 @@ from moderation.models.review_item import ReviewItem
 from moderation.policy.categories import CategoryPolicy, category_thresholds, load_categories
 from moderation.policy.decisions import get_decisions
 from moderation.policy.loader import Policy
+from moderation.statements.schemas import StatementOut
+from moderation.statements.service import statements
 
 T = TypeVar("T")
 RunSync = Callable[[Callable[[], T]], Awaitable[T]]
@@ -212,6 +214,7 @@ def _result(
     content_id: str | None,
     review_item_id: int | None,
     video: VideoInfo | None = None,
+    statement: StatementOut | None = None,
 ) -> CheckResult:
     return CheckResult(
         check_id=check_id,
@@ -226,6 +229,7 @@ def _result(
         content_id=content_id,
         review_item_id=review_item_id,
         video=video,
+        statement=statement,
     )
 
 
@@ -515,7 +519,7 @@ class CheckService:
                 continue
             meta = work.item.metadata
             if work.cached is not None:
-                work.result = self._cached_result(session, work, actor)
+                work.result = self._cached_result(session, work, actor, policy)
                 continue
             assert work.hashes is not None and (work.decoded is not None or work.video is not None)
             classifier = work.classifier or ClassifierOutcome(state="disabled")
@@ -601,6 +605,7 @@ class CheckService:
                     },
                     policy_version=policy.version,
                 )
+            statement = statements.record_check(session, check, actor=actor, policy=policy)
             work.timings["store"] = _ms(begin)
             work.timings["total"] = _ms(work.started)
             check.timings_ms = dict(work.timings)
@@ -617,16 +622,27 @@ class CheckService:
                 content_id=meta.content_id,
                 review_item_id=review_id,
                 video=_video_info(check, video),
+                statement=statement,
             )
 
-    def _cached_result(self, session: Session, work: _Work, actor: str) -> CheckResult:
+    def _cached_result(self, session: Session, work: _Work, actor: str, policy: Policy) -> CheckResult:
         snapshot = work.cached
         assert snapshot is not None
         meta = work.item.metadata
+        check = None
         if meta.content_id:
             check = checks_repository.get(session, snapshot["id"])
             assert check is not None
             content_registry.register(session, check, meta)
+        statement = None
+        if snapshot["verdict"] == "block" or (
+            snapshot["decision"] != "allow" and snapshot["verdict"] != "allow"
+        ):
+            check = check or checks_repository.get(session, snapshot["id"])
+            assert check is not None
+            # The same bytes under another content id are another restriction: its own statement.
+            record = statements.record_verdict if check.verdict == "block" else statements.record_check
+            statement = record(session, check, actor=actor, content_id=meta.content_id, policy=policy)
         review = review_repository.by_check(session, snapshot["id"])
         decision, reasons = _effective(
             snapshot["decision"], snapshot["reasons"], snapshot["verdict"], snapshot["verdict_by"]
@@ -644,6 +660,7 @@ class CheckService:
             timings=work.timings,
             content_id=meta.content_id or snapshot["content_id"],
             review_item_id=review.id if review else None,
+            statement=statement,
         )
 
     # --- public API --------------------------------------------------------------------------------
@@ -707,10 +724,11 @@ class CheckService:
                 outputs.append(work.result)
         return outputs
 
-    def get(self, session: Session, check_id: int) -> CheckResult:
-        """A stored check as the API shows it (with a reviewer's verdict applied)."""
+    def get(self, session: Session, check_id: int, *, actor: str | None = None) -> CheckResult:
+        """A stored check as the API shows it (with a reviewer's verdict applied). With `actor`, only
+        a check that actor made: another key's check answers 404 like a missing one."""
         check = checks_repository.get(session, check_id)
-        if check is None:
+        if check is None or (actor is not None and check.actor != actor):
             raise CheckNotFound(f"no check {check_id}")
         return self.stored_result(session, check)
 

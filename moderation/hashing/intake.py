@@ -5,6 +5,9 @@ from __future__ import annotations
 import io
 import math
 import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
@@ -17,6 +20,7 @@ from moderation.exceptions import (
     EmptyImage,
     ImageDimensionsTooLarge,
     ImageTooLarge,
+    ModerationError,
     UnsupportedFormat,
 )
 
@@ -41,16 +45,65 @@ _MAGIC: tuple[tuple[bytes, str], ...] = (
 _WHITE = (255, 255, 255, 255)
 
 
+# Worst-case bytes one decode holds per pixel: a 16-bit RGBA frame (8) plus its float64 greyscale
+# or RGBA conversion (8). docs/configuration.md states the bound this gives.
+DECODE_BYTES_PER_PIXEL = 16
+
+
+class DecodeBusy(ModerationError):
+    """Every decode slot stayed taken for the whole wait: the server is at its memory bound."""
+
+    code = "decode_busy"
+    status = 503
+
+
 @dataclass(frozen=True)
 class ImageLimits:
-    """Intake limits. Callers pass their settings' values; nothing here reads global configuration."""
+    """Intake limits. Callers pass their settings' values; nothing here reads global configuration.
+
+    `max_concurrent_decodes` caps decodes in this process for every caller with the same value, so
+    decode memory stays under `max_concurrent_decodes * max_pixels * DECODE_BYTES_PER_PIXEL`."""
 
     max_bytes: int = 20 * 1024 * 1024
     max_pixels: int = 50_000_000
+    max_concurrent_decodes: int = 2
+    decode_wait_seconds: float = 30.0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ImageLimits:
-        return cls(max_bytes=settings.max_image_bytes, max_pixels=settings.max_image_pixels)
+        return cls(
+            max_bytes=settings.max_image_bytes,
+            max_pixels=settings.max_image_pixels,
+            max_concurrent_decodes=settings.max_concurrent_decodes,
+            decode_wait_seconds=settings.decode_wait_seconds,
+        )
+
+    @property
+    def decode_memory_bound(self) -> int:
+        """Bytes that all concurrent decodes together may hold at most."""
+        return self.max_concurrent_decodes * self.max_pixels * DECODE_BYTES_PER_PIXEL
+
+
+_gates: dict[int, threading.BoundedSemaphore] = {}
+_gates_lock = threading.Lock()
+
+
+@contextmanager
+def decode_slot(limits: ImageLimits) -> Iterator[None]:
+    """Hold one of the process's decode slots (503 `decode_busy` after `decode_wait_seconds`)."""
+    with _gates_lock:
+        gate = _gates.setdefault(
+            limits.max_concurrent_decodes, threading.BoundedSemaphore(max(1, limits.max_concurrent_decodes))
+        )
+    if not gate.acquire(timeout=limits.decode_wait_seconds):
+        raise DecodeBusy(
+            "too many images are being decoded; try again shortly",
+            details={"max_concurrent_decodes": limits.max_concurrent_decodes},
+        )
+    try:
+        yield
+    finally:
+        gate.release()
 
 
 @dataclass(frozen=True)
@@ -66,6 +119,9 @@ class DecodedImage:
     def array(self) -> np.ndarray:
         """The pixels as an (H, W, 3) uint8 array, the layout `pdqhash` expects."""
         return np.asarray(self.image, dtype=np.uint8)
+
+
+MEDIA_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "GIF": "image/gif", "WEBP": "image/webp"}
 
 
 def sniff_format(data: bytes) -> str | None:
@@ -109,9 +165,24 @@ def decode_image(data: bytes, limits: ImageLimits, *, max_side: int | None = HAS
 
     Refusals raise an `ImageRejected` subclass with a stable code: `empty_image`, `image_too_large`,
     `unsupported_format`, `image_dimensions_too_large` (checked from the header, before decoding),
-    `corrupt_image`. The pixel limit bounds the memory any decoder can allocate.
+    `corrupt_image`. The pixel limit bounds the memory any decoder can allocate, and the decode
+    slots (`decode_slot`) how many decoders run at once.
     """
     check_size(len(data), limits)
+    with decode_slot(limits):
+        return _decode(data, limits, max_side)
+
+
+def probe_image(data: bytes, limits: ImageLimits) -> tuple[str, int, int]:
+    """Check an image's header only (byte limit, format allow-list, pixel limit) without decoding
+    pixels: (format, width, height). Raises the same `ImageRejected` codes as `decode_image`."""
+    check_size(len(data), limits)
+    im, fmt, width, height = _open_checked(data, limits)
+    im.close()
+    return fmt, width, height
+
+
+def _open_checked(data: bytes, limits: ImageLimits) -> tuple[Image.Image, str, int, int]:
     try:
         im = Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
     except Image.DecompressionBombError as exc:
@@ -137,6 +208,11 @@ def decode_image(data: bytes, limits: ImageLimits, *, max_side: int | None = HAS
             f"the image is {width}x{height} = {width * height} pixels; the limit is {limits.max_pixels}",
             details={"width": width, "height": height, "max_pixels": limits.max_pixels},
         )
+    return im, fmt, width, height
+
+
+def _decode(data: bytes, limits: ImageLimits, max_side: int | None) -> DecodedImage:
+    im, fmt, width, height = _open_checked(data, limits)
     try:
         rgb = _load_normalised(im, fmt, max_side)
     except Image.DecompressionBombError as exc:
@@ -158,6 +234,9 @@ def _load_normalised(im: Image.Image, fmt: str, max_side: int | None) -> Image.I
             im.draft(None, target)
     im.load()
     if max_side is not None and max(im.size) > max_side:
+        if im.mode.startswith("I;16"):
+            # Pillow cannot reduce 16-bit modes; 32-bit integer pixels keep the values (4 bytes a pixel).
+            im = im.convert("I")
         im.thumbnail((max_side, max_side), Image.Resampling.BILINEAR)
     rgb = to_rgb(_upright(im))
     if rgb.width <= 0 or rgb.height <= 0:

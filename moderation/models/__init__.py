@@ -20,8 +20,11 @@ from moderation.models.notice import Notice
 from moderation.models.notice_clock import NoticeClock
 from moderation.models.notice_content import NoticeContent
 from moderation.models.notice_pause import NoticePause
+from moderation.models.notice_step import NoticeStep
 from moderation.models.review_copy import ReviewCopy
 from moderation.models.review_item import ReviewItem
+from moderation.models.statement import Statement
+from moderation.models.statement_submission import StatementSubmission
 from moderation.models.user import User
 from moderation.models.webhook_attempt import WebhookAttempt
 from moderation.models.webhook_delivery import WebhookDelivery
@@ -47,8 +50,11 @@ __all__ = [
     "NoticeClock",
     "NoticeContent",
     "NoticePause",
+    "NoticeStep",
     "ReviewCopy",
     "ReviewItem",
+    "Statement",
+    "StatementSubmission",
     "User",
     "WebhookAttempt",
     "WebhookDelivery",

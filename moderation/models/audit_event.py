@@ -1,4 +1,5 @@
-"""The audit log: append-only (database triggers) and hash-chained (each row seals the previous one)."""
+"""The audit log: append-only (database triggers), hash-chained (each row seals the previous one)
+and keyed (each hash carries a MAC under a key kept outside the database)."""
 
 from __future__ import annotations
 
@@ -33,3 +34,6 @@ class AuditEvent(Base):
     hash: Mapped[str] = mapped_column(String(64), unique=True)
     # The HTTP request (or job run) that made the change; part of the hash when present.
     request_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    # HMAC-SHA256 of `hash` under the audit key (settings), which the database never holds: a chain
+    # re-sealed by someone with write access to this table fails on its MACs. NULL: written before keys.
+    mac: Mapped[str | None] = mapped_column(String(64), default=None)

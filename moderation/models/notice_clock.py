@@ -39,6 +39,8 @@ class NoticeClock(Base):
     regime_version: Mapped[str] = mapped_column(String(50))
     clock: Mapped[str] = mapped_column(String(100))
     kind: Mapped[str] = mapped_column(String(20))
+    # What the clock asks for: "acknowledgement", "status_update", "decision" or "removal".
+    step: Mapped[str] = mapped_column(String(20), default="removal", server_default="removal")
     trigger: Mapped[str] = mapped_column(String(20))
     starts_at: Mapped[datetime | None] = mapped_column(default=None)
     due_at: Mapped[datetime | None] = mapped_column(default=None)

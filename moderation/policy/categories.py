@@ -108,7 +108,7 @@ class Category(_Frozen):
     @field_validator("id")
     @classmethod
     def _id_shape(cls, value: str) -> str:
-        if not _ID.match(value):
+        if not _ID.fullmatch(value):
             raise ValueError(
                 "must be lower_snake_case (a-z, 0-9, _), starting with a letter, at most 64 chars"
             )

@@ -53,7 +53,7 @@ class _Frozen(BaseModel):
 
 
 def _check_rule(value: str) -> str:
-    if not _RULE_ID.match(value):
+    if not _RULE_ID.fullmatch(value):
         raise ValueError("rule ids are dotted lower_snake_case, e.g. `bank.block`")
     return value
 

@@ -19,11 +19,19 @@ from moderation.policy.loader import read_yaml, register_part
 REGIMES_SUBDIR = "regimes"
 
 ClockKind = Literal["statutory", "internal"]
-Trigger = Literal["received", "completed", "served"]
+# What a clock asks for, and so which event meets it: an acknowledgement sent to the reporter, a status
+# update sent, a decision recorded, the content removed (or disabled).
+ClockStep = Literal["acknowledgement", "status_update", "decision", "removal"]
+Trigger = Literal["received", "completed", "served", "acknowledged"]
+# What a pause does to a pausable clock once it ends: `extend` adds the paused time to the due time;
+# `restart` runs the full length again from the end of the pause (EU TCO Art. 3(7)-(8)).
+PauseSemantics = Literal["extend", "restart"]
 ClockUnit = Literal["hours", "calendar_days", "business_days"]
 RemovalScope = Literal["item", "identical_copies", "substantially_similar"]
 Confidence = Literal["confirmed", "secondary", "unverified"]
-AppealRoute = Literal["none", "counter_notice", "complaint", "grievance", "review", "internal_appeal"]
+AppealRoute = Literal[
+    "none", "counter_notice", "complaint", "grievance", "review", "internal_appeal", "court"
+]
 PeriodUnit = Literal["days", "months", "years"]
 
 _IDENT = re.compile(r"^[a-z0-9]+(?:[-_][a-z0-9]+)*$")
@@ -63,13 +71,17 @@ class BusinessCalendar(_Frozen):
 class ClockSpec(_Frozen):
     """One clock of a regime version: what starts it, how long it runs and whether it can pause.
 
-    `length` is null for duties with no fixed length ("without undue delay", "expeditiously"): such a
-    clock is shown but never has a due time. Hours are elapsed time; day units count local days in
-    `timezone` (default: the regime's), business days skip weekends and `calendar`'s holidays.
+    `step` says what the clock asks for (acknowledge, send a status update, decide, remove) and so
+    which event meets it. `length` is null for duties with no fixed length ("without undue delay",
+    "expeditiously"): such a clock is shown but never has a due time. Hours are elapsed time; day
+    units count local days in `timezone` (default: the regime's), business days skip weekends and
+    `calendar`'s holidays. `pause_semantics` says whether a pause extends the clock by the paused
+    time or restarts it in full when the pause ends.
     """
 
     id: str
     kind: ClockKind
+    step: ClockStep = "removal"
     trigger: Trigger
     length: Annotated[float, Field(gt=0)] | None
     unit: ClockUnit | None = None
@@ -78,8 +90,14 @@ class ClockSpec(_Frozen):
     timezone: str | None = None
     pausable: bool = False
     pause_reasons: tuple[str, ...] = ()
+    pause_semantics: PauseSemantics | None = None
     confidence: Confidence
     note: str | None = None
+
+    @property
+    def restarts(self) -> bool:
+        """Whether the clock runs its full length again after a pause (rather than resuming)."""
+        return self.pause_semantics == "restart"
 
     def allows_pause(self, reason: str | None) -> bool:
         """A pause applies to this clock when it is pausable and the reason (if given) is allowed."""
@@ -94,10 +112,12 @@ class ClockSpec(_Frozen):
 
 
 class Period(_Frozen):
-    """A span such as a preservation period (180 days, 6 months, 1 year)."""
+    """A span such as a preservation period (180 days, 6 months, 1 year). `kind: internal` marks an
+    operator choice where the law sets no period (the note says why that length)."""
 
     length: int = Field(gt=0)
     unit: PeriodUnit
+    kind: ClockKind = "statutory"
     confidence: Confidence
     note: str | None = None
 
@@ -321,7 +341,7 @@ def _check_aware(value: datetime | date | None, where: str) -> None:
 
 
 def _check_clock(clock: ClockSpec, where: str) -> None:
-    if not _IDENT.match(clock.id):
+    if not _IDENT.fullmatch(clock.id):
         raise PolicyError(f"{where}.id: '{clock.id}' must be lowercase letters, digits, '-' or '_'")
     if clock.length is None:
         if clock.unit is not None:
@@ -343,10 +363,14 @@ def _check_clock(clock: ClockSpec, where: str) -> None:
         _check_zone(clock.timezone, f"{where}.timezone")
     if clock.pausable and not clock.pause_reasons:
         raise PolicyError(f"{where}.pause_reasons: a pausable clock must list its pause reasons")
+    if clock.pausable and clock.pause_semantics is None:
+        raise PolicyError(f"{where}.pause_semantics: a pausable clock must say extend or restart")
     if not clock.pausable and clock.pause_reasons:
         raise PolicyError(f"{where}.pause_reasons: only allowed when pausable is true")
+    if not clock.pausable and clock.pause_semantics is not None:
+        raise PolicyError(f"{where}.pause_semantics: only allowed when pausable is true")
     for j, reason in enumerate(clock.pause_reasons):
-        if not _IDENT.match(reason):
+        if not _IDENT.fullmatch(reason):
             raise PolicyError(f"{where}.pause_reasons[{j}]: '{reason}' must be an identifier")
 
 
@@ -359,8 +383,12 @@ def _check_version(version: RegimeVersion, where: str) -> None:
             raise PolicyError(f"{where}.clocks[{i}].id: duplicate clock id '{clock.id}'")
         seen.add(clock.id)
         _check_clock(clock, f"{where}.clocks[{i}]")
+        if clock.trigger == "acknowledged" and not any(c.step == "acknowledgement" for c in version.clocks):
+            raise PolicyError(
+                f"{where}.clocks[{i}].trigger: 'acknowledged' needs an acknowledgement clock in the version"
+            )
     for i, field in enumerate(version.required_fields):
-        if not _IDENT.match(field):
+        if not _IDENT.fullmatch(field):
             raise PolicyError(f"{where}.required_fields[{i}]: '{field}' must be an identifier")
     if len(set(version.required_fields)) != len(version.required_fields):
         raise PolicyError(f"{where}.required_fields: listed twice")
@@ -384,7 +412,7 @@ def _check_version(version: RegimeVersion, where: str) -> None:
 def _check_regime(regime: Regime, expected_id: str, shown: str) -> None:
     if regime.id != expected_id:
         raise PolicyError(f"{shown}: id: '{regime.id}' must match the file name ('{expected_id}')")
-    if not _IDENT.match(regime.id):
+    if not _IDENT.fullmatch(regime.id):
         raise PolicyError(f"{shown}: id: '{regime.id}' must be lowercase letters, digits and '-'")
     zone = _check_zone(regime.timezone, f"{shown}: timezone")
     labels: set[str] = set()

@@ -138,7 +138,7 @@ class Actioning:
             stay_down_added += banked.rows
             item.stay_down_entry_ids = [*(item.stay_down_entry_ids or []), *banked.entry_ids]
             item.state = "removed"
-            enqueue_action(session, notice, item, "remove", reason=reason)
+            enqueue_action(session, notice, item, "remove", reason=reason, actor=actor)
             if item.content_id:
                 self._mark_removed(session, item.content_id, notice, actor=actor)
             if item.sha256 or item.pdq:
@@ -278,7 +278,7 @@ class Actioning:
             (identical if copy.identical else near).append(row)
             if not remove:
                 continue
-            enqueue_action(session, notice, item, "remove", reason=reason)
+            enqueue_action(session, notice, item, "remove", reason=reason, actor=actor)
             self._mark_removed(session, content_id, notice, actor=actor)
             hashes, _ = self._copy_evidence(session, notice, item)
             if not copy.identical:
@@ -428,7 +428,7 @@ class Actioning:
                 details={"state": notice.state, "action": "remove_copy", "allowed_from": ["actioned"]},
             )
         self._decide_copy(session, item, "removed", actor=actor, reason=reason)
-        enqueue_action(session, notice, item, "remove", reason=reason)
+        enqueue_action(session, notice, item, "remove", reason=reason, actor=actor)
         if item.content_id:
             self._mark_removed(session, item.content_id, notice, actor=actor)
         hashes, evidence = self._copy_evidence(session, notice, item)

@@ -1,4 +1,5 @@
-"""Pure takedown-clock arithmetic: due times of a regime's clocks from receipt, completion and pauses."""
+"""Pure takedown-clock arithmetic: due times of a regime's clocks from receipt, completion, the
+acknowledgement and pauses (extended by the paused time, or restarted in full)."""
 
 from __future__ import annotations
 
@@ -55,6 +56,7 @@ class ClockDue:
 
     id: str
     kind: str
+    step: str
     version: str
     trigger: str
     starts_at: datetime | None
@@ -91,25 +93,33 @@ def compute_clocks(
     completed_at: datetime | None = None,
     served_at: datetime | None = None,
     pauses: Iterable[Pause | tuple[datetime, datetime | None]] = (),
+    acknowledged_at: datetime | None = None,
 ) -> list[ClockDue]:
     """Every clock of the version in force at `received_at`, with its due time in UTC.
 
     `completed_at` is when the request became complete (its last required field arrived); until then
     `completed` clocks have no due time. `served_at` is the order's receipt at the contact point and
-    defaults to `received_at`. Pauses push a pausable clock's due time back by the paused duration
-    (only the part after the clock started and before it ran out counts); an open pause leaves it
+    defaults to `received_at`. `acknowledged_at` is when receipt was confirmed to the reporter; until
+    then `acknowledged` clocks (California's status update and decision) have no due time.
+
+    A pause counts only for a pausable clock, and only the part after the clock started and before it
+    ran out. With `pause_semantics: extend` it pushes the due time back by the paused duration; with
+    `restart` the full length runs again from the end of the pause. An open pause leaves the clock
     without a due time.
     """
     received = require_aware(received_at, "received_at")
     completed = require_aware(completed_at, "completed_at") if completed_at is not None else None
     served = require_aware(served_at, "served_at") if served_at is not None else received
+    acknowledged = require_aware(acknowledged_at, "acknowledged_at") if acknowledged_at is not None else None
     if completed is not None and completed < received:
         raise InvalidClockInput("completed_at must not be before received_at")
     if served < received:
         raise InvalidClockInput("served_at must not be before received_at")
+    if acknowledged is not None and acknowledged < received:
+        raise InvalidClockInput("acknowledged_at must not be before received_at")
     normalized = [_normalize_pause(p) for p in pauses]
     version = version_in_force(regime, received)
-    triggers = {"received": received, "completed": completed, "served": served}
+    triggers = {"received": received, "completed": completed, "served": served, "acknowledged": acknowledged}
     return [_compute(regime, version, spec, triggers[spec.trigger], normalized) for spec in version.clocks]
 
 
@@ -223,6 +233,23 @@ def _advance(
     return target, paused
 
 
+def _restart(
+    start: datetime, running: timedelta, length: timedelta, spans: list[tuple[datetime, datetime | None]]
+) -> tuple[datetime | None, timedelta]:
+    """The instant at which `running` time has passed in the run that is current then: each pause
+    that begins before the clock runs out ends that run, and a new run of the full `length` starts
+    when the pause ends. Returns it with the paused time; None while an open pause is in the way."""
+    run_start, paused = start, timedelta(0)
+    for begin, end in spans:
+        if begin >= run_start + length or run_start + running <= begin:
+            break
+        if end is None:
+            return None, paused
+        paused += end - begin
+        run_start = end
+    return run_start + running, paused
+
+
 def _compute(
     regime: Regime,
     version: RegimeVersion,
@@ -233,6 +260,7 @@ def _compute(
     base = ClockDue(
         id=spec.id,
         kind=spec.kind,
+        step=spec.step,
         version=version.version,
         trigger=spec.trigger,
         starts_at=start,
@@ -243,15 +271,24 @@ def _compute(
         spec=spec,
     )
     if start is None:
-        return replace(base, reason="waiting for the request to be complete (no completed_at yet)")
+        waiting = {
+            "completed": "waiting for the request to be complete (no completed_at yet)",
+            "acknowledged": "waiting for the acknowledgement to the reporter (no acknowledged_at yet)",
+        }
+        return replace(base, reason=waiting.get(spec.trigger, f"waiting for '{spec.trigger}'"))
     if spec.length is None:
         return replace(base, reason=f"no fixed length: {spec.wording}")
     length = _nominal_due(spec, start, regime) - start
     spans = _merge([p for p in pauses if spec.allows_pause(p.reason)], start)
-    due, paused = _advance(start, length, spans)
+
+    def reach(running: timedelta) -> tuple[datetime | None, timedelta]:
+        if spec.restarts:
+            return _restart(start, running, length, spans)
+        return _advance(start, running, spans)
+
+    due, paused = reach(length)
     alerts = tuple(
-        AlertDue(threshold, _advance(start, length * threshold, spans)[0])
-        for threshold in version.alerts.thresholds
+        AlertDue(threshold, reach(length * threshold)[0]) for threshold in version.alerts.thresholds
     )
     reason = None if due is not None else "paused (open pause: the due time moves when it ends)"
     return replace(base, due_at=due, reason=reason, paused_for=paused, alerts=alerts)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -14,6 +15,7 @@ from moderation.kit.time import utc_now
 from moderation.policy.regimes import RegimeSet, load_regimes
 from moderation.takedown.clocks import (
     NaiveDatetime,
+    Pause,
     compute_clocks,
     due_at,
     iso_utc,
@@ -22,6 +24,9 @@ from moderation.takedown.clocks import (
     version_in_force,
 )
 from moderation.takedown.notice_commands import notice_app
+
+# FROM/TO[:reason]: times end in Z or an offset's digits, so a trailing ":identifier" is the reason.
+_PAUSE_REASON = re.compile(r"^(?P<span>.*):(?P<reason>[a-z][a-z0-9_]*)$")
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
@@ -44,6 +49,22 @@ def _parse_instant(value: str | None, option: str) -> datetime | None:
         raise _fail(f"{option}: '{value}' has no UTC offset; add Z or an offset such as +05:30", 2) from exc
 
 
+def _parse_pause(value: str) -> Pause:
+    """`FROM/TO[:reason]`; an empty TO is a pause that has not ended yet."""
+
+    match = _PAUSE_REASON.match(value)
+    span, reason = (match["span"], match["reason"]) if match else (value, None)
+    if "/" not in span:
+        raise _fail(f"--pause: '{value}' must be FROM/TO[:reason] (ISO 8601 times with Z or an offset)", 2)
+    start_text, end_text = span.split("/", 1)
+    start = _parse_instant(start_text, "--pause FROM")
+    end = _parse_instant(end_text, "--pause TO") if end_text else None
+    assert start is not None
+    if end is not None and end < start:
+        raise _fail(f"--pause: '{value}' ends before it starts", 2)
+    return Pause(start, end, reason)
+
+
 def clocks(
     regime_id: Annotated[str | None, typer.Argument(metavar="REGIME", help="Regime id (see --list).")] = None,
     received_at: Annotated[
@@ -59,6 +80,21 @@ def clocks(
     served_at: Annotated[
         str | None,
         typer.Option("--served-at", help="Order's receipt at the contact point. Default: --received-at."),
+    ] = None,
+    acknowledged_at: Annotated[
+        str | None,
+        typer.Option(
+            "--acknowledged-at",
+            help="When receipt was confirmed to the reporter (starts 'acknowledged' clocks).",
+        ),
+    ] = None,
+    pause: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--pause",
+            metavar="FROM/TO[:reason]",
+            help="A pause of the pausable clocks (repeatable); no reason pauses every pausable clock.",
+        ),
     ] = None,
     counter_notice_at: Annotated[
         str | None,
@@ -92,11 +128,20 @@ def clocks(
     assert received is not None
     completed = _parse_instant(completed_at, "--completed-at") or received
     served = _parse_instant(served_at, "--served-at")
+    acknowledged = _parse_instant(acknowledged_at, "--acknowledged-at")
+    pauses = [_parse_pause(value) for value in pause or []]
     counter_notice = _parse_instant(counter_notice_at, "--counter-notice-at")
 
     try:
         version = version_in_force(regime, received)
-        computed = compute_clocks(regime, received, completed_at=completed, served_at=served)
+        computed = compute_clocks(
+            regime,
+            received,
+            completed_at=completed,
+            served_at=served,
+            pauses=pauses,
+            acknowledged_at=acknowledged,
+        )
         window = restore_window(version, counter_notice) if counter_notice is not None else None
     except ModerationError as exc:
         raise _fail(f"error [{exc.code}]: {exc.message}") from exc
@@ -114,13 +159,17 @@ def clocks(
                 {
                     "id": c.id,
                     "kind": c.kind,
+                    "step": c.step,
                     "trigger": c.trigger,
                     "starts_at": iso(c.starts_at),
                     "due_at": iso(c.due_at),
                     "reason": c.reason,
+                    "pause_semantics": c.spec.pause_semantics,
+                    "paused_seconds": c.paused_for.total_seconds(),
                 }
                 for c in computed
             ],
+            "pauses": [{"from": iso(p.start), "to": iso(p.end), "reason": p.reason} for p in pauses],
             "due_at": iso(earliest),
         }
         if window is not None:
@@ -134,13 +183,22 @@ def clocks(
     typer.echo(f"received  {iso(received)}")
     if completed_at is None and any(c.trigger == "completed" for c in computed):
         typer.echo("          (request taken as complete on receipt; pass --completed-at otherwise)")
-    typer.echo(f"{'CLOCK':18} {'KIND':10} {'TRIGGER':10} {'LENGTH':22} {'DUE (UTC)':22} LOCAL ({zone.key})")
+    for p in pauses:
+        typer.echo(f"paused    {iso(p.start)} to {iso(p.end) or '(open)'} ({p.reason or 'any reason'})")
+    header = f"{'CLOCK':22} {'KIND':10} {'STEP':16} {'TRIGGER':12} {'LENGTH':22} {'DUE (UTC)':22}"
+    typer.echo(f"{header} LOCAL ({zone.key})")
     for c in computed:
         local = c.due_at.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z") if c.due_at else "-"
         typer.echo(
-            f"{c.id:18} {c.kind:10} {c.trigger:10} {c.spec.describe_length()[:22]:22} "
+            f"{c.id:22} {c.kind:10} {c.step:16} {c.trigger:12} {c.spec.describe_length()[:22]:22} "
             f"{iso(c.due_at) or '-':22} {local}"
         )
+        if c.paused_for:
+            minutes = int(c.paused_for.total_seconds() // 60)
+            paused = f"paused {minutes // 60} h {minutes % 60:02d} min"
+            typer.echo(f"{'':22} {paused}; on resume: {c.spec.pause_semantics}")
+        if c.due_at is None and c.reason and c.spec.length is not None:
+            typer.echo(f"{'':22} {c.reason}")
     typer.echo(f"due_at    {iso(earliest) or 'none (no clock with a fixed length)'}")
     if window is not None:
         typer.echo(f"restore   between {iso(window[0])} and {iso(window[1])}")
@@ -170,7 +228,7 @@ def _print_list(regimes: Any, as_json: bool) -> None:
         upcoming_note = (
             f" (next: {row['next_version']} from {row['next_from']})" if row["next_version"] else ""
         )
-        typer.echo(f"{row['id']:24} {version:14} {row['title']}{upcoming_note}")
+        typer.echo(f"{row['id']:28} {version:14} {row['title']}{upcoming_note}")
 
 
 def register(app: typer.Typer) -> None:

@@ -12,6 +12,7 @@ from moderation.kit.time import ensure_utc, utc_now
 from moderation.models.notice import OPEN_STATES, Notice
 from moderation.models.notice_clock import NoticeClock
 from moderation.policy.regimes import RegimeSet
+from moderation.takedown import steps as clock_steps
 from moderation.takedown.clocks import (
     Pause,
     compute_clocks,
@@ -26,25 +27,46 @@ from moderation.takedown.states import CLOCK_STOPPING
 
 
 def recompute_clocks(session: Session, notice: Notice, regime_set: RegimeSet) -> None:
-    """Recompute every clock from the stored facts (receipt, completion, pauses) and store them."""
+    """Recompute every clock from the stored facts (receipt, completion, pauses, recorded steps) and
+    store them. Each clock stops at the event its step waits for (steps.py)."""
     pauses = [Pause(p.started_at, p.ended_at, p.reason) for p in repo.pauses(session, notice.id)]
     open_reasons = {p.reason for p in pauses if p.end is None}
     previous = {(c.regime, c.clock): c for c in repo.clocks(session, notice.id)}
-    stopped = notice.state in CLOCK_STOPPING
-    stopped_at = (notice.actioned_at or notice.state_changed_at) if stopped else None
+    removal_stopped_at = (
+        (notice.actioned_at or notice.state_changed_at) if notice.state in CLOCK_STOPPING else None
+    )
+    step_times = clock_steps.first_times(repo.steps(session, notice.id))
     rows: list[NoticeClock] = []
     all_due = []
+    running_due = []
     for entry in notice.regimes:
         regime = regime_set.get(entry["id"])
         completed = (
             ensure_utc(datetime.fromisoformat(entry["completed_at"])) if entry["completed_at"] else None
         )
         computed = compute_clocks(
-            regime, notice.received_at, completed_at=completed, served_at=notice.served_at, pauses=pauses
+            regime,
+            notice.received_at,
+            completed_at=completed,
+            served_at=notice.served_at,
+            pauses=pauses,
+            acknowledged_at=step_times.get("acknowledgement"),
         )
         version = regime.version(computed[0].version)
         all_due.extend(computed)
         for clock in computed:
+            met = clock_steps.outcome(
+                clock.step,
+                clock.due_at,
+                times=step_times,
+                removal_stopped_at=removal_stopped_at,
+                decided_at=removal_stopped_at or notice.actioned_at,
+                state=notice.state,
+                state_changed_at=notice.state_changed_at,
+            )
+            stopped = met.stopped_at is not None
+            if not stopped:
+                running_due.append(clock)
             last = previous.get((regime.id, clock.id))
             last_sent = last.last_alert_threshold if last is not None else None
             next_at, next_threshold = None, None
@@ -67,6 +89,7 @@ def recompute_clocks(session: Session, notice: Notice, regime_set: RegimeSet) ->
                     regime_version=clock.version,
                     clock=clock.id,
                     kind=clock.kind,
+                    step=clock.step,
                     trigger=clock.trigger,
                     starts_at=clock.starts_at,
                     due_at=clock.due_at,
@@ -76,13 +99,14 @@ def recompute_clocks(session: Session, notice: Notice, regime_set: RegimeSet) ->
                     paused_seconds=clock.paused_for.total_seconds(),
                     next_alert_at=next_at,
                     next_alert_threshold=next_threshold,
-                    stopped_at=stopped_at,
-                    met=(clock.due_at is None or stopped_at <= clock.due_at) if stopped_at else None,
+                    stopped_at=met.stopped_at,
+                    met=met.met,
                     in_queue=False,
                     queue_due_at=None,
                 )
             )
-    notice.due_at = due_at(all_due)
+    # The next step still owed sets the due time; once every clock stopped, the earliest of all.
+    notice.due_at = due_at(running_due) if running_due else due_at(all_due)
     if notice.state in OPEN_STATES:
         seen: set[str] = set()
         for row in rows:

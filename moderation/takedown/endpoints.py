@@ -8,18 +8,22 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Query, Request, Response, UploadFile
 from fastapi.routing import APIRoute
 
+from moderation.auth.service import Principal, Role
 from moderation.config import Settings
 from moderation.dependencies import ID, Admin, DBSession, Intake
 from moderation.hashing.intake import ImageLimits, read_limited
+from moderation.takedown.access import notice_access
 from moderation.takedown.errors import RequestTooLarge
 from moderation.takedown.schemas import (
     Assign,
     NoticeCreate,
     NoticeOut,
+    NoticeReceipt,
     PauseRequest,
     QueuePage,
     Reason,
     RequiredReason,
+    StepRequest,
     SupplyInfo,
 )
 from moderation.takedown.service import takedown
@@ -88,17 +92,35 @@ def _change(
     return _detail(request, session, notice_id)
 
 
-@router.post("/notices", response_model=NoticeOut, status_code=201, summary="Submit a takedown notice")
+def _for_caller(
+    request: Request, session: DBSession, principal: Principal, notice_id: int, created: bool | None = None
+) -> NoticeOut | NoticeReceipt:
+    """Admins get the case file; an intake key gets the reporter's receipt."""
+    if principal.role == Role.ADMIN:
+        return NoticeOut.model_validate({**_detail(request, session, notice_id), "created": created})
+    return NoticeReceipt.model_validate(notice_access.receipt(session, notice_id, created=created))
+
+
+@router.post(
+    "/notices",
+    response_model=NoticeOut | NoticeReceipt,
+    status_code=201,
+    summary="Submit a takedown notice",
+)
 def submit_notice(
     body: NoticeCreate, request: Request, response: Response, session: DBSession, principal: Intake
-) -> dict[str, Any]:
-    """Stored exactly once per `client_reference`: a resubmission answers 200 with the first notice."""
+) -> NoticeOut | NoticeReceipt:
+    """Stored exactly once per `client_reference`: a resubmission by the same key answers 200 with the
+    first notice; another key's reference is a 409 `client_reference_taken`. Intake keys get a
+    `NoticeReceipt`, admin keys the full notice."""
     notice, created = takedown.submit(
         session, body, actor=principal.actor, settings=request.app.state.settings
     )
     if not created:
+        if principal.role != Role.ADMIN:
+            notice_access.check_resubmission(notice, principal.actor)
         response.status_code = 200
-    return {**_detail(request, session, notice.id), "created": created}
+    return _for_caller(request, session, principal, notice.id, created)
 
 
 @router.get("/notices", response_model=QueuePage, summary="The due-time queue")
@@ -131,20 +153,25 @@ def assign_notice(
     return _detail(request, session, notice_id)
 
 
-@router.post("/notices/{notice_id}/info", response_model=NoticeOut, summary="Supply missing fields")
+@router.post(
+    "/notices/{notice_id}/info", response_model=NoticeOut | NoticeReceipt, summary="Supply missing fields"
+)
 def supply_info(
     notice_id: ID, body: SupplyInfo, request: Request, session: DBSession, principal: Intake
-) -> dict[str, Any]:
-    return _change(
-        request,
+) -> NoticeOut | NoticeReceipt:
+    """An intake key supplies information only to the notices it submitted (others answer 404)."""
+    if principal.role != Role.ADMIN:
+        notice_access.require_submitter(session, notice_id, principal.actor)
+    takedown.supply_info(
         session,
         notice_id,
-        takedown.supply_info,
         fields=body.fields,
         statements=body.statements,
         actor=principal.actor,
         reason=body.reason,
+        settings=request.app.state.settings,
     )
+    return _for_caller(request, session, principal, notice_id)
 
 
 @router.post(
@@ -162,6 +189,8 @@ def attach_content_image(
 ) -> dict[str, Any]:
     """The platform sends the bytes of a reported item (its `content[].id` in the notice) so that the
     stay-down bank holds the image's robust variants, not only its exact hashes."""
+    if principal.role != Role.ADMIN:
+        notice_access.require_submitter(session, notice_id, principal.actor)
     settings = request.app.state.settings
     data = read_limited(file.file, ImageLimits.from_settings(settings))
     return _change(request, session, notice_id, takedown.attach_image, item_id, data, actor=principal.actor)
@@ -242,6 +271,19 @@ def resume_notice(
     notice_id: ID, request: Request, session: DBSession, principal: Admin, body: Reason | None = None
 ) -> dict[str, Any]:
     return _change(request, session, notice_id, takedown.resume, actor=principal.actor, note=_reason(body))
+
+
+@router.post(
+    "/notices/{notice_id}/steps",
+    response_model=NoticeOut,
+    summary="Record an acknowledgement, a status update or a decision (meets that step's clocks)",
+)
+def record_step(
+    notice_id: ID, body: StepRequest, request: Request, session: DBSession, principal: Admin
+) -> dict[str, Any]:
+    return _change(
+        request, session, notice_id, takedown.record_step, body.step, actor=principal.actor, note=body.note
+    )
 
 
 @router.post(

@@ -19,6 +19,7 @@ __all__ = [
     "RequestTooLarge",
     "RestoreForbidden",
     "RestoreWindowNotOpen",
+    "StepNotApplicable",
 ]
 
 
@@ -42,6 +43,12 @@ class PauseNotAllowed(Conflict):
     """No clock of the notice's regimes may pause for that reason."""
 
     code = "pause_not_allowed"
+
+
+class StepNotApplicable(Conflict):
+    """No clock of the notice's regimes waits for that step (details list the steps that do)."""
+
+    code = "step_not_applicable"
 
 
 class NotPaused(Conflict):

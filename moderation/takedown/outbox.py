@@ -14,6 +14,7 @@ from moderation.models.notice import Notice
 from moderation.models.notice_content import NoticeContent
 from moderation.models.webhook_attempt import WebhookAttempt
 from moderation.models.webhook_delivery import WebhookDelivery
+from moderation.statements.service import statements
 from moderation.takedown.context import (
     audit_notice,
 )
@@ -21,9 +22,11 @@ from moderation.takedown.repository import takedown_repository as repo
 
 
 def enqueue_action(
-    session: Session, notice: Notice, item: NoticeContent, action: str, *, reason: str | None
+    session: Session, notice: Notice, item: NoticeContent, action: str, *, reason: str | None, actor: str
 ) -> None:
     key = f"notice-{notice.id}/content-{item.id}/{action}"
+    # The statement of reasons of this removal (or its reversal) travels with the action webhook.
+    statement = statements.record_notice_action(session, notice, item, action, actor=actor)
     payload = {
         "event": f"content.{action}",
         "idempotency_key": key,
@@ -38,6 +41,7 @@ def enqueue_action(
         },
         "reason": reason,
         "child_safety": notice.child_safety,
+        "statement": statement.model_dump(mode="json") if statement else None,
     }
     repo.add_delivery(
         session,

@@ -16,6 +16,7 @@ from moderation.models.notice import OPEN_STATES, Notice
 from moderation.models.notice_clock import NoticeClock
 from moderation.models.notice_content import NoticeContent
 from moderation.models.notice_pause import NoticePause
+from moderation.models.notice_step import NoticeStep
 from moderation.models.webhook_attempt import WebhookAttempt
 from moderation.models.webhook_delivery import WebhookDelivery
 
@@ -177,6 +178,7 @@ class TakedownRepository:
             for field in (
                 "regime_version",
                 "kind",
+                "step",
                 "trigger",
                 "starts_at",
                 "due_at",
@@ -201,6 +203,18 @@ class TakedownRepository:
             session.scalars(
                 select(NoticePause).where(NoticePause.notice_id == notice_id).order_by(NoticePause.id)
             ).all()
+        )
+
+    def add_step(self, session: Session, step: NoticeStep) -> NoticeStep:
+        session.add(step)
+        session.flush()
+        return step
+
+    def steps(self, session: Session, notice_id: int) -> list[NoticeStep]:
+        return list(
+            session.scalars(
+                select(NoticeStep).where(NoticeStep.notice_id == notice_id).order_by(NoticeStep.recorded_at)
+            )
         )
 
     def add_pause(self, session: Session, pause: NoticePause) -> NoticePause:

@@ -88,6 +88,13 @@ class PauseRequest(BaseModel):
     note: str | None = Field(default=None, max_length=5000)
 
 
+class StepRequest(BaseModel):
+    step: Literal["acknowledgement", "status_update", "decision"] = Field(
+        description="What was done: receipt confirmed to the reporter, a status update sent, a decision made."
+    )
+    note: str | None = Field(default=None, max_length=5000)
+
+
 class QueueItem(BaseModel):
     id: int
     state: str
@@ -107,6 +114,28 @@ class QueueItem(BaseModel):
 class QueuePage(BaseModel):
     items: list[QueueItem]
     next_cursor: str | None
+
+
+class ReceiptRegime(BaseModel):
+    id: str
+    version: str
+    missing: list[str]
+    completed_at: str | None
+
+
+class NoticeReceipt(BaseModel):
+    """What an intake (reporter) key gets back: the notice's standing and what it still lacks."""
+
+    id: int
+    client_reference: str | None
+    state: str
+    channel: str
+    received_at: datetime
+    missing_fields: dict[str, list[str]]
+    regimes: list[ReceiptRegime]
+    due_at: datetime | None
+    overdue: bool
+    created: bool | None = None
 
 
 class NoticeOut(BaseModel):
@@ -134,6 +163,7 @@ class NoticeOut(BaseModel):
     closed_at: datetime | None
     clocks: list[dict[str, Any]]
     pauses: list[dict[str, Any]]
+    steps: list[dict[str, Any]] = []
     content: list[dict[str, Any]]
     copies: list[dict[str, Any]]
     sweep: dict[str, Any] | None

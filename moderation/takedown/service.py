@@ -184,6 +184,21 @@ class TakedownService:
         """End every open pause of the notice."""
         return self._transitions.resume(session, notice_id, actor=actor, note=note, settings=settings)
 
+    def record_step(
+        self,
+        session: Session,
+        notice_id: int,
+        step: str,
+        *,
+        actor: str,
+        note: str | None = None,
+        settings: Settings | None = None,
+    ) -> Notice:
+        """Record an acknowledgement, a status update or a decision; that step's clocks are met."""
+        return self._transitions.record_step(
+            session, notice_id, step, actor=actor, note=note, settings=settings
+        )
+
     # --- reading ------------------------------------------------------------------------------
     def get(self, session: Session, notice_id: int) -> Notice:
         """The notice, or 404 `notice_not_found`."""

@@ -13,8 +13,10 @@ from moderation.exceptions import Conflict, ValidationFailed
 from moderation.kit.time import utc_now
 from moderation.models.notice import OPEN_STATES, Notice
 from moderation.models.notice_pause import NoticePause
+from moderation.models.notice_step import NoticeStep
 from moderation.policy.loader import Policy
 from moderation.policy.regimes import Regime, RegimeVersion
+from moderation.takedown import steps as clock_steps
 from moderation.takedown.clocks import (
     iso_utc,
     restore_window,
@@ -33,6 +35,7 @@ from moderation.takedown.errors import (
     PauseNotAllowed,
     RestoreForbidden,
     RestoreWindowNotOpen,
+    StepNotApplicable,
 )
 from moderation.takedown.outbox import enqueue_action
 from moderation.takedown.repository import takedown_repository as repo
@@ -183,7 +186,7 @@ class NoticeTransitions:
             if item.state != "removed":
                 continue
             item.state = "restored"
-            enqueue_action(session, notice, item, "restore", reason=reason)
+            enqueue_action(session, notice, item, "restore", reason=reason, actor=actor)
             entry_ids.extend(int(i) for i in item.stay_down_entry_ids or [])
         session.flush()
         # _check_restore already refuses child-safety notices; never unblock such content regardless.
@@ -286,6 +289,44 @@ class NoticeTransitions:
             "notice.resume",
             actor=actor,
             details={"pauses_ended": ended, "note": note, "due_at": notice.due_at},
+            policy=policy,
+        )
+        return notice
+
+    def record_step(
+        self,
+        session: Session,
+        notice_id: int,
+        step: str,
+        *,
+        actor: str,
+        note: str | None = None,
+        settings: Settings | None = None,
+    ) -> Notice:
+        """Record that an acknowledgement or a status update was sent to the reporter, or that a
+        decision was made, now; the clocks of that step are met (California SB 981, India grievances,
+        NC 66-507(d) records review) and `acknowledged` clocks start. 409 `step_not_applicable` when
+        no clock of the notice's regimes waits for that step."""
+        policy, regime_set, notice = open_notice(session, notice_id, settings)
+        owed = sorted(
+            {c.step for _, v in regime_versions(notice, regime_set) for c in v.clocks}
+            & set(clock_steps.RECORDABLE_STEPS)
+        )
+        if step not in owed:
+            raise StepNotApplicable(
+                f"no clock of this notice waits for '{step}'", details={"step": step, "owed": owed}
+            )
+        repo.add_step(
+            session,
+            NoticeStep(notice_id=notice.id, step=step, recorded_at=utc_now(), recorded_by=actor, note=note),
+        )
+        recompute_clocks(session, notice, regime_set)
+        audit_notice(
+            session,
+            notice.id,
+            "notice.step",
+            actor=actor,
+            details={"step": step, "note": note, "due_at": notice.due_at},
             policy=policy,
         )
         return notice

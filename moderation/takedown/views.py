@@ -45,12 +45,17 @@ def encode_cursor(due: datetime | None, notice_id: int) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
+MAX_NOTICE_ID = 2**31 - 1  # notices.id is a 32-bit INTEGER on PostgreSQL
+
+
 def decode_cursor(cursor: str) -> tuple[datetime | None, int]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         due, notice_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        if not 0 <= int(notice_id) <= MAX_NOTICE_ID:
+            raise ValueError("notice id out of range")
         return (ensure_utc(datetime.fromisoformat(due)) if due else None), int(notice_id)
-    except (ValueError, TypeError, binascii.Error) as exc:
+    except (ValueError, TypeError, binascii.Error, RecursionError) as exc:
         raise ValidationFailed("cursor is not valid", code="invalid_cursor") from exc
 
 
@@ -199,6 +204,7 @@ class NoticeViews:
                     "regime_version": c.regime_version,
                     "clock": c.clock,
                     "kind": c.kind,
+                    "step": c.step,
                     "trigger": c.trigger,
                     "starts_at": c.starts_at,
                     "due_at": c.due_at,
@@ -223,6 +229,15 @@ class NoticeViews:
                     "ended_by": p.ended_by,
                 }
                 for p in repo.pauses(session, notice.id)
+            ],
+            "steps": [
+                {
+                    "step": st.step,
+                    "recorded_at": st.recorded_at,
+                    "recorded_by": st.recorded_by,
+                    "note": st.note,
+                }
+                for st in repo.steps(session, notice.id)
             ],
             "content": [content_out(c, c.id in imaged) for c in contents if c.source == "reported"],
             "copies": [content_out(c) for c in contents if c.source != "reported"],

@@ -18,6 +18,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Engine
 
 from moderation.alerts import tasks as alerts_tasks
+from moderation.audit import tasks as audit_tasks
 from moderation.checks import tasks as checks_tasks
 from moderation.config import Settings
 from moderation.email import tasks as email_tasks
@@ -25,6 +26,7 @@ from moderation.jobs import Job, JobContext, JobResult, registered
 from moderation.kit.request_context import bound_request_id
 from moderation.matching import tasks as matching_tasks
 from moderation.observability import metrics
+from moderation.statements import tasks as statements_tasks
 from moderation.takedown import tasks as takedown_tasks
 from moderation.worker.locks import job_lock
 from moderation.worker.service import job_runs
@@ -33,7 +35,15 @@ log = logging.getLogger("moderation.worker")
 
 # Feature task modules, in the order `--once` runs their jobs: actions first, then the scans that
 # enqueue emails, then the delivery that sends what the scans enqueued in the same run.
-TASK_MODULES = (takedown_tasks, alerts_tasks, email_tasks, checks_tasks, matching_tasks)
+TASK_MODULES = (
+    takedown_tasks,
+    alerts_tasks,
+    email_tasks,
+    checks_tasks,
+    matching_tasks,
+    statements_tasks,
+    audit_tasks,
+)
 
 
 def load_jobs() -> list[Job]:

@@ -220,6 +220,7 @@ def test_notice_forms_need_csrf_and_an_acting_role(
         (f"/admin/notices/{notice_id}/transition", {"name": "validate"}),
         (f"/admin/notices/{notice_id}/claim", {}),
         (f"/admin/notices/{notice_id}/pause", {"reason": "force_majeure", "note": "x"}),
+        (f"/admin/notices/{notice_id}/step", {"step": "acknowledgement"}),
         ("/admin/notices/new", {"regimes": ["us-take-it-down"]}),
     ):
         assert client.post(path, data={**data, "csrf_token": token}).status_code == 403, path
@@ -230,6 +231,27 @@ def test_notice_forms_need_csrf_and_an_acting_role(
     )
     assert forged.status_code == 403 and "Form expired" in forged.text
     assert takedown.get(session, notice_id).state == "received"
+
+
+def test_record_a_step_from_the_notice_page(
+    signed_in: Callable[[str], TestClient], make_notice: Callable[..., int], session: Session
+) -> None:
+    ca = make_notice(regimes=["us-ca-sb-981"], fields={}, statements={})
+    client = signed_in("reviewer")
+    page = client.get(f"/admin/notices/{ca}")
+    assert f'action="/admin/notices/{ca}/step"' in page.text
+    assert "status update, statutory, from acknowledged" in page.text
+    token = form_token(page.text)
+    refused = client.post(f"/admin/notices/{ca}/step", data={"csrf_token": token, "step": "removal"})
+    assert refused.status_code == 409
+    done = client.post(
+        f"/admin/notices/{ca}/step", data={"csrf_token": token, "step": "acknowledgement", "note": "emailed"}
+    )
+    assert done.status_code == 200 and "emailed" in done.text
+    session.rollback()
+    assert audit.page(session, action="notice.step")[0].details["step"] == "acknowledgement"
+    clocks = {c["clock"]: c for c in takedown.detail(session, ca)["clocks"]}
+    assert clocks["acknowledgement"]["met"] is True and clocks["status-update"]["due_at"] is not None
 
 
 @pytest.fixture

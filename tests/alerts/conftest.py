@@ -26,7 +26,11 @@ def make_notice(engine: Engine, settings: Settings, *, received_at: datetime, **
         "received_at": received_at.isoformat(),
         "reporter": REPORTER,
         "content": {"content_ids": ["c-1"]},
-        "fields": {"intimate_image_declaration": True, "subject_declaration": True},
+        "fields": {
+            "intimate_image_declaration": True,
+            "subject_declaration": True,
+            "good_faith_declaration": True,
+        },
     }
     body.update(overrides)
     with transaction(engine) as session:

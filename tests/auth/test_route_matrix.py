@@ -8,11 +8,11 @@ import re
 from collections.abc import Callable
 
 import pytest
-from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from moderation.cli import app as cli
+from tests.routes import api_routes
 
 ALL_ROLES = {"checker", "intake", "admin"}
 
@@ -61,19 +61,25 @@ ROUTE_ROLES: dict[tuple[str, str], set[str]] = {
             "close",
             "pause",
             "resume",
+            "steps",
         )
     },
     ("POST", "/v1/notices/{notice_id}/copies/{copy_id}/remove"): {"admin"},
     ("POST", "/v1/notices/{notice_id}/copies/{copy_id}/dismiss"): {"admin"},
     ("GET", "/v1/notices/{notice_id}/evidence/{evidence_id}"): {"admin"},
+    # statements of reasons: the platform shows them to its users
+    ("GET", "/v1/statements"): {"checker", "intake"},
+    ("GET", "/v1/statements/{statement_id}"): {"checker", "intake"},
+    ("POST", "/v1/statements/{statement_id}/email"): {"checker", "intake"},
 }
 
 
 def _v1_routes(client: TestClient) -> list[tuple[str, str]]:
     routes = []
-    for route in client.app.routes:  # type: ignore[attr-defined]
-        if isinstance(route, APIRoute) and route.path.startswith("/v1/"):
-            routes.extend((method, route.path) for method in sorted(route.methods))
+    for path, route in api_routes(client.app):
+        if path.startswith("/v1/"):
+            routes.extend((method, path) for method in sorted(route.methods))
+    assert len(routes) > 40, "the application's /v1 routes were not found"
     return routes
 
 

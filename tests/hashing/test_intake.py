@@ -152,3 +152,21 @@ def test_polyglot_with_trailing_archive_hashes_the_image_it_starts_with() -> Non
     clean, mixed = hash_image_bytes(jpeg, LIMITS), hash_image_bytes(polyglot, LIMITS)
     assert mixed.pdq == clean.pdq
     assert mixed.sha256 != clean.sha256  # the exact hashes still cover every byte
+
+
+def test_large_16_bit_greyscale_png_is_decoded_not_refused_as_corrupt() -> None:
+    """Pillow cannot reduce 16-bit images; a big 16-bit PNG must still hash (found by
+    benchmarks/hostile_rss.py: 7000x7000 16-bit PNGs were answered 422 corrupt_image)."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from moderation.hashing.intake import ImageLimits, decode_image
+
+    y, x = np.mgrid[0:2048, 0:2048].astype(np.uint32)
+    buffer = io.BytesIO()
+    Image.fromarray(((x * 7 + y * 3) % 65536).astype(np.uint16)).save(buffer, format="PNG")
+    decoded = decode_image(buffer.getvalue(), ImageLimits())
+    assert decoded.width == 2048 and decoded.image.size == (512, 512) and decoded.image.mode == "RGB"
+    assert len(set(decoded.image.getdata())) > 50  # the gradient survives, not a flat image

@@ -30,6 +30,14 @@ REQUIRED_IDS = {
     "us-nc-66-507",
     "terms-of-service",
     "us-ut-13-72b",
+    "in-it-rules-3-2-a-grievance",
+    "in-it-rules-3-2-a-removal",
+    "au-osa-class-1-removal",
+    "au-osa-adult-cyber-abuse",
+    "au-osa-child-cyber-bullying",
+    "us-ca-sb-981",
+    "us-fl-836-13",
+    "fr-lcen-sren",
 }
 
 
@@ -264,6 +272,33 @@ CASES = [
         _set("versions.2.effective_from", "2020-01-01"),
         "versions[2].effective_from: versions must be in order",
     ),
+    (
+        "eu-tco",
+        _set("versions.0.clocks.0.pause_semantics", _DELETE),
+        "versions[0].clocks[0].pause_semantics: a pausable clock must say extend or restart",
+    ),
+    (
+        "eu-tco",
+        _set("versions.0.clocks.0.pause_semantics", "resume"),
+        "versions[0].clocks[0].pause_semantics: must be one of",
+    ),
+    (
+        "us-take-it-down",
+        _set("versions.0.clocks.0.pause_semantics", "restart"),
+        "versions[0].clocks[0].pause_semantics: only allowed when pausable",
+    ),
+    ("eu-tco", _set("versions.0.clocks.0.step", "apology"), "versions[0].clocks[0].step: must be one of"),
+    (
+        "us-ca-sb-981",
+        _set("versions.0.clocks.0.step", "decision"),
+        "versions[0].clocks[1].trigger: 'acknowledged' needs an acknowledgement clock",
+    ),
+    (
+        "eu-dsa-16",
+        _set("versions.0.preservation.kind", "optional"),
+        "versions[0].preservation.kind: must be one",
+    ),
+    ("eu-tco", _set("versions.0.appeal.route", "tribunal"), "versions[0].appeal.route: must be one of"),
 ]
 
 
@@ -324,7 +359,7 @@ def test_effective_instant_with_offset_is_accepted(tmp_path: Path) -> None:
     text = text.replace("effective_from: 2026-02-20", "effective_from: 2026-02-20T06:00:00+05:30")
     path.write_text(text)
     india = load_regimes(tmp_path / "policies").get("in-it-rules-3-2-b")
-    assert india.version_at(at("2026-02-20T00:29:59Z")).version == "2021"  # type: ignore[union-attr]
+    assert india.version_at(at("2026-02-20T00:29:59Z")).version == "2025-11-11"  # type: ignore[union-attr]
     assert india.version_at(at("2026-02-20T00:30:00Z")).version == "2026-02-20"  # type: ignore[union-attr]
 
 

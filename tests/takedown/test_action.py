@@ -20,7 +20,11 @@ from tests.takedown.conftest import T0, FakeStayDown, b64, generated_png, submit
 
 SHA = "a" * 64
 PDQ = "f" * 64
-UK_FIELDS = {"intimate_image_declaration": "yes", "subject_declaration": "I am the subject"}
+UK_FIELDS = {
+    "intimate_image_declaration": "yes",
+    "subject_declaration": "I am the subject",
+    "good_faith_declaration": "yes",
+}
 
 
 @pytest.fixture(autouse=True)

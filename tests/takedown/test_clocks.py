@@ -135,7 +135,8 @@ def test_naive_times_are_refused(regimes: RegimeSet) -> None:
         ("in-it-rules-3-1-d", "2026-02-19T23:00:00Z", "2026-02-20T02:00:00Z", "2026-02-20"),
         ("in-it-rules-3-1-d", "2026-02-19T12:00:00Z", "2026-02-21T00:00:00Z", "2025-11-15"),
         ("in-it-rules-3-1-d", "2025-11-14T18:29:00Z", "2025-11-16T06:29:00Z", "2021"),
-        ("in-it-rules-3-2-b", "2026-02-19T18:00:00Z", "2026-02-20T18:00:00Z", "2021"),
+        ("in-it-rules-3-2-b", "2026-02-19T18:00:00Z", "2026-02-20T18:00:00Z", "2025-11-11"),
+        ("in-it-rules-3-2-b", "2025-11-10T18:29:00Z", "2025-11-11T18:29:00Z", "2021"),
         ("in-it-rules-3-2-b", "2026-02-20T00:00:00Z", "2026-02-20T02:00:00Z", "2026-02-20"),
         # Utah from 00:00 MST on 1 Jan 2027 = 07:00Z.
         ("us-ut-13-72b", "2027-01-01T07:00:00Z", "2027-01-03T07:00:00Z", "2027-01-01"),
@@ -270,54 +271,90 @@ def test_business_days_use_the_clock_calendar() -> None:
     assert due(compute_clocks(regime, at("2027-01-25T06:00:00Z")), "c") == "2027-01-27T18:30:00Z"
 
 
-# --- pauses (EU TCO) ---------------------------------------------------------------------------------
+# --- pauses: EU TCO restarts the hour in full (Art. 3(7)-(8)) ----------------------------------------
 
 
 @pytest.mark.parametrize(
-    ("pauses", "expected"),
+    ("received", "pauses", "expected"),
     [
-        ([], "2026-06-01T11:00:00Z"),
+        ("2026-06-01T10:00:00Z", [], "2026-06-01T11:00:00Z"),
+        # Information missing 10:20-10:50Z: a full hour from 10:50Z (not the 40 minutes that were left).
         (
+            "2026-06-01T10:00:00Z",
             [Pause(at("2026-06-01T10:20Z"), at("2026-06-01T10:50Z"), "missing_information")],
-            "2026-06-01T11:30:00Z",
+            "2026-06-01T11:50:00Z",
         ),
-        ([(at("2026-06-01T10:20Z"), at("2026-06-01T10:50Z"))], "2026-06-01T11:30:00Z"),
-        # A reason the regime does not allow does not pause it.
-        ([Pause(at("2026-06-01T10:20Z"), at("2026-06-01T10:50Z"), "lunch")], "2026-06-01T11:00:00Z"),
-        # Only the part after receipt counts.
-        ([Pause(at("2026-06-01T09:50Z"), at("2026-06-01T10:10Z"), "force_majeure")], "2026-06-01T11:10:00Z"),
-        # Overlapping pauses count once.
+        # The worked cases: force majeure across midnight, and a manifest error one minute
+        # before the hour ran out.
         (
+            "2026-06-01T23:30:00Z",
+            [Pause(at("2026-06-01T23:40Z"), at("2026-06-02T02:00Z"), "force_majeure")],
+            "2026-06-02T03:00:00Z",
+        ),
+        (
+            "2026-06-01T10:00:00Z",
+            [Pause(at("2026-06-01T10:59Z"), at("2026-06-01T11:30Z"), "manifest_error")],
+            "2026-06-01T12:30:00Z",
+        ),
+        # A pause without a reason applies to every pausable clock.
+        (
+            "2026-06-01T10:00:00Z",
+            [(at("2026-06-01T10:20Z"), at("2026-06-01T10:50Z"))],
+            "2026-06-01T11:50:00Z",
+        ),
+        # A reason the regime does not allow does not pause it.
+        (
+            "2026-06-01T10:00:00Z",
+            [Pause(at("2026-06-01T10:20Z"), at("2026-06-01T10:50Z"), "lunch")],
+            "2026-06-01T11:00:00Z",
+        ),
+        # Grounds present at receipt: the hour starts when they cease.
+        (
+            "2026-06-01T10:00:00Z",
+            [Pause(at("2026-06-01T09:50Z"), at("2026-06-01T10:10Z"), "force_majeure")],
+            "2026-06-01T11:10:00Z",
+        ),
+        # Overlapping pauses are one stop: the hour restarts at the end of the later one.
+        (
+            "2026-06-01T10:00:00Z",
             [
                 Pause(at("2026-06-01T10:10Z"), at("2026-06-01T10:30Z"), "force_majeure"),
                 Pause(at("2026-06-01T10:20Z"), at("2026-06-01T10:40Z"), "technical_impossibility"),
             ],
-            "2026-06-01T11:30:00Z",
+            "2026-06-01T11:40:00Z",
         ),
-        # A pause that starts after the clock ran out does not revive it.
-        ([Pause(at("2026-06-01T11:05Z"), at("2026-06-01T12:00Z"), "manifest_error")], "2026-06-01T11:00:00Z"),
-        # Two pauses: the second starts before the already-extended due time, so it counts too.
+        # A pause that starts after the hour ran out does not revive it.
         (
+            "2026-06-01T10:00:00Z",
+            [Pause(at("2026-06-01T11:05Z"), at("2026-06-01T12:00Z"), "manifest_error")],
+            "2026-06-01T11:00:00Z",
+        ),
+        # Two stops: the second falls inside the restarted hour, so the hour restarts again.
+        (
+            "2026-06-01T10:00:00Z",
             [
                 Pause(at("2026-06-01T10:30Z"), at("2026-06-01T11:00Z"), "missing_information"),
                 Pause(at("2026-06-01T11:15Z"), at("2026-06-01T11:20Z"), "force_majeure"),
             ],
-            "2026-06-01T11:35:00Z",
+            "2026-06-01T12:20:00Z",
         ),
     ],
 )
-def test_tco_pause_and_resume(regimes: RegimeSet, pauses: list[Any], expected: str) -> None:
-    clocks = compute_clocks(regimes.get("eu-tco"), at("2026-06-01T10:00:00Z"), pauses=pauses)
-    assert due(clocks) == expected
+def test_tco_pause_restarts_the_hour(
+    regimes: RegimeSet, received: str, pauses: list[Any], expected: str
+) -> None:
+    clock = compute_clocks(regimes.get("eu-tco"), at(received), pauses=pauses)[0]
+    assert clock.spec.pause_semantics == "restart"
+    assert iso_utc(clock.due_at) == expected  # type: ignore[arg-type]
 
 
-def test_open_pause_has_no_due_time_until_it_ends(regimes: RegimeSet) -> None:
+def test_tco_alerts_follow_the_restarted_hour(regimes: RegimeSet) -> None:
     tco = regimes.get("eu-tco")
     received = at("2026-06-01T10:00:00Z")
     open_pause = [Pause(at("2026-06-01T10:40Z"), None, "missing_information")]
     clock = compute_clocks(tco, received, pauses=open_pause)[0]
     assert clock.due_at is None and "paused" in (clock.reason or "")
-    # Alerts already reached before the pause keep their time; later ones wait.
+    # The 50% alert came before the stop and keeps its time; later ones wait for the restart.
     assert [(a.threshold, a.at) for a in clock.alerts] == [
         (0.5, at("2026-06-01T10:30Z")),
         (0.75, None),
@@ -325,12 +362,63 @@ def test_open_pause_has_no_due_time_until_it_ends(regimes: RegimeSet) -> None:
     ]
     resumed = [Pause(at("2026-06-01T10:40Z"), at("2026-06-01T12:40Z"), "missing_information")]
     clock = compute_clocks(tco, received, pauses=resumed)[0]
-    assert clock.due_at == at("2026-06-01T13:00Z") and clock.paused_for == timedelta(hours=2)
+    assert clock.due_at == at("2026-06-01T13:40Z") and clock.paused_for == timedelta(hours=2)
     assert [a.at for a in clock.alerts] == [
         at("2026-06-01T10:30Z"),
-        at("2026-06-01T12:45Z"),
-        at("2026-06-01T12:54Z"),
+        at("2026-06-01T13:25Z"),
+        at("2026-06-01T13:34Z"),
     ]
+
+
+# --- pauses that extend the clock by the paused time -------------------------------------------------
+
+
+def _pausable(semantics: str) -> Regime:
+    return _regime(
+        length=1,
+        unit="hours",
+        pausable=True,
+        pause_reasons=["missing_information"],
+        pause_semantics=semantics,
+    )
+
+
+@pytest.mark.parametrize(
+    ("pauses", "extend", "restart"),
+    [
+        ([("10:20", "10:50")], "11:30", "11:50"),
+        ([("10:59", "11:30")], "11:31", "12:30"),
+        ([("10:10", "10:30"), ("10:20", "10:40")], "11:30", "11:40"),
+        ([("10:30", "11:00"), ("11:15", "11:20")], "11:35", "12:20"),
+        ([("11:05", "12:00")], "11:00", "11:00"),
+    ],
+)
+def test_extend_adds_the_paused_time_restart_runs_the_full_length(
+    pauses: list[tuple[str, str]], extend: str, restart: str
+) -> None:
+    spans = [
+        Pause(at(f"2026-03-01T{a}:00Z"), at(f"2026-03-01T{b}:00Z"), "missing_information") for a, b in pauses
+    ]
+    received = at("2026-03-01T10:00:00Z")
+    assert due(compute_clocks(_pausable("extend"), received, pauses=spans), "c") == f"2026-03-01T{extend}:00Z"
+    assert (
+        due(compute_clocks(_pausable("restart"), received, pauses=spans), "c") == f"2026-03-01T{restart}:00Z"
+    )
+
+
+def test_extend_and_restart_across_midnight() -> None:
+    received = at("2026-03-01T23:30:00Z")
+    pause = [Pause(at("2026-03-01T23:40Z"), at("2026-03-02T02:00Z"), "missing_information")]
+    assert due(compute_clocks(_pausable("extend"), received, pauses=pause), "c") == "2026-03-02T02:50:00Z"
+    assert due(compute_clocks(_pausable("restart"), received, pauses=pause), "c") == "2026-03-02T03:00:00Z"
+
+
+def test_extend_alerts_resume_where_they_stopped() -> None:
+    received = at("2026-03-01T10:00:00Z")
+    pause = [Pause(at("2026-03-01T10:40Z"), at("2026-03-01T12:40Z"), "missing_information")]
+    clock = compute_clocks(_pausable("extend"), received, pauses=pause)[0]
+    assert clock.due_at == at("2026-03-01T13:00Z") and clock.paused_for == timedelta(hours=2)
+    assert [a.at for a in clock.alerts] == [at("2026-03-01T10:30Z")]
 
 
 def test_pauses_do_not_apply_to_clocks_that_cannot_pause(regimes: RegimeSet) -> None:

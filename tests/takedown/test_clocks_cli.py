@@ -42,12 +42,16 @@ def test_json_output_for_eu_tco() -> None:
         {
             "id": "removal",
             "kind": "statutory",
+            "step": "removal",
             "trigger": "served",
             "starts_at": "2026-06-01T10:00:00Z",
             "due_at": "2026-06-01T11:00:00Z",
             "reason": None,
+            "pause_semantics": "restart",
+            "paused_seconds": 0.0,
         }
     ]
+    assert body["pauses"] == []
 
 
 @pytest.mark.parametrize(
@@ -150,3 +154,109 @@ def test_broken_policy_is_reported_with_file_and_field(
     result = runner.invoke(app, ["clocks", "--list"])
     assert result.exit_code == 1
     assert "policies/regimes/eu-tco.yaml: versions[0].alerts.thresholds[1]: must be <= 1" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("received", "pauses", "expected"),
+    [
+        # Received 23:30Z, force majeure 23:40Z-02:00Z: a full hour from 02:00Z.
+        (
+            "2026-06-01T23:30:00Z",
+            ["2026-06-01T23:40:00Z/2026-06-02T02:00:00Z:force_majeure"],
+            "2026-06-02T03:00:00Z",
+        ),
+        # Manifest error 10:59Z-11:30Z after a 10:00Z receipt.
+        (
+            "2026-06-01T10:00:00Z",
+            ["2026-06-01T10:59:00Z/2026-06-01T11:30:00Z:manifest_error"],
+            "2026-06-01T12:30:00Z",
+        ),
+        # No reason: every pausable clock; offsets are accepted.
+        (
+            "2026-06-01T10:00:00Z",
+            ["2026-06-01T12:20:00+02:00/2026-06-01T12:50:00+02:00"],
+            "2026-06-01T11:50:00Z",
+        ),
+        # Repeatable: the second stop falls inside the restarted hour.
+        (
+            "2026-06-01T10:00:00Z",
+            [
+                "2026-06-01T10:30:00Z/2026-06-01T11:00:00Z:missing_information",
+                "2026-06-01T11:15:00Z/2026-06-01T11:20:00Z",
+            ],
+            "2026-06-01T12:20:00Z",
+        ),
+        # A reason the regime does not allow changes nothing.
+        ("2026-06-01T10:00:00Z", ["2026-06-01T10:20:00Z/2026-06-01T10:50:00Z:lunch"], "2026-06-01T11:00:00Z"),
+    ],
+)
+def test_pause_option_restarts_the_tco_hour(received: str, pauses: list[str], expected: str) -> None:
+    args = ["eu-tco", "--received-at", received]
+    for value in pauses:
+        args += ["--pause", value]
+    body = run_json(*args)
+    assert body["due_at"] == expected
+    assert len(body["pauses"]) == len(pauses)  # type: ignore[arg-type]
+
+
+def test_open_pause_and_text_output() -> None:
+    body = run_json("eu-tco", "--received-at", "2026-06-01T10:00:00Z", "--pause", "2026-06-01T10:20:00Z/")
+    assert body["due_at"] is None
+    assert body["pauses"] == [{"from": "2026-06-01T10:20:00Z", "to": None, "reason": None}]
+    result = runner.invoke(
+        app,
+        [
+            "clocks",
+            "eu-tco",
+            "--received-at",
+            "2026-06-01T10:00:00Z",
+            "--pause",
+            "2026-06-01T10:20:00Z/2026-06-01T10:50:00Z:missing_information",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "paused    2026-06-01T10:20:00Z to 2026-06-01T10:50:00Z (missing_information)" in result.stdout
+    assert "paused 0 h 30 min; on resume: restart" in result.stdout
+    assert "due_at    2026-06-01T11:50:00Z" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("2026-06-01T10:20:00Z", "FROM/TO"),
+        ("2026-06-01T10:20:00/2026-06-01T10:50:00Z", "no UTC offset"),
+        ("2026-06-01T10:50:00Z/2026-06-01T10:20:00Z:force_majeure", "ends before it starts"),
+        ("yesterday/today", "not an ISO 8601"),
+    ],
+)
+def test_bad_pause_is_refused(value: str, message: str) -> None:
+    result = runner.invoke(
+        app, ["clocks", "eu-tco", "--received-at", "2026-06-01T10:00:00Z", "--pause", value]
+    )
+    assert result.exit_code == 2 and message in result.output
+
+
+def test_acknowledged_at_starts_the_california_steps() -> None:
+    waiting = run_json("us-ca-sb-981", "--received-at", "2026-06-01T23:30:00Z")
+    steps = {c["id"]: c for c in waiting["clocks"]}  # type: ignore[union-attr]
+    assert steps["status-update"]["due_at"] is None and steps["status-update"]["step"] == "status_update"
+    body = run_json(
+        "us-ca-sb-981", "--received-at", "2026-06-01T23:30:00Z", "--acknowledged-at", "2026-06-02T10:00:00Z"
+    )
+    steps = {c["id"]: c for c in body["clocks"]}  # type: ignore[union-attr]
+    assert steps["status-update"]["due_at"] == "2026-06-10T07:00:00Z"
+    assert steps["decision"]["due_at"] == "2026-07-03T07:00:00Z"
+    assert body["due_at"] == "2026-06-03T23:30:00Z"
+
+
+def test_list_shows_the_regimes_added_for_issue_20() -> None:
+    with frozen_clock(datetime.fromisoformat("2026-11-29T12:00:00Z")):
+        result = runner.invoke(app, ["clocks", "--list", "--json"])
+    rows = {row["id"]: row for row in json.loads(result.stdout)}
+    assert rows["in-it-rules-3-2-a-grievance"]["version"] == "2026-02-20"
+    assert rows["in-it-rules-3-2-a-removal"]["version"] == "2026-02-20"
+    assert rows["us-ca-sb-981"]["version"] == "2025-01-01"
+    assert rows["us-fl-836-13"]["version"] == "2025-12-31"
+    assert rows["fr-lcen-sren"]["version"] == "2024-05-21"
+    for regime_id in ("au-osa-class-1-removal", "au-osa-adult-cyber-abuse", "au-osa-child-cyber-bullying"):
+        assert rows[regime_id]["version"] == "2022-01-23"

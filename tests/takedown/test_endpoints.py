@@ -28,8 +28,10 @@ def _post(client: TestClient, headers: dict[str, str], **overrides: object) -> d
 
 def test_intake_stores_and_answers_with_clocks(app_client: TestClient, auth: Auth) -> None:
     intake = auth("intake")
-    body = _post(app_client, intake, client_reference="form-1")
-    assert body["created"] is True and body["state"] == "received"
+    receipt = _post(app_client, intake, client_reference="form-1")
+    assert receipt["created"] is True and receipt["state"] == "received"
+    assert receipt["due_at"] == "2026-11-25T12:00:00Z" and receipt["missing_fields"] == {}
+    body = app_client.get(f"/v1/notices/{receipt['id']}", headers=auth("admin")).json()
     assert body["due_at"] == "2026-11-25T12:00:00Z" and body["time_remaining_seconds"] == 48 * 3600
     assert body["clocks"][0]["regime_version"] == "2026-05-19"
     assert body["timeline"][0]["action"] == "notice.received"
@@ -54,7 +56,7 @@ def test_bad_input_gets_stable_codes_not_500(app_client: TestClient, auth: Auth)
         if code:
             assert response.json()["code"] == code
     # The unreadable upload is kept (encrypted) with the reason it could not be hashed.
-    kept = response.json()
+    kept = app_client.get(f"/v1/notices/{response.json()['id']}", headers=auth("admin")).json()
     assert kept["content"][-1]["note"].startswith(("unsupported_format", "corrupt_image"))
     assert kept["evidence"][0]["encrypted_bytes"] is True
 

@@ -30,7 +30,9 @@ def _notice_with_upload(client: TestClient, auth: Auth, image: bytes, **override
     body = notice_body(content={"content_ids": ["c-9"], "image_base64": b64(image)}, **overrides)
     response = client.post("/v1/notices", json=body, headers=auth("intake"))
     assert response.status_code == 201, response.text
-    return response.json()
+    detail = client.get(f"/v1/notices/{response.json()['id']}", headers=auth("admin"))
+    assert detail.status_code == 200, detail.text
+    return detail.json()
 
 
 def test_admin_reads_the_decrypted_upload_with_a_reason(app_client: TestClient, auth: Auth) -> None:

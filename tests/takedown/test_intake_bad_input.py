@@ -95,7 +95,7 @@ def test_base64_that_is_not_an_image_is_kept_as_evidence(app_client: TestClient,
     body = notice_body(content={"image_base64": b64(b"%PDF-1.4 this is a document, not an image")})
     response = app_client.post("/v1/notices", json=body, headers=auth("intake"))
     assert response.status_code == 201, response.text
-    notice = response.json()
+    notice = app_client.get(f"/v1/notices/{response.json()['id']}", headers=auth("admin")).json()
     assert notice["content"][-1]["note"].startswith("unsupported_format")
     assert notice["evidence"][0]["encrypted_bytes"] is True
 

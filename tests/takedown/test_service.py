@@ -84,6 +84,7 @@ def test_several_regimes_earliest_clock_wins(session: Session, settings: Setting
             **notice_body()["fields"],
             "intimate_image_declaration": "yes",
             "subject_declaration": "me",
+            "good_faith_declaration": "yes",
             "explanation": "x",
             "good_faith_statement": "yes",
         },
@@ -215,7 +216,8 @@ def test_tco_clock_pauses_for_an_allowed_reason_and_resumes(session: Session, se
     assert detail["clocks"][0]["next_alert_at"] is None
     set_clock(T0 + timedelta(minutes=50))
     takedown.resume(session, notice.id, actor="admin", settings=settings)
-    assert notice.due_at == T0 + timedelta(hours=1, minutes=30)
+    # Art. 3(7): the hour starts to run again in full once the force majeure ends (restart).
+    assert notice.due_at == T0 + timedelta(minutes=50) + timedelta(hours=1)
     pauses = takedown.detail(session, notice.id, settings)["pauses"]
     assert pauses[0]["reason"] == "force_majeure" and pauses[0]["ended_at"] == T0 + timedelta(minutes=50)
     with pytest.raises(ModerationError) as caught:
