@@ -11,7 +11,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from moderation.hashing.evaluation import encode, generate_image
+from benchmarks.evaluation import encode, generate_image
 from moderation.hashing.hashers import hash_image_bytes, pdq_of
 from moderation.hashing.intake import ImageLimits, decode_image
 from moderation.hashing.robust import bank_variants, query_hashes

@@ -13,7 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from moderation.hashing.evaluation import evaluate
+from benchmarks.evaluation import evaluate
 
 
 def main() -> None:

@@ -118,36 +118,6 @@ class SchemaOutOfDate(Exception):
     """The database schema is behind the code's migrations."""
 
 
-class BankNotFound(NotFound):
-    code = "bank_not_found"
-
-
-class BankExists(Conflict):
-    code = "bank_exists"
-
-
-class BankEntryNotFound(NotFound):
-    code = "bank_entry_not_found"
-
-
-class ImportRejected(ValidationFailed):
-    """A strict import found bad lines: nothing was imported; `details` lists them with line numbers."""
-
-    code = "import_rejected"
-
-
-class TooManyHashes(ModerationError):
-    code = "too_many_hashes"
-    status = 413
-
-
-class MatchIndexUnavailable(ModerationError):
-    """The match index is not loaded yet (start-up) or its refresher has stopped."""
-
-    code = "match_index_unavailable"
-    status = 503
-
-
 class VideoRejected(ModerationError):
     """A video refused at intake. Subclasses name why; the code is stable."""
 

@@ -15,7 +15,7 @@ from sqlalchemy import create_engine, make_url, text
 
 from moderation.config import PROJECT_ROOT, Settings
 from moderation.kit.backup import libpq_url
-from tests.checks.conftest import jpeg, post_check
+from tests.factories import jpeg, post_check
 from tests.processes import Node, base_env, start_service, wait_ready
 
 GUIDE = PROJECT_ROOT / "docs" / "operations.md"

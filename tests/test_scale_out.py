@@ -24,9 +24,9 @@ from moderation.email.service import message_id_header
 from moderation.kit import migrations
 from moderation.kit.time import utc_now
 from moderation.models.email_message import EmailMessage
-from tests.checks.conftest import jpeg
 from tests.conftest import PG_URL
 from tests.email.smtp_server import SMTPServer
+from tests.factories import jpeg
 from tests.processes import Node, base_env, start_service, start_worker, wait_ready
 from tests.takedown.conftest import COMPLETE_TID
 

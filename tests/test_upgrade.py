@@ -20,7 +20,7 @@ from sqlalchemy import Engine, text
 
 from moderation.config import PROJECT_ROOT, Settings
 from moderation.kit import migrations
-from tests.checks.conftest import jpeg, post_check
+from tests.factories import jpeg, post_check
 from tests.takedown.conftest import COMPLETE_TID
 
 Auth = Callable[[str], dict[str, str]]

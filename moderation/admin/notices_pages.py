@@ -21,13 +21,13 @@ from moderation.policy.loader import get_policy
 from moderation.policy.regimes import RegimeSet, load_regimes
 from moderation.takedown.schemas import NoticeCreate
 from moderation.takedown.service import takedown
-from moderation.takedown.states import STATES
+from moderation.takedown.states import STATES, TransitionName
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
 
 ACTING = ("reviewer", "admin")
-# Transitions a dashboard form may ask for; `remove` is the takedown service's `action`.
-FORM_TRANSITIONS = {"request_info", "validate", "reject", "remove", "appeal", "uphold", "restore", "close"}
+# Transitions a dashboard form may ask for (a counter-notice arrives through the API only).
+FORM_TRANSITIONS = frozenset(TransitionName) - {TransitionName.COUNTER_NOTICE}
 
 
 def _settings(request: Request) -> Settings:
@@ -284,10 +284,7 @@ def notice_transition(
     def change() -> None:
         if name not in FORM_TRANSITIONS:
             raise ValidationFailed(f"unknown action '{name}'", code="unknown_transition")
-        if name == "remove":
-            takedown.action(session, notice_id, actor=who, reason=reason or None, settings=settings)
-        else:
-            takedown.transition(session, notice_id, name, actor=who, reason=reason or None, settings=settings)
+        takedown.transition(session, notice_id, name, actor=who, reason=reason or None, settings=settings)
 
     return _act(request, session, viewer, notice_id, change)
 

@@ -178,7 +178,7 @@ def _content(
         check=result,
         item=item,
         bank_matches=[r for r in result.reasons if r.kind == "bank_match"],
-        scores=sorted(result.classifier.get("categories", []), key=lambda c: -float(c.get("score", 0))),
+        scores=sorted(result.classifier.categories or [], key=lambda c: -c.score),
         history=history,
         evidence_id=evidence_id,
         revealed=revealed

@@ -1,7 +1,8 @@
 """Hash banks: create and configure banks, add entries by image or by hash, import, export, disable, delete.
 
 Every change is audited in the caller's transaction and written to the bank change log, from which each
-process's match index refreshes incrementally (see moderation/matching/service.py).
+process's match index refreshes incrementally (see moderation/matching/service.py). Over 700 lines on
+purpose: one responsibility (bank entries and their change log); import and export are its bulk forms.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from moderation.audit.service import audit
+from moderation.banks.errors import BankEntryNotFound, BankExists, BankNotFound, ImportRejected
 from moderation.banks.formats import (
     CSV_HEADER,
     BadLine,
@@ -33,14 +35,7 @@ from moderation.banks.repository import (
 )
 from moderation.config import get_settings
 from moderation.db import make_engine, session_factory
-from moderation.exceptions import (
-    BankEntryNotFound,
-    BankExists,
-    BankNotFound,
-    Conflict,
-    ImportRejected,
-    ValidationFailed,
-)
+from moderation.exceptions import Conflict, ValidationFailed
 from moderation.hashing.hashers import hash_decoded
 from moderation.hashing.intake import ImageLimits, decode_image
 from moderation.hashing.robust import PLAIN, bank_variants

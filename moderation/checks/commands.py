@@ -11,12 +11,11 @@ from typing import Annotated
 import typer
 
 from moderation.audit.service import audit
-from moderation.checks.lifecycle import make_classifier
 from moderation.checks.ports import ServiceMatcher
 from moderation.checks.review import review_queue
 from moderation.checks.schemas import CheckMetadata
 from moderation.checks.seals import check_seals
-from moderation.checks.service import CheckContext, CheckInput, checks
+from moderation.checks.service import CheckContext, CheckInput, checks, make_classifier
 from moderation.checks.tasks import seal_decisions
 from moderation.config import get_settings
 from moderation.db import get_engine, transaction

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request
 
 from moderation.auth.service import Role
+from moderation.checks.errors import MalformedMetadata
 from moderation.checks.review import review_queue
 from moderation.checks.schemas import (
     BatchEntry,
@@ -15,7 +16,6 @@ from moderation.checks.schemas import (
     CheckMetadata,
     CheckResult,
     ErrorBody,
-    MalformedMetadata,
     ReviewEntry,
     ReviewPage,
     VerdictRequest,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from moderation.exceptions import ModerationError, NotFound
+from moderation.exceptions import BadRequest, ModerationError, NotFound, ValidationFailed
 
 
 class CheckNotFound(NotFound):
@@ -20,3 +20,15 @@ class ReviewCopyNotFound(NotFound):
 class SealConflict(ModerationError):
     code = "seal_conflict"
     status = 409
+
+
+class InvalidMetadata(ValidationFailed):
+    """The `metadata` field is JSON but its values are not acceptable."""
+
+    code = "invalid_metadata"
+
+
+class MalformedMetadata(BadRequest):
+    """The `metadata` field is not a JSON object at all."""
+
+    code = "malformed_metadata"

@@ -8,25 +8,12 @@ from typing import Any
 from fastapi import FastAPI
 
 from moderation.checks.ports import ServiceMatcher
-from moderation.checks.service import CheckContext
+from moderation.checks.service import CheckContext, make_classifier
 from moderation.classifier.interface import ImageClassifier
 from moderation.config import Settings
 from moderation.db import session_factory
 from moderation.hashing.intake import ImageLimits
 from moderation.hashing.video import VideoHashOptions, VideoLimits
-from moderation.policy.categories import CategoryPolicy, load_categories
-from moderation.policy.loader import Policy
-
-
-def make_classifier(settings: Settings, policy: Policy) -> ImageClassifier | None:
-    """The classifier (every enabled model), or None when disabled: a hash-only deployment."""
-    if not settings.classifier_enabled:
-        return None
-    # Optional at run time: the models import onnxruntime and torch, loaded only when enabled.
-    from moderation.classifier.setup import build_classifier
-
-    categories: CategoryPolicy = policy.part("categories", load_categories)
-    return build_classifier(settings, categories)
 
 
 def classifier_status(classifier: ImageClassifier | None) -> dict[str, Any]:

@@ -4,28 +4,17 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_serializer
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 
-from moderation.exceptions import BadRequest, ValidationFailed
+from moderation.checks.errors import InvalidMetadata, MalformedMetadata
+from moderation.kit.schemas import OmitNone
 from moderation.statements.schemas import StatementOut
 
 Source = Literal["upload", "generated"]
 Decision = Literal["allow", "review", "block"]
 Verdict = Literal["allow", "block", "escalate"]
-
-
-class InvalidMetadata(ValidationFailed):
-    """The `metadata` field is JSON but its values are not acceptable."""
-
-    code = "invalid_metadata"
-
-
-class MalformedMetadata(BadRequest):
-    """The `metadata` field is not a JSON object at all."""
-
-    code = "malformed_metadata"
 
 
 class CheckMetadata(BaseModel):
@@ -94,28 +83,38 @@ class VideoInfo(BaseModel):
     frames: list[FrameHashOut]
 
 
-class Reason(BaseModel):
+class Reason(OmitNone):
     """One finding behind a decision. `kind` says which fields are present:
     `bank_match` (bank, entry_id, hash_type, variant, distance, threshold, action, suppressed_by),
-    `classifier` (category, score, threshold, threshold_level), `classifier_combination` (categories,
-    scores), `classifier_unavailable` (state, source), `prompt` (term or pattern, matched),
-    `review_verdict` (by). `rule` is the decision policy's rule id."""
+    `classifier` (category, score, threshold, threshold_level, child_safety), `classifier_combination`
+    (categories, scores), `classifier_unavailable` (state, source), `prompt` (term or pattern, matched),
+    `review_verdict` (by). `rule` is the decision policy's rule id. Absent fields are left out."""
 
+    # Fields the classifier adds per model (label, model, unscored ...) pass through as sent.
     model_config = ConfigDict(extra="allow")
 
     kind: str
     rule: str
     decision: Decision
     bank: str | None = None
-    entry_id: Any = None
+    entry_id: int | str | None = None
     hash_type: str | None = None
     variant: str | None = None
     distance: int | None = None
     threshold: int | float | None = None
+    action: str | None = None
     category: str | None = None
     score: float | None = None
+    threshold_level: str | None = None
+    child_safety: bool | None = None
+    categories: list[str] | None = None
+    scores: dict[str, float] | None = None
+    state: str | None = None
+    source: str | None = None
     term: str | None = None
     pattern: str | None = None
+    matched: str | None = None
+    by: str | None = None
     suppressed_by: str | None = None
     # Videos: bank matches carry where the matched frames lie and how much of each side matched;
     # classifier reasons the timestamp of the frame with the category's highest score.
@@ -142,6 +141,34 @@ class ImageInfo(BaseModel):
     height: int
 
 
+class CategoryScoreOut(BaseModel):
+    # Fields the classifier adds per model (label, model ...) pass through as sent.
+    model_config = ConfigDict(extra="allow")
+
+    id: str
+    score: float
+    review: bool
+    block: bool
+    child_safety: bool
+
+
+class ClassifierOut(OmitNone):
+    """The classifier's part of a check: its state, and when it ran, the scores and fired thresholds
+    (`reason` says why it did not run). Absent fields are left out."""
+
+    # Fields the classifier adds per model (label, model, unscored ...) pass through as sent.
+    model_config = ConfigDict(extra="allow")
+
+    state: str
+    reason: str | None = None
+    model: str | None = None
+    policy_version: str | None = None
+    scores: dict[str, float] | None = None
+    review: list[str] | None = None
+    block: list[str] | None = None
+    categories: list[CategoryScoreOut] | None = None
+
+
 class CheckResult(BaseModel):
     """The answer to one check."""
 
@@ -151,7 +178,7 @@ class CheckResult(BaseModel):
     reasons: list[Reason]
     hashes: Hashes
     image: ImageInfo
-    classifier: dict[str, Any]
+    classifier: ClassifierOut
     policy_version: str
     timings_ms: dict[str, float]
     content_id: str | None = None
@@ -162,15 +189,11 @@ class CheckResult(BaseModel):
         default=None, description="The statement of reasons of a block or review hold (DSA Art. 17)."
     )
 
-    @field_serializer("reasons")
-    def _compact_reasons(self, reasons: list[Reason]) -> list[dict[str, Any]]:
-        return [r.model_dump(exclude_none=True) for r in reasons]
-
 
 class ErrorBody(BaseModel):
     code: str
     message: str
-    details: dict[str, Any] | None = None
+    details: dict[str, JsonValue] | None = None
 
 
 class BatchEntry(BaseModel):

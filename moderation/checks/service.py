@@ -42,6 +42,7 @@ from moderation.checks.schemas import (
 )
 from moderation.classifier.interface import ImageClassifier
 from moderation.classifier.results import CategoryScore, ClassifierResult
+from moderation.classifier.setup import build_classifier
 from moderation.config import Settings, get_settings
 from moderation.exceptions import ModerationError
 from moderation.hashing.hashers import ImageHashes, dhash_of, pdq_of_array, phash_of
@@ -750,6 +751,14 @@ class CheckService:
             review_item_id=review.id if review else None,
             video=_video_info(check),
         )
+
+
+def make_classifier(settings: Settings, policy: Policy) -> ImageClassifier | None:
+    """The classifier (every enabled model), or None when disabled: a hash-only deployment."""
+    if not settings.classifier_enabled:
+        return None
+    categories: CategoryPolicy = policy.part("categories", load_categories)
+    return build_classifier(settings, categories)
 
 
 checks = CheckService()

@@ -16,3 +16,15 @@ class IndexSnapshotInvalid(ModerationError):
 
     code = "index_snapshot_invalid"
     status = 500
+
+
+class TooManyHashes(ModerationError):
+    code = "too_many_hashes"
+    status = 413
+
+
+class MatchIndexUnavailable(ModerationError):
+    """The match index is not loaded yet (start-up) or its refresher has stopped."""
+
+    code = "match_index_unavailable"
+    status = 503

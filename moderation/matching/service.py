@@ -9,6 +9,9 @@ interval in every running process. A bulk import is one change row naming an id 
 range read. `matcher.match(hashes)` answers from memory; `stop()` ends the thread and drops the state.
 `save_snapshot(dir)` (the `matching.snapshot_index` job) writes a new snapshot atomically.
 
+Over 700 lines on purpose: one responsibility (the process's index and its lifecycle: load, refresh,
+snapshot, match), whose parts share the index state and its lock.
+
 Index layout: perceptual hashes live in `HammingIndex`es keyed by the *top-level* entry id, so the robust
 variants stored with an image entry (crops, trimmed frame, colour shifts) report their entry once, at its
 best distance. Rotation/flip variants sit in a separate PDQ index that is searched only for banks with
@@ -38,13 +41,12 @@ from sqlalchemy.orm import Session
 
 from moderation.config import Settings
 from moderation.db import make_engine, session_factory
-from moderation.exceptions import MatchIndexUnavailable, TooManyHashes
 from moderation.hashing.hashers import DIHEDRAL_TRANSPOSES
 from moderation.hashing.robust import PLAIN
 from moderation.hashing.types import HASH_TYPES, parse_hash
 from moderation.hashing.video import FrameHash, parse_frame_variant
 from moderation.kit.time import utc_now
-from moderation.matching.errors import IndexSnapshotInvalid
+from moderation.matching.errors import IndexSnapshotInvalid, MatchIndexUnavailable, TooManyHashes
 from moderation.matching.index import HammingIndex
 from moderation.matching.repository import BankRow, ChangeRow, EntryColumns, match_repository
 from moderation.matching.video import (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Boolean, Index, String, Text, text
@@ -10,7 +11,22 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from moderation.models.base import Base, TimestampMixin
 
-OPEN_STATES = ("received", "needs_info", "validated")
+
+class NoticeState(StrEnum):
+    """Where a notice is in its life; the transitions between them are in moderation/takedown/states.py."""
+
+    RECEIVED = "received"
+    NEEDS_INFO = "needs_info"
+    VALIDATED = "validated"
+    ACTIONED = "actioned"
+    APPEALED = "appealed"
+    COUNTER_NOTICED = "counter_noticed"
+    RESTORED = "restored"
+    CLOSED = "closed"
+    REJECTED = "rejected"
+
+
+OPEN_STATES = (NoticeState.RECEIVED, NoticeState.NEEDS_INFO, NoticeState.VALIDATED)
 
 
 class Notice(TimestampMixin, Base):

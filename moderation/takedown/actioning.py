@@ -13,7 +13,7 @@ from moderation.kit import evidence_crypto
 from moderation.kit.time import utc_now
 from moderation.models.evidence_hold import EvidenceHold
 from moderation.models.evidence_item import EvidenceItem
-from moderation.models.notice import Notice
+from moderation.models.notice import Notice, NoticeState
 from moderation.models.notice_content import NoticeContent
 from moderation.policy.loader import Policy
 from moderation.takedown.clocks import (
@@ -422,7 +422,7 @@ class Actioning:
         `actioned` (409 `illegal_transition` otherwise); 409 `copy_not_in_review` if already decided."""
         policy, regime_set, notice = open_notice(session, notice_id, settings)
         item = self._copy_in_review(session, notice, copy_id)
-        if notice.state != "actioned":
+        if notice.state != NoticeState.ACTIONED:
             raise IllegalTransition(
                 f"copies can be removed under an actioned notice only (this one is '{notice.state}')",
                 details={"state": notice.state, "action": "remove_copy", "allowed_from": ["actioned"]},

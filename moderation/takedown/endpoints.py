@@ -176,7 +176,7 @@ def supply_info(
 
 @router.post(
     "/notices/{notice_id}/content/{item_id}/image",
-    response_model=NoticeOut,
+    response_model=NoticeReceipt,
     summary="Attach the image of an item named by content id or URL (stay-down covers edited copies)",
 )
 def attach_content_image(
@@ -193,7 +193,8 @@ def attach_content_image(
         notice_access.require_submitter(session, notice_id, principal.actor)
     settings = request.app.state.settings
     data = read_limited(file.file, ImageLimits.from_settings(settings))
-    return _change(request, session, notice_id, takedown.attach_image, item_id, data, actor=principal.actor)
+    takedown.attach_image(session, notice_id, item_id, data, actor=principal.actor, settings=settings)
+    return notice_access.receipt(session, notice_id)
 
 
 @router.post("/notices/{notice_id}/action", response_model=NoticeOut, summary="Remove the content")
@@ -327,7 +328,14 @@ def dismiss_copy(
     "/notices/{notice_id}/evidence/{evidence_id}",
     summary="Decrypted evidence bytes (audited; reason required)",
     response_class=Response,
-    responses={200: {"content": {"image/*": {}, "application/octet-stream": {}}}},
+    responses={
+        200: {
+            "content": {
+                "image/*": {"schema": {"type": "string", "format": "binary"}},
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+            }
+        }
+    },
 )
 def read_evidence(
     notice_id: ID,

@@ -24,7 +24,7 @@ from moderation.kit import evidence_crypto
 from moderation.kit.time import utc_now
 from moderation.models.evidence_hold import EvidenceHold
 from moderation.models.evidence_item import EvidenceItem
-from moderation.models.notice import OPEN_STATES, Notice
+from moderation.models.notice import OPEN_STATES, Notice, NoticeState
 from moderation.models.notice_content import NoticeContent
 from moderation.policy.regimes import RegimeVersion
 from moderation.takedown.clocks import (
@@ -141,7 +141,7 @@ class NoticeIntake:
                 }
             )
         child_safety = body.child_safety or any(v.child_safety_track for _, v in versions)
-        state = "needs_info" if any(e["missing"] for e in entries) else "received"
+        state = NoticeState.NEEDS_INFO if any(e["missing"] for e in entries) else NoticeState.RECEIVED
 
         raw = body.model_dump(mode="json")
         if image is not None:

@@ -484,7 +484,7 @@ class TakedownRepository:
         rows = session.execute(
             select(NoticeClock.notice_id, NoticeClock.regime, NoticeClock.due_at)
             .join(Notice, Notice.id == NoticeClock.notice_id)
-            .where(Notice.state.in_(["received", "needs_info", "validated"]))
+            .where(Notice.state.in_(OPEN_STATES))
         )
         return [(int(r[0]), str(r[1]), r[2]) for r in rows]
 

@@ -6,7 +6,9 @@ import re
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
+
+from moderation.kit.schemas import OmitNone
 
 Channel = Literal["form", "api", "email", "post"]
 # One address: a local part and a dotted domain, no spaces, no second @ (RFC 5322's quoted forms aside).
@@ -116,11 +118,41 @@ class QueuePage(BaseModel):
     next_cursor: str | None
 
 
-class ReceiptRegime(BaseModel):
+# Values a reporter or an operator typed in (statements, reporter details, audit details): any JSON.
+Submitted = dict[str, JsonValue]
+
+
+class NoticeRegime(BaseModel):
+    """A regime the notice was received under: its version in force at receipt, the fields it still
+    needs and when the last one arrived (ISO 8601, UTC)."""
+
     id: str
     version: str
     missing: list[str]
     completed_at: str | None
+
+
+class ReceiptRegime(NoticeRegime):
+    """A regime as a reporter's receipt shows it."""
+
+
+class StayDownCoverage(BaseModel):
+    """What the stay-down bank holds for an item: `image` (robust variants too), `hashes` (exact
+    hashes only), `none`, or `pending` (not removed yet); `entries` is the number of bank entries."""
+
+    covers: str
+    entries: int
+
+
+class ReceiptContent(BaseModel):
+    """A reported item as its submitter sees it."""
+
+    id: int
+    ref: str
+    content_id: str | None
+    url: str | None
+    state: str
+    stay_down: StayDownCoverage
 
 
 class NoticeReceipt(BaseModel):
@@ -136,6 +168,147 @@ class NoticeReceipt(BaseModel):
     due_at: datetime | None
     overdue: bool
     created: bool | None = None
+    content: list[ReceiptContent] = Field(
+        default_factory=list, description="the reported items, with the id to attach an image to"
+    )
+
+
+class ClockOut(BaseModel):
+    regime: str
+    regime_version: str
+    clock: str
+    kind: str
+    trigger: str
+    starts_at: datetime | None
+    due_at: datetime | None
+    reason: str | None
+    pausable: bool
+    paused: bool
+    paused_seconds: float
+    next_alert_at: datetime | None
+    next_alert_threshold: float | None
+    stopped_at: datetime | None
+    met: bool | None
+    step: str = "removal"
+
+
+class PauseOut(BaseModel):
+    reason: str
+    note: str | None
+    started_at: datetime
+    started_by: str
+    ended_at: datetime | None
+    ended_by: str | None
+
+
+class ContentOut(BaseModel):
+    """A reported item (`source` reported) or a copy the sweep found (identical_copy, near_duplicate)."""
+
+    id: int
+    ref: str
+    content_id: str | None
+    url: str | None
+    source: str
+    state: str
+    sha256: str | None
+    pdq: str | None
+    distance: int | None
+    note: str | None
+    reviewed_by: str | None
+    reviewed_at: datetime | None
+    review_reason: str | None
+    stay_down: StayDownCoverage
+
+
+class SweepSearch(BaseModel):
+    ref: str
+    sha256: str | None
+    pdq: str | None
+
+
+class SweepCopy(OmitNone):
+    content_id: str
+    distance: int
+    action: str
+    reviewed_by: str | None = None
+
+
+class SweepOut(BaseModel):
+    """What the copy sweep searched for and found when the notice was actioned."""
+
+    ran_at: str
+    searched: list[SweepSearch]
+    identical: list[SweepCopy]
+    near_duplicates: list[SweepCopy]
+    stay_down_hashes_added: int
+    errors: list[str]
+
+
+class DutyOut(BaseModel):
+    regime: str
+    scope: str
+    met: bool
+
+
+class AttemptOut(BaseModel):
+    attempt: int
+    outcome: str | None
+    status_code: int | None
+    error: str | None
+    started_at: datetime
+    finished_at: datetime | None
+
+
+class DeliveryOut(BaseModel):
+    """One platform action in the webhook outbox, with every attempt."""
+
+    id: int
+    action: str
+    content_ref: str | None
+    idempotency_key: str
+    state: str
+    attempts: int
+    next_attempt_at: datetime | None
+    last_status: int | None
+    last_error: str | None
+    delivered_at: datetime | None
+    history: list[AttemptOut]
+
+
+class HoldOut(BaseModel):
+    kind: str
+    until: datetime | None
+    released_at: datetime | None
+
+
+class EvidenceOut(BaseModel):
+    """A preserved evidence item (never its bytes): hashes, what it is, and the holds that keep it."""
+
+    id: int
+    sha256: str | None
+    hashes: dict[str, str | int]
+    details: dict[str, str | int | None]
+    encrypted_bytes: bool
+    purged_at: datetime | None
+    holds: list[HoldOut]
+
+
+class TimelineEvent(BaseModel):
+    """An audit event about the notice."""
+
+    at: datetime
+    actor: str
+    action: str
+    details: Submitted | None
+
+
+class StepOut(BaseModel):
+    """A step of a multi-step regime recorded on the notice (acknowledgement, status update, decision)."""
+
+    step: str
+    recorded_at: datetime
+    recorded_by: str
+    note: str | None
 
 
 class NoticeOut(BaseModel):
@@ -146,10 +319,10 @@ class NoticeOut(BaseModel):
     state_reason: str | None
     client_reference: str | None
     channel: str
-    regimes: list[dict[str, Any]]
+    regimes: list[NoticeRegime]
     missing_fields: dict[str, list[str]]
-    reporter: dict[str, Any]
-    statements: dict[str, Any]
+    reporter: Submitted
+    statements: dict[str, Submitted]
     received_at: datetime
     served_at: datetime | None
     due_at: datetime | None
@@ -161,14 +334,14 @@ class NoticeOut(BaseModel):
     created_by: str
     actioned_at: datetime | None
     closed_at: datetime | None
-    clocks: list[dict[str, Any]]
-    pauses: list[dict[str, Any]]
-    steps: list[dict[str, Any]] = []
-    content: list[dict[str, Any]]
-    copies: list[dict[str, Any]]
-    sweep: dict[str, Any] | None
-    duties: list[dict[str, Any]]
-    deliveries: list[dict[str, Any]]
-    evidence: list[dict[str, Any]]
-    timeline: list[dict[str, Any]]
+    clocks: list[ClockOut]
+    pauses: list[PauseOut]
+    steps: list[StepOut] = []
+    content: list[ContentOut]
+    copies: list[ContentOut]
+    sweep: SweepOut | None
+    duties: list[DutyOut]
+    deliveries: list[DeliveryOut]
+    evidence: list[EvidenceOut]
+    timeline: list[TimelineEvent]
     created: bool | None = None

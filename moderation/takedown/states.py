@@ -3,20 +3,26 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
-from moderation.models.notice import OPEN_STATES
+from moderation.models.notice import OPEN_STATES, NoticeState
 
-STATES = (
-    "received",
-    "needs_info",
-    "validated",
-    "actioned",
-    "appealed",
-    "counter_noticed",
-    "restored",
-    "closed",
-    "rejected",
-)
+STATES = tuple(NoticeState)
+
+
+class TransitionName(StrEnum):
+    """The changes a reviewer (or the API) asks for; the same words in the API, CLI and dashboard."""
+
+    REQUEST_INFO = "request_info"
+    VALIDATE = "validate"
+    REJECT = "reject"
+    ACTION = "action"
+    APPEAL = "appeal"
+    COUNTER_NOTICE = "counter_notice"
+    UPHOLD = "uphold"
+    RESTORE = "restore"
+    CLOSE = "close"
+
 
 # Appeal routes of a regime under which the uploader can ask for the removal to be reviewed.
 APPEAL_ROUTES = frozenset({"complaint", "grievance", "review", "internal_appeal"})
@@ -24,27 +30,45 @@ APPEAL_ROUTES = frozenset({"complaint", "grievance", "review", "internal_appeal"
 
 @dataclass(frozen=True)
 class Transition:
-    name: str
-    sources: frozenset[str]
-    target: str
+    name: TransitionName
+    sources: frozenset[NoticeState]
+    target: NoticeState
     needs_reason: bool = False
 
 
 TRANSITIONS: dict[str, Transition] = {
     t.name: t
     for t in (
-        Transition("request_info", frozenset({"received"}), "needs_info"),
-        Transition("validate", frozenset({"received", "needs_info"}), "validated"),
-        Transition("reject", frozenset(OPEN_STATES), "rejected", needs_reason=True),
-        Transition("action", frozenset({"validated"}), "actioned"),
-        Transition("appeal", frozenset({"actioned"}), "appealed"),
-        Transition("counter_notice", frozenset({"actioned"}), "counter_noticed"),
+        Transition(TransitionName.REQUEST_INFO, frozenset({NoticeState.RECEIVED}), NoticeState.NEEDS_INFO),
+        Transition(
+            TransitionName.VALIDATE,
+            frozenset({NoticeState.RECEIVED, NoticeState.NEEDS_INFO}),
+            NoticeState.VALIDATED,
+        ),
+        Transition(TransitionName.REJECT, frozenset(OPEN_STATES), NoticeState.REJECTED, needs_reason=True),
+        Transition(TransitionName.ACTION, frozenset({NoticeState.VALIDATED}), NoticeState.ACTIONED),
+        Transition(TransitionName.APPEAL, frozenset({NoticeState.ACTIONED}), NoticeState.APPEALED),
+        Transition(
+            TransitionName.COUNTER_NOTICE, frozenset({NoticeState.ACTIONED}), NoticeState.COUNTER_NOTICED
+        ),
         # The removal stands: appeal dismissed, or the complainant reports having sued.
-        Transition("uphold", frozenset({"appealed", "counter_noticed"}), "actioned", needs_reason=True),
-        Transition("restore", frozenset({"appealed", "counter_noticed"}), "restored", needs_reason=True),
-        Transition("close", frozenset({"actioned", "restored"}), "closed"),
+        Transition(
+            TransitionName.UPHOLD,
+            frozenset({NoticeState.APPEALED, NoticeState.COUNTER_NOTICED}),
+            NoticeState.ACTIONED,
+            needs_reason=True,
+        ),
+        Transition(
+            TransitionName.RESTORE,
+            frozenset({NoticeState.APPEALED, NoticeState.COUNTER_NOTICED}),
+            NoticeState.RESTORED,
+            needs_reason=True,
+        ),
+        Transition(
+            TransitionName.CLOSE, frozenset({NoticeState.ACTIONED, NoticeState.RESTORED}), NoticeState.CLOSED
+        ),
     )
 }
 
 # Once a notice leaves these states its clocks stop: the duty was met (or the notice was refused).
-CLOCK_STOPPING = frozenset({"actioned", "rejected", "closed"})
+CLOCK_STOPPING = frozenset({NoticeState.ACTIONED, NoticeState.REJECTED, NoticeState.CLOSED})

@@ -12,10 +12,11 @@ from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
+from moderation.banks.errors import BankEntryNotFound
 from moderation.banks.service import STAY_DOWN_BANK, banks
 from moderation.checks.registry import content_registry
 from moderation.config import Settings
-from moderation.exceptions import BankEntryNotFound, NotFound
+from moderation.exceptions import NotFound
 from moderation.hashing.hashers import hash_image_bytes
 from moderation.hashing.intake import ImageLimits
 from moderation.hashing.video import FrameHash, VideoHashOptions, VideoLimits, hash_video, sniff_video

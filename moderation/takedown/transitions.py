@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from moderation.config import Settings
 from moderation.exceptions import Conflict, ValidationFailed
 from moderation.kit.time import utc_now
-from moderation.models.notice import OPEN_STATES, Notice
+from moderation.models.notice import OPEN_STATES, Notice, NoticeState
 from moderation.models.notice_pause import NoticePause
 from moderation.models.notice_step import NoticeStep
 from moderation.policy.loader import Policy
@@ -163,7 +163,7 @@ class NoticeTransitions:
             raise RestoreForbidden(
                 "content in a child-safety category is never restored", details={"notice_id": notice.id}
             )
-        if notice.state == "counter_noticed":
+        if notice.state == NoticeState.COUNTER_NOTICED:
             windows = [
                 restore_window(v, notice.state_changed_at) for _, v in versions if v.appeal.restore_window
             ]

@@ -105,7 +105,7 @@ def test_validate_then_remove_leaves_the_queue_and_is_audited(
     assert response.status_code == 200 and "validated" in response.text
     response = client.post(
         f"/admin/notices/{notice_id}/transition",
-        data={"csrf_token": token, "name": "remove", "reason": "clear match"},
+        data={"csrf_token": token, "name": "action", "reason": "clear match"},
     )
     assert response.status_code == 200 and "actioned" in response.text
     assert "Platform actions" in response.text and "remove" in response.text
@@ -131,7 +131,7 @@ def test_reject_needs_a_reason_and_illegal_moves_show_the_error(
     )
     assert empty.status_code == 422 and "reason is required" in empty.text
     early = client.post(
-        f"/admin/notices/{notice_id}/transition", data={"csrf_token": token, "name": "remove"}
+        f"/admin/notices/{notice_id}/transition", data={"csrf_token": token, "name": "action"}
     )
     assert early.status_code == 409 and "cannot action" in early.text
     bogus = client.post(

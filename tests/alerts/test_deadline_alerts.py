@@ -16,8 +16,8 @@ from moderation.kit.time import set_clock
 from moderation.models.alert import Alert
 from moderation.models.audit_event import AuditEvent
 from moderation.models.email_message import EmailMessage
-from tests.alerts.conftest import REPORTER, make_notice
 from tests.email.smtp_server import SMTPServer
+from tests.factories import REPORTER, make_notice
 
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 runner = CliRunner()

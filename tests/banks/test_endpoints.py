@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from fastapi.testclient import TestClient
 
-from tests.banks.factories import image_bytes, random_pdq
+from tests.factories import image_bytes, random_pdq
 
 Auth = Callable[[str], dict[str, str]]
 

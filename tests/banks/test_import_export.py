@@ -11,13 +11,13 @@ from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from moderation.audit.service import audit
+from moderation.banks.errors import ImportRejected
 from moderation.banks.formats import FileFormat, read_batches
 from moderation.banks.service import banks
 from moderation.cli import app as cli
 from moderation.config import Settings
 from moderation.db import make_engine
-from moderation.exceptions import ImportRejected
-from tests.banks.factories import random_pdq
+from tests.factories import image_bytes, random_pdq
 
 
 def _all_values(session: Session, bank: str) -> list[tuple[str, str]]:
@@ -157,8 +157,6 @@ def test_cli_create_import_export_and_list(settings: Settings, tmp_path: Path) -
 
 
 def test_cli_add_images(settings: Settings, tmp_path: Path) -> None:
-    from tests.banks.factories import image_bytes
-
     runner = CliRunner()
     assert runner.invoke(cli, ["bank", "create", "up"]).exit_code == 0
     good = tmp_path / "a.jpg"

@@ -10,11 +10,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from moderation.audit.service import audit
+from moderation.banks.errors import BankEntryNotFound, BankExists, BankNotFound
 from moderation.banks.service import FOREVER, STAY_DOWN_BANK, banks
-from moderation.exceptions import BankEntryNotFound, BankExists, BankNotFound, ModerationError
+from moderation.exceptions import ModerationError
 from moderation.hashing.types import InvalidHash
 from moderation.models.bank_change import BankChange
-from tests.banks.factories import image_bytes, random_pdq
+from tests.factories import image_bytes, random_pdq
 
 
 def _actions(session: Session) -> list[str]:

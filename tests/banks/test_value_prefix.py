@@ -15,8 +15,8 @@ from moderation.banks.service import banks
 from moderation.db import make_engine, session_factory
 from moderation.kit import migrations
 from moderation.models.bank_entry import BankEntry, value_prefix
-from tests.banks.factories import image_bytes, random_pdq
 from tests.conftest import PG_URL
+from tests.factories import image_bytes, random_pdq
 
 PREVIOUS_HEAD = "0009_check_seals_review_copies"
 

@@ -16,7 +16,8 @@ import pytest
 import uvicorn
 
 from moderation.config import PROJECT_ROOT, Settings
-from tests.admin.conftest import make_bank, make_notice, make_review_item
+from tests.admin.conftest import make_bank, make_review_item
+from tests.factories import make_notice
 
 __all__ = ["make_bank", "make_notice", "make_review_item", "screenshot"]
 

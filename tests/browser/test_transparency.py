@@ -15,7 +15,7 @@ from moderation.banks.service import banks
 from moderation.db import session_factory
 from tests.browser.conftest import screenshot
 from tests.browser.test_dashboard_basics import sign_in
-from tests.checks.conftest import jpeg
+from tests.factories import jpeg
 
 pytestmark = pytest.mark.browser
 

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from moderation.hashing.intake import ImageLimits
-from tests.checks.conftest import jpeg, post_check
+from tests.factories import jpeg, post_check
 
 Auth = Callable[[str], dict[str, str]]
 

@@ -15,15 +15,8 @@ from moderation.db import session_factory
 from moderation.matching.service import matcher
 from moderation.models.audit_event import AuditEvent
 from moderation.models.check import Check
-from tests.checks.conftest import (
-    FakeBanks,
-    FakeClassifier,
-    encode,
-    jpeg,
-    picture,
-    post_check,
-    with_classifier,
-)
+from tests.checks.conftest import FakeClassifier, with_classifier
+from tests.factories import bank_image, encode, jpeg, picture, post_check
 
 Auth = Callable[[str], dict[str, str]]
 
@@ -63,11 +56,11 @@ def test_unrelated_image_is_allowed(app_client: TestClient, auth: Auth, engine: 
 
 
 def test_allow_list_suppresses_bank_matches_but_not_classifier_findings(
-    client: TestClient, auth: Auth, fake_banks: FakeBanks
+    client: TestClient, auth: Auth, engine: Engine
 ) -> None:
     data = jpeg(21)
-    fake_banks.add("third-party", data, action="block")
-    fake_banks.add("our-allow-list", data, action="allow")
+    bank_image(engine, "third-party", data, action="block")
+    bank_image(engine, "our-allow-list", data, action="allow")
     body = post_check(client, auth("checker"), data).json()
     assert body["decision"] == "allow"
     suppressed = [r for r in body["reasons"] if r["rule"] == "bank.block"]
@@ -156,13 +149,11 @@ def test_identical_bytes_are_answered_from_the_stored_decision(
     assert third["cached"] is False
 
 
-def test_a_new_bank_entry_is_not_hidden_by_the_cache(
-    client: TestClient, auth: Auth, fake_banks: FakeBanks
-) -> None:
+def test_a_new_bank_entry_is_not_hidden_by_the_cache(client: TestClient, auth: Auth, engine: Engine) -> None:
     headers = auth("checker")
     data = jpeg(62)
     assert post_check(client, headers, data).json()["decision"] == "allow"
-    fake_banks.add("stay-down", data)
+    bank_image(engine, "stay-down", data)
     again = post_check(client, headers, data).json()
     assert again["decision"] == "block" and again["cached"] is False
 
@@ -186,10 +177,10 @@ def test_prompt_screening_hits_after_normalisation(client: TestClient, auth: Aut
 
 
 def test_block_decisions_are_audited_with_the_policy_version(
-    client: TestClient, auth: Auth, fake_banks: FakeBanks, session: Session
+    client: TestClient, auth: Auth, engine: Engine, session: Session
 ) -> None:
     data = jpeg(80)
-    fake_banks.add("bad", data)
+    bank_image(engine, "bad", data)
     body = post_check(client, auth("checker"), data).json()
     event = session.scalars(select(AuditEvent).where(AuditEvent.action == "check.block")).one()
     assert event.subject_id == str(body["check_id"]) and event.policy_version == body["policy_version"]
@@ -197,9 +188,9 @@ def test_block_decisions_are_audited_with_the_policy_version(
 
 
 def test_batch_gives_one_result_per_image_and_a_bad_image_fails_only_itself(
-    client: TestClient, auth: Auth, fake_banks: FakeBanks
+    client: TestClient, auth: Auth, engine: Engine
 ) -> None:
-    fake_banks.add("bad", jpeg(90))
+    bank_image(engine, "bad", jpeg(90))
     files = [
         ("file", ("a.jpg", jpeg(90), "image/jpeg")),
         ("file", ("b.jpg", b"not an image at all", "image/jpeg")),

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from moderation.cli import app
 from moderation.config import Settings
-from tests.checks.conftest import jpeg
+from tests.factories import jpeg
 
 
 def test_check_prints_the_same_json_as_the_api(settings: Settings, tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from moderation.checks import service
 from moderation.hashing import intake
 from moderation.hashing.hashers import hash_decoded
 from moderation.hashing.intake import ImageLimits, decode_image
-from tests.checks.conftest import jpeg, post_check
+from tests.factories import jpeg, post_check
 
 Auth = Callable[[str], dict[str, str]]
 

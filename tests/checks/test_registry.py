@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from moderation.checks.registry import content_registry, pdq_keys, pdq_probe_keys
 from moderation.exceptions import ModerationError
 from moderation.hashing.types import PDQ
-from tests.checks.conftest import encode, jpeg, picture, post_check
+from tests.factories import encode, jpeg, picture, post_check
 
 Auth = Callable[[str], dict[str, str]]
 

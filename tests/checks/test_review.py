@@ -13,7 +13,8 @@ from moderation.banks.service import banks
 from moderation.db import session_factory
 from moderation.matching.service import matcher
 from moderation.models.audit_event import AuditEvent
-from tests.checks.conftest import FakeClassifier, encode, jpeg, picture, post_check, with_classifier
+from tests.checks.conftest import FakeClassifier, with_classifier
+from tests.factories import encode, jpeg, picture, post_check
 
 Auth = Callable[[str], dict[str, str]]
 

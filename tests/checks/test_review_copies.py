@@ -23,7 +23,8 @@ from moderation.kit import evidence_crypto as evidence
 from moderation.kit.time import frozen_clock, utc_now
 from moderation.models.review_copy import ReviewCopy
 from tests.admin.conftest import form_token, signed_in
-from tests.checks.conftest import FakeBanks, FakeClassifier, jpeg, post_check, with_classifier
+from tests.checks.conftest import FakeClassifier, with_classifier
+from tests.factories import bank_image, jpeg, post_check
 
 Auth = Callable[[str], dict[str, str]]
 runner = CliRunner()
@@ -65,11 +66,9 @@ def test_review_keeps_an_encrypted_copy_read_only_through_an_audited_call(
         review_queue.review_image(session, 999_999, actor="user:rita", settings=settings)
 
 
-def test_allowed_and_blocked_checks_keep_no_copy(
-    client: TestClient, auth: Auth, engine: Engine, fake_banks: FakeBanks
-) -> None:
+def test_allowed_and_blocked_checks_keep_no_copy(client: TestClient, auth: Auth, engine: Engine) -> None:
     assert post_check(client, auth("checker"), jpeg(2)).json()["decision"] == "allow"
-    fake_banks.add("known", jpeg(3), action="block")
+    bank_image(engine, "known", jpeg(3), action="block")
     assert post_check(client, auth("checker"), jpeg(3)).json()["decision"] == "block"
     assert _copies(engine) == []
 

@@ -22,7 +22,7 @@ from moderation.config import Settings
 from moderation.db import session_factory
 from moderation.models.audit_event import AuditEvent
 from moderation.models.check import Check
-from tests.checks.conftest import FakeBanks, jpeg, post_check
+from tests.factories import bank_image, jpeg, post_check
 
 Auth = Callable[[str], dict[str, str]]
 runner = CliRunner()
@@ -94,8 +94,7 @@ def test_sealing_again_is_a_no_op(client: TestClient, auth: Auth, engine: Engine
 def test_altering_a_sealed_check_is_detected_and_named(
     client: TestClient, auth: Auth, engine: Engine, settings: Settings, tamper: str
 ) -> None:
-    fake_banks: FakeBanks = client.app.state.check_context.matcher  # type: ignore[attr-defined]
-    fake_banks.add("watch", jpeg(21), action="review")  # one check with reasons in the batch
+    bank_image(engine, "watch", jpeg(21), action="review")  # one check with reasons in the batch
     with_reason = post_check(client, auth("checker"), jpeg(21)).json()
     bodies = _checks(client, auth, range(22, 24))
     seal_decisions(engine, settings=settings)

@@ -16,8 +16,7 @@ from moderation.classifier.interface import ClassifierUnavailable
 from moderation.classifier.results import CategoryScore, ClassifierResult, ModelInfo
 from moderation.config import PROJECT_ROOT, get_settings
 from moderation.policy.categories import CategoryPolicy, load_categories
-
-from ..checks.conftest import FakeBanks, jpeg
+from tests.factories import jpeg
 
 POLICIES = PROJECT_ROOT / "policies"
 
@@ -95,7 +94,6 @@ def profile_client(
         client = manager.__enter__()
         managers.append(manager)
         app: Any = client.app
-        app.state.matcher = FakeBanks()
         app.state.check_context.classifier = classifier
         return client
 

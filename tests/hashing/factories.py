@@ -7,7 +7,7 @@ import io
 import numpy as np
 from PIL import Image, ImageDraw
 
-from moderation.hashing.evaluation import generate_image
+from benchmarks.evaluation import generate_image
 
 
 def scene(seed: int = 0, size: tuple[int, int] = (320, 240)) -> Image.Image:

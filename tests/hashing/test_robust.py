@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from PIL import Image
 
-from moderation.hashing.evaluation import TRANSFORMATIONS, evaluate, generate_image
+from benchmarks.evaluation import TRANSFORMATIONS, evaluate, generate_image
 from moderation.hashing.intake import ImageLimits, decode_image
 from moderation.hashing.robust import (
     PLAIN,

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from fastapi.testclient import TestClient
 
-from tests.banks.factories import flip, random_pdq
+from tests.factories import flip, random_pdq
 
 Auth = Callable[[str], dict[str, str]]
 

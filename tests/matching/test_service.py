@@ -14,16 +14,16 @@ from PIL import Image
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from benchmarks.evaluation import TRANSFORMATIONS, encode, generate_image
 from moderation.banks.service import banks
 from moderation.config import Settings
-from moderation.exceptions import MatchIndexUnavailable, TooManyHashes
-from moderation.hashing.evaluation import TRANSFORMATIONS, encode, generate_image
 from moderation.hashing.intake import ImageLimits, decode_image
 from moderation.hashing.robust import query_hashes
 from moderation.hashing.types import InvalidHash
 from moderation.kit.time import frozen_clock, utc_now
+from moderation.matching.errors import MatchIndexUnavailable, TooManyHashes
 from moderation.matching.service import MAX_HASHES_PER_QUERY, Match, MatchService
-from tests.banks.factories import flip, random_pdq
+from tests.factories import flip, random_pdq
 
 TRANSFORMS = {t.name: t for t in TRANSFORMATIONS}
 

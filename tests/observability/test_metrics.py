@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 from moderation.config import Settings
 from moderation.kit.time import set_clock
 from moderation.worker.runner import run_once
-from tests.checks.conftest import jpeg, post_check
+from tests.factories import jpeg, post_check
 from tests.observability.conftest import parse, value
 from tests.takedown.conftest import COMPLETE_TID
 

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from moderation.config import Settings
-from tests.checks.conftest import jpeg
+from tests.factories import jpeg
 from tests.observability.conftest import parse
 from tests.processes import base_env, start_service, wait_ready
 

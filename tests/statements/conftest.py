@@ -9,12 +9,12 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
+from moderation.banks.errors import BankNotFound
 from moderation.banks.service import banks
 from moderation.db import session_factory
-from moderation.exceptions import BankNotFound
 from moderation.matching.service import matcher
 from moderation.policy import sor_rules
-from tests.checks.conftest import post_check
+from tests.factories import post_check
 from tests.statements import fake_tdb
 
 Auth = Callable[[str], dict[str, str]]

@@ -18,7 +18,8 @@ from typer.testing import CliRunner
 
 from moderation.cli import app as cli
 from moderation.kit.time import set_clock
-from tests.checks.conftest import FakeClassifier, jpeg, with_classifier
+from tests.checks.conftest import FakeClassifier, with_classifier
+from tests.factories import jpeg
 from tests.statements.conftest import Auth, bank_image, check
 
 EU_EEA = 30

@@ -19,7 +19,7 @@ from moderation.models.statement import Statement
 from moderation.models.statement_submission import StatementSubmission
 from moderation.statements.client import Answer, TransparencyClient
 from moderation.statements.tasks import submit_pending
-from tests.checks.conftest import jpeg
+from tests.factories import jpeg
 from tests.statements.conftest import Auth, bank_image, check
 from tests.statements.fake_tdb import FakeTransparencyDatabase
 

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import io
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import numpy as np
 import pytest
-from PIL import Image, ImageDraw
 from sqlalchemy.orm import Session
 
 from moderation.config import Settings
@@ -26,20 +23,6 @@ COMPLETE_TID = {
     "signature": "/s/ A. Person",
     "non_consent_statement": "I did not consent to this image being shared.",
 }
-
-
-def generated_png(seed: int = 1, size: int = 256) -> bytes:
-    """A synthetic test image: smooth noise with shapes (no people, nothing harmful)."""
-    rng = np.random.default_rng(seed)
-    field_ = rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)
-    image = Image.fromarray(field_).resize((size, size), Image.Resampling.BICUBIC)
-    draw = ImageDraw.Draw(image)
-    for _ in range(6):
-        x, y = (int(v) for v in rng.integers(0, size - 40, 2))
-        draw.ellipse((x, y, x + 40, y + 30), fill=tuple(int(c) for c in rng.integers(0, 255, 3)))
-    out = io.BytesIO()
-    image.save(out, format="PNG")
-    return out.getvalue()
 
 
 def notice_body(**overrides: Any) -> dict[str, Any]:
@@ -107,7 +90,12 @@ class FakeStayDown:
     def find_copies(
         self, session: Session, *, sha256: str | None, pdq: str | None, threshold: int
     ) -> list[Copy]:
-        return [c for c in self.copies if (c.identical and c.sha256 == sha256) or (not c.identical)]
+        # Like the real registry: identical copies by SHA-256, near ones within `threshold` only.
+        return [
+            c
+            for c in self.copies
+            if (c.identical and c.sha256 == sha256) or (not c.identical and c.distance <= threshold)
+        ]
 
     def mark_removed(self, session: Session, content_id: str, *, notice_id: int, actor: str) -> None:
         self.removed.append(content_id)

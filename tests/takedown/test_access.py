@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from moderation.config import Settings
 from moderation.kit.time import set_clock
-from tests.checks.conftest import jpeg, post_check
+from tests.factories import jpeg, post_check
 from tests.takedown.conftest import T0, notice_body
 
 Auth = Callable[[str], dict[str, str]]
@@ -64,8 +64,10 @@ def test_intake_answers_are_receipts_not_case_files(app_client: TestClient, auth
     receipt = _submit(app_client, auth("intake"), client_reference="r-1")
     assert set(receipt) == {
         "id", "client_reference", "state", "channel", "received_at", "missing_fields", "regimes",
-        "due_at", "overdue", "created",
+        "due_at", "overdue", "created", "content",
     }  # fmt: skip
+    # The submitter's own references, with ids to attach images to; never reporter details.
+    assert set(receipt["content"][0]) == {"id", "ref", "content_id", "url", "state", "stay_down"}
     full = app_client.get(f"/v1/notices/{receipt['id']}", headers=auth("admin")).json()
     assert full["reporter"]["email"] == "a@example.org" and full["timeline"]
 

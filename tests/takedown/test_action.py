@@ -16,7 +16,8 @@ from moderation.kit.time import set_clock
 from moderation.takedown.service import takedown
 from moderation.takedown.staydown import Copy, RegisteredHashes
 from moderation.takedown.tasks import purge_evidence
-from tests.takedown.conftest import T0, FakeStayDown, b64, generated_png, submit
+from tests.factories import generated_png
+from tests.takedown.conftest import T0, FakeStayDown, b64, submit
 
 SHA = "a" * 64
 PDQ = "f" * 64

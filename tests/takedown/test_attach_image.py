@@ -8,7 +8,7 @@ from collections.abc import Callable
 from fastapi.testclient import TestClient
 
 from moderation.matching.service import matcher
-from tests.checks.conftest import encode, jpeg, picture, post_check
+from tests.factories import encode, jpeg, picture, post_check
 from tests.takedown.conftest import COMPLETE_TID
 
 Auth = Callable[[str], dict[str, str]]
@@ -36,8 +36,14 @@ def test_attaching_the_image_extends_stay_down_to_edited_copies(app_client: Test
         headers=intake,
     ).json()
     url = f"/v1/notices/{created['id']}"
-    [item] = created["content"]
+    [item] = created["content"]  # the receipt lists the reported items with their ids
     assert item["stay_down"] == {"covers": "pending", "entries": 0}
+    other = app_client.post(
+        f"{url}/content/{item['id']}/image",
+        files={"file": ("x.jpg", original, "image/jpeg")},
+        headers=auth("intake"),
+    )
+    assert other.status_code == 404  # another partner's key cannot reach this notice
     app_client.post(f"{url}/validate", headers=admin)
     actioned = app_client.post(f"{url}/action", headers=admin).json()
     [item] = actioned["content"]
@@ -68,12 +74,16 @@ def test_attaching_the_image_extends_stay_down_to_edited_copies(app_client: Test
         f"{url}/content/{item['id']}/image", files={"file": ("x.jpg", original, "image/jpeg")}, headers=intake
     )
     assert attached.status_code == 200, attached.text
-    [item] = attached.json()["content"]
+    # The platform gets its receipt (no reporter details), with what the stay-down now covers.
+    receipt = attached.json()
+    assert "reporter" not in receipt and "timeline" not in receipt
+    [item] = receipt["content"]
     assert item["stay_down"]["covers"] == "image"
     entries = item["stay_down"]["entries"]
-    again = app_client.post(
+    app_client.post(
         f"{url}/content/{item['id']}/image", files={"file": ("x.jpg", original, "image/jpeg")}, headers=intake
-    ).json()
+    )
+    again = app_client.get(url, headers=admin).json()
     assert again["content"][0]["stay_down"]["entries"] == entries  # attaching twice changes nothing
     events = [e for e in again["timeline"] if e["action"] == "notice.image_attached"]
     assert len(events) == 1 and events[0]["actor"].startswith("apikey:")

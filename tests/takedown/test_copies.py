@@ -14,7 +14,7 @@ from moderation.exceptions import ModerationError
 from moderation.kit.time import set_clock
 from moderation.takedown.service import takedown
 from moderation.takedown.staydown import Copy, RegisteredHashes
-from tests.checks.conftest import encode, jpeg, picture, post_check
+from tests.factories import encode, jpeg, picture, post_check
 from tests.takedown.conftest import COMPLETE_TID, T0, FakeStayDown, submit
 
 Auth = Callable[[str], dict[str, str]]
@@ -189,6 +189,25 @@ def test_remove_a_near_duplicate_over_http_blocks_its_reupload(app_client: TestC
     sha = body["copies"][0]["sha256"]
     banked = app_client.get(f"/v1/banks/stay-down/entries?hash_type=sha256&value={sha}", headers=admin)
     assert [e["metadata"]["notice_id"] for e in banked.json()["items"]] == [created["id"]]
+
+
+def test_the_sweep_searches_pdq_distance_31_and_no_further(
+    session: Session, settings: Settings, fake_stay_down: FakeStayDown
+) -> None:
+    """The sweep asks the registry for copies within PDQ distance 31: one at 31 is found, one at 32 is
+    not (the fake registry honours the radius it is asked for, as the real one does)."""
+    set_clock(T0)
+    fake_stay_down.registry["c-1"] = RegisteredHashes("c-1", SHA, PDQ)
+    fake_stay_down.copies = [
+        Copy("c-31", "d" * 64, NEAR_PDQ, 31, identical=False),
+        Copy("c-32", "e" * 64, NEAR_PDQ, 32, identical=False),
+    ]
+    notice = submit(session, settings)
+    takedown.transition(session, notice.id, "validate", actor="admin", settings=settings)
+    takedown.action(session, notice.id, actor="admin", settings=settings)
+    detail = takedown.detail(session, notice.id, settings)
+    assert [(c["content_id"], c["distance"]) for c in detail["copies"]] == [("c-31", 31)]
+    assert [row["content_id"] for row in detail["sweep"]["near_duplicates"]] == ["c-31"]
 
 
 def test_a_notice_with_undecided_copies_cannot_be_closed(

@@ -15,7 +15,7 @@ from moderation.kit.time import utc_now
 from moderation.matching.service import matcher
 from moderation.takedown import webhook
 from moderation.takedown.tasks import deliver_webhooks
-from tests.checks.conftest import encode, jpeg, picture, post_check
+from tests.factories import encode, jpeg, near_duplicate, picture, post_check
 from tests.takedown.conftest import COMPLETE_TID
 from tests.takedown.receiver import webhook_receiver
 
@@ -28,7 +28,8 @@ def test_action_signs_webhook_banks_hashes_and_sweeps_copies(
 ) -> None:
     checker, admin = auth("checker"), auth("admin")
     original = jpeg(41)
-    near_copy = encode(picture(41).resize((600, 450)), quality=70)
+    # Edited so its PDQ lies well away from the original: a sweep searching a smaller radius misses it.
+    near_copy, near_distance = near_duplicate(41, low=20, high=31)
     for data, content_id in ((original, "post-1"), (near_copy, "post-2"), (original, "post-3")):
         response = post_check(app_client, checker, data, {"content_id": content_id})
         assert response.status_code == 200 and response.json()["decision"] == "allow", response.text
@@ -52,7 +53,7 @@ def test_action_signs_webhook_banks_hashes_and_sweeps_copies(
     copies = {c["content_id"]: c for c in detail["copies"]}
     assert copies["post-3"]["source"] == "identical_copy" and copies["post-3"]["state"] == "removed"
     # Different bytes (so not identical), same picture: PDQ within the threshold.
-    assert copies["post-2"]["source"] == "near_duplicate" and 0 <= copies["post-2"]["distance"] <= 31
+    assert copies["post-2"]["source"] == "near_duplicate" and copies["post-2"]["distance"] == near_distance
     assert copies["post-2"]["sha256"] != copies["post-3"]["sha256"]
     assert copies["post-2"]["state"] == "review"  # TAKE IT DOWN covers identical copies only
     assert detail["sweep"]["errors"] == [] and detail["sweep"]["stay_down_hashes_added"] > 0

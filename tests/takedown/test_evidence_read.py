@@ -16,7 +16,8 @@ from moderation.exceptions import ModerationError
 from moderation.kit.time import set_clock
 from moderation.takedown.service import takedown
 from moderation.takedown.tasks import purge_evidence
-from tests.takedown.conftest import T0, FakeStayDown, b64, generated_png, notice_body, submit
+from tests.factories import generated_png
+from tests.takedown.conftest import T0, FakeStayDown, b64, notice_body, submit
 
 Auth = Callable[[str], dict[str, str]]
 

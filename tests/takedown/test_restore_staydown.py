@@ -9,7 +9,7 @@ from collections.abc import Callable
 from fastapi.testclient import TestClient
 
 from moderation.matching.service import matcher
-from tests.checks.conftest import encode, jpeg, picture, post_check
+from tests.factories import encode, jpeg, picture, post_check
 
 Auth = Callable[[str], dict[str, str]]
 TOS_FIELDS = {"reason": "harassment", "signature": "/s/ A. Person"}

@@ -21,9 +21,9 @@ from moderation.models.alert import Alert
 from moderation.models.email_message import EmailMessage
 from moderation.worker.locks import job_lock
 from moderation.worker.runner import load_jobs, run_job, run_once
-from tests.alerts.conftest import make_notice
 from tests.conftest import requires_postgres
 from tests.email.smtp_server import SMTPServer
+from tests.factories import make_notice
 
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
