@@ -4,7 +4,7 @@
 
 `--bank` distinct generated videos (panning scenes cut every 3 s, a moving shape, a caption, grain;
 H.264, 256x192, 30 fps) are hashed and banked; the first `--sources` of them are edited with every edit
-of `moderation.hashing.video_samples.EDITS` (H.264 -> VP9 at 300 kb/s; half size; 2.5% cropped off each
+of `benchmarks.video_samples.EDITS` (H.264 -> VP9 at 300 kb/s; half size; 2.5% cropped off each
 side, i.e. 5% of each dimension; 24 fps; 2 s trimmed off each end; the middle 10 s; a logo over the top
 right corner) and each edited copy is matched with the bank's defaults (PDQ 31, Q 80, C 0) through the
 `match_video` code path (frame-index candidates, then frame comparison; each frame's PDQ and its
@@ -29,8 +29,8 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from _machine import machine  # noqa: E402
 
+from benchmarks.video_samples import EDITS, Clip, render  # noqa: E402
 from moderation.hashing.video import VideoHashes, hash_video  # noqa: E402
-from moderation.hashing.video_samples import EDITS, Clip, render  # noqa: E402
 from moderation.matching.index import HammingIndex  # noqa: E402
 from moderation.matching.video import (  # noqa: E402
     VideoFrames,

@@ -25,8 +25,8 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from _machine import machine  # noqa: E402
 
+from benchmarks.video_samples import Clip, render  # noqa: E402
 from moderation.hashing.video import VideoHashes, VideoHashOptions, hash_video  # noqa: E402
-from moderation.hashing.video_samples import Clip, render  # noqa: E402
 from moderation.matching.index import HammingIndex  # noqa: E402
 from moderation.matching.video import (  # noqa: E402
     VideoFrames,

@@ -19,7 +19,8 @@ from moderation.db import session_factory
 from moderation.hashing.video import hash_video, parse_frame_lines
 from moderation.matching.service import matcher
 from moderation.models.check import Check
-from tests.checks.conftest import FakeClassifier, jpeg, post_check, with_classifier
+from tests.checks.conftest import FakeClassifier, with_classifier
+from tests.factories import jpeg, post_check
 from tests.hashing.video_factories import clip, cut
 
 Auth = Callable[[str], dict[str, str]]

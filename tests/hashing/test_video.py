@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.video_samples import crop_5_percent, logo_corner
 from moderation.exceptions import ModerationError
 from moderation.hashing.hashers import pdq_of
 from moderation.hashing.video import (
@@ -25,7 +26,6 @@ from moderation.hashing.video import (
     to_jsonl,
     to_vpdq_text,
 )
-from moderation.hashing.video_samples import crop_5_percent, logo_corner
 from tests.hashing.factories import encode, scene
 from tests.hashing.video_factories import audio_only, clip, no_frames, still_video
 

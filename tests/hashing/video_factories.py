@@ -8,7 +8,7 @@ import io
 import av
 import numpy as np
 
-from moderation.hashing.video_samples import Clip, decode, encode, render
+from benchmarks.video_samples import Clip, decode, encode, render
 
 
 @functools.lru_cache(maxsize=32)

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from moderation.matching.service import matcher
-from tests.checks.conftest import encode, post_check
+from tests.factories import encode, post_check
 from tests.hashing.video_factories import clip, concat, cut, frame_at
 from tests.takedown.conftest import COMPLETE_TID
 

@@ -13,7 +13,7 @@ import av
 import numpy as np
 from PIL import Image, ImageDraw
 
-from moderation.hashing.evaluation import generate_image
+from benchmarks.evaluation import generate_image
 
 Codec = str  # "h264" | "vp9" | "gif" | "mpeg4"
 
