@@ -52,6 +52,22 @@ class Settings(BaseSettings):
     # Serve the OpenAPI schema at /openapi.json (default: everywhere but production).
     api_schema_enabled: bool | None = None
 
+    # --- video intake -----------------------------------------------------------------------
+    max_video_bytes: int = 200 * 1024 * 1024
+    max_video_seconds: float = 600.0
+    max_video_frames_hashed: int = 1200
+    max_video_decode_seconds: float = 60.0
+    # Frames hashed per second of video (vPDQ's default is 1).
+    video_frames_per_second: float = 1.0
+    # all | keyframes | auto (keyframes only when they are at least as dense as the sampling rate).
+    video_decode: Literal["all", "keyframes", "auto"] = "auto"
+    # Consecutive sampled frames whose PDQ hashes are at most this far apart are collapsed into one.
+    video_collapse_distance: int = 8
+    # Also hash each sampled frame's robust variants (a 2.5% crop, the middle band) for matching.
+    video_frame_variants: bool = True
+    # Frames the classifier scores per video at most (chosen by scene change and spacing).
+    video_classifier_frames: int = 8
+
     # --- matching ---------------------------------------------------------------------------
     match_refresh_seconds: float = 2.0
     # Change-log rows younger than this are never pruned (a margin for processes still starting up).

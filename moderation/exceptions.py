@@ -116,3 +116,67 @@ class ConfigurationError(Exception):
 
 class SchemaOutOfDate(Exception):
     """The database schema is behind the code's migrations."""
+
+
+class VideoRejected(ModerationError):
+    """A video refused at intake. Subclasses name why; the code is stable."""
+
+    code = "video_rejected"
+    status = 422
+
+
+class VideoTooLarge(VideoRejected):
+    code = "video_too_large"
+    status = 413
+
+
+class VideoTooLong(VideoRejected):
+    """Longer than `MODERATION_MAX_VIDEO_SECONDS` (by its header, or found while decoding)."""
+
+    code = "video_too_long"
+    status = 413
+
+
+class VideoTooManyFrames(VideoRejected):
+    """More sampled frames than `MODERATION_MAX_VIDEO_FRAMES_HASHED`."""
+
+    code = "video_too_many_frames"
+    status = 413
+
+
+class VideoDimensionsTooLarge(VideoRejected):
+    code = "video_dimensions_too_large"
+    status = 413
+
+
+class VideoDecodeTimeout(VideoRejected):
+    """Decoding took longer than `MODERATION_MAX_VIDEO_DECODE_SECONDS`."""
+
+    code = "video_decode_timeout"
+    status = 422
+
+
+class CorruptVideo(VideoRejected):
+    code = "corrupt_video"
+    status = 422
+
+
+class TruncatedVideo(VideoRejected):
+    """The data ends before the container says it should (a partial upload or download)."""
+
+    code = "truncated_video"
+    status = 422
+
+
+class EmptyVideo(VideoRejected):
+    """A video container without a single decodable frame."""
+
+    code = "empty_video"
+    status = 422
+
+
+class NoVideoStream(VideoRejected):
+    """A container holding audio (or nothing) but no video stream."""
+
+    code = "no_video_stream"
+    status = 422

@@ -10,7 +10,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
-from PIL import ImageFilter
+from PIL import Image, ImageFilter
 
 from moderation.admin.pages import (
     CSRF,
@@ -29,6 +29,7 @@ from moderation.checks.service import checks
 from moderation.dependencies import ID, MAX_ID, DBSession
 from moderation.exceptions import ImageRejected, ModerationError
 from moderation.hashing.intake import MEDIA_TYPES, ImageLimits, decode_image, probe_image, sniff_format
+from moderation.hashing.video import hash_video, sniff_video
 from moderation.kit.time import utc_now
 from moderation.takedown.service import takedown
 
@@ -40,6 +41,8 @@ QUEUE_VIEWS = ("pending", "open", "escalated", "decided")
 # A reveal admits this viewer to the unshielded image for this long; then it must be clicked again.
 REVEAL_WINDOW = timedelta(minutes=10)
 SHIELDED_SIZE = 320
+# Keyframes in a video's strip.
+STRIP_FRAMES = 6
 ItemID = Annotated[int, Path(ge=1, le=2**31 - 1)]  # review_items.id is a 32-bit INTEGER
 
 
@@ -249,9 +252,31 @@ def _recently_revealed(session: DBSession, viewer: Viewer, subject_id: int, kind
     return bool(events)
 
 
+def _keyframe_strip(data: bytes, *, shielded: bool) -> bytes:
+    """A video's keyframes (chosen by scene change) side by side: blurred greyscale unless revealed."""
+    video = hash_video(data, keep=STRIP_FRAMES)
+    frames = [image.convert("L" if shielded else "RGB") for _, image in video.keyframes]
+    for frame in frames:
+        frame.thumbnail((SHIELDED_SIZE // 2, SHIELDED_SIZE // 2))
+    height = max(f.height for f in frames)
+    strip = Image.new(frames[0].mode, (sum(f.width for f in frames) + 4 * (len(frames) - 1), height))
+    x = 0
+    for frame in frames:
+        strip.paste(frame, (x, 0))
+        x += frame.width + 4
+    if shielded:
+        strip = strip.filter(ImageFilter.GaussianBlur(radius=height / 12))
+    out = io.BytesIO()
+    strip.save(out, format="PNG")
+    return out.getvalue()
+
+
 def _shield(data: bytes, limits: ImageLimits) -> bytes:
     """A small blurred greyscale rendering: the unshielded pixels never reach the browser unrevealed.
-    Decoded like any upload (format allow-list, byte and pixel limits, a decode slot)."""
+    Decoded like any upload (format allow-list, byte and pixel limits, a decode slot). A video is shown
+    as a strip of its keyframes."""
+    if sniff_video(data) is not None:
+        return _keyframe_strip(data, shielded=True)
     decoded = decode_image(data, limits, max_side=SHIELDED_SIZE * 2)
     small = decoded.image.convert("L")
     small.thumbnail((SHIELDED_SIZE, SHIELDED_SIZE))
@@ -292,15 +317,26 @@ _NO_STORE = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
 def _shielded(data: bytes, limits: ImageLimits) -> Response:
     """The header is checked now (a refused image is a 404 page); the pixels are decoded while the
     response is sent, after the request's transaction has ended, so no decode holds a write lock."""
-    probe_image(data, limits)
+    if sniff_video(data) is None:
+        probe_image(data, limits)
     return StreamingResponse(_rendered(data, limits), media_type="image/png", headers=_NO_STORE)
 
 
 def _rendered(data: bytes, limits: ImageLimits) -> Iterator[bytes]:
-    yield _shield(data, limits)
+    try:
+        yield _shield(data, limits)
+    except ModerationError:
+        # A stored video that no longer decodes: a plain grey tile instead of a broken response.
+        out = io.BytesIO()
+        Image.new("L", (SHIELDED_SIZE, SHIELDED_SIZE // 2), 128).save(out, format="PNG")
+        yield out.getvalue()
 
 
 def _original(data: bytes) -> Response:
+    """The revealed rendering: the original image, or a video's keyframe strip in colour (the video
+    itself is never sent to the browser)."""
+    if sniff_video(data) is not None:
+        return Response(_keyframe_strip(data, shielded=False), media_type="image/png", headers=_NO_STORE)
     media_type = _media_type(data)
     headers = dict(_NO_STORE)
     if media_type == "application/octet-stream":

@@ -17,6 +17,15 @@ from moderation.config import get_settings
 from moderation.db import get_engine, transaction
 from moderation.exceptions import ModerationError
 from moderation.hashing.intake import ImageLimits, read_image_file
+from moderation.hashing.video import (
+    VideoHashOptions,
+    VideoLimits,
+    hash_video,
+    parse_frame_lines,
+    sniff_video_file,
+    to_jsonl,
+    to_vpdq_text,
+)
 from moderation.kit.cli import cli_actor, fail
 
 bank_app = typer.Typer(
@@ -60,6 +69,12 @@ def create(
         bool, typer.Option("--rotations/--no-rotations", help="Match rotated/flipped copies.")
     ] = False,
     description: Annotated[str | None, typer.Option(help="Free text shown to operators.")] = None,
+    video_query_pct: Annotated[
+        float, typer.Option(help="vPDQ Q: % of a query video's frames that must match an entry.")
+    ] = 80.0,
+    video_compared_pct: Annotated[
+        float, typer.Option(help="vPDQ C: % of an entry video's frames that must be matched.")
+    ] = 0.0,
 ) -> None:
     """Create a bank."""
 
@@ -72,6 +87,8 @@ def create(
                 thresholds=_thresholds(threshold or []),
                 match_rotations=rotations,
                 description=description,
+                video_query_match_pct=video_query_pct,
+                video_compared_match_pct=video_compared_pct,
                 actor=cli_actor(),
             )
             summary = f"created bank '{bank.name}' ({bank.action}, thresholds {bank.thresholds}"
@@ -109,16 +126,34 @@ def list_banks(
 @bank_app.command("add")
 def add(
     name: Annotated[str, typer.Argument(help="Bank name.")],
-    files: Annotated[list[Path], typer.Argument(help="Image files (hashed; the images are not kept).")],
+    files: Annotated[
+        list[Path], typer.Argument(help="Image or video files (hashed; the files are not kept).")
+    ],
     note: Annotated[str | None, typer.Option(help="Note stored with each entry.")] = None,
     source: Annotated[str, typer.Option(help="upload | takedown | review | import:<name>")] = "upload",
 ) -> None:
-    """Add images to a bank (PDQ, companion hashes and robust variants); one line per file."""
+    """Add images (PDQ, companion hashes and robust variants) or videos (SHA-256, MD5 and vPDQ frame
+    hashes) to a bank, told apart by content; one line per file."""
 
-    limits = ImageLimits.from_settings(get_settings())
+    settings = get_settings()
+    limits = ImageLimits.from_settings(settings)
     failures = 0
     for path in files:
         try:
+            if path.is_file() and sniff_video_file(path):
+                # Decoding is slow: hash first, then open the short write transaction.
+                video = hash_video(
+                    path, VideoLimits.from_settings(settings), VideoHashOptions.from_settings(settings)
+                )
+                with transaction() as session:
+                    entries = banks.add_video(
+                        session, name, video, note=note, source=source, actor=cli_actor()
+                    )
+                    typer.echo(
+                        f"{path}: entry {entries[0].id} video sha256 {video.sha256} "
+                        f"({len(video.frames)} frames, {len(video.usable_frames)} usable)"
+                    )
+                continue
             data = read_image_file(path, limits)
             with transaction() as session:
                 entries = banks.add_image(
@@ -242,3 +277,45 @@ def export(
                 handle.flush()
     except ModerationError as exc:
         raise _fail(exc) from exc
+
+
+@bank_app.command("add-frames")
+def add_frames(
+    name: Annotated[str, typer.Argument(help="Bank name.")],
+    file: Annotated[Path, typer.Argument(help="A video's frame hashes: vPDQ text or JSONL ('-': stdin).")],
+    md5: Annotated[str | None, typer.Option(help="The video file's MD5, when known.")] = None,
+    note: Annotated[str | None, typer.Option(help="Note stored with the entry.")] = None,
+    source: Annotated[str, typer.Option(help="upload | takedown | review | import:<name>")] = "upload",
+) -> None:
+    """Add a video known only by its frame hashes (one vPDQ line or JSON object per frame)."""
+
+    try:
+        lines = (
+            sys.stdin if str(file) == "-" else file.read_text(encoding="utf-8", errors="replace").splitlines()
+        )
+        frames = parse_frame_lines(lines)
+        with transaction() as session:
+            entries = banks.add_video_frames(
+                session, name, frames, md5=md5, note=note, source=source, actor=cli_actor()
+            )
+            typer.echo(f"{file}: entry {entries[0].id} ({len(frames)} frames)")
+    except ModerationError as exc:
+        raise _fail(exc) from exc
+    except OSError as exc:
+        raise fail(f"error [unreadable_file]: {file}: {exc.strerror or exc}") from exc
+
+
+@bank_app.command("export-frames")
+def export_frames(
+    name: Annotated[str, typer.Argument(help="Bank name.")],
+    entry_id: Annotated[int, typer.Argument(help="The video entry.")],
+    as_jsonl: Annotated[bool, typer.Option("--jsonl", help="JSONL instead of vPDQ text.")] = False,
+) -> None:
+    """Print a video entry's frame hashes as vPDQ text (`frame,pdq,quality,seconds`) or JSONL."""
+
+    try:
+        with transaction() as session:
+            frames = banks.video_frames(session, entry_id, bank_name=name)
+    except ModerationError as exc:
+        raise _fail(exc) from exc
+    typer.echo(to_jsonl(frames) if as_jsonl else to_vpdq_text(frames), nl=False)

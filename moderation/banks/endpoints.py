@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile, status
-from fastapi.responses import StreamingResponse
+from fastapi.responses import PlainTextResponse, StreamingResponse
 
 from moderation.banks import schemas
 from moderation.banks.formats import FileFormat
@@ -17,6 +17,15 @@ from moderation.dependencies import MAX_BIG_ID, Admin, BigID, DBSession
 from moderation.exceptions import ValidationFailed
 from moderation.hashing.intake import ImageLimits, read_limited
 from moderation.hashing.robust import PLAIN
+from moderation.hashing.video import (
+    VideoHashOptions,
+    VideoLimits,
+    hash_video,
+    parse_frame_lines,
+    spooled,
+    to_jsonl,
+    to_vpdq_text,
+)
 from moderation.kit.time import utc_now
 
 router = APIRouter(prefix="/banks")
@@ -128,6 +137,71 @@ def add_image(
     )
 
 
+@router.post("/{name}/entries/video", status_code=status.HTTP_201_CREATED)
+def add_video(
+    name: str,
+    request: Request,
+    session: DBSession,
+    principal: Admin,
+    file: Annotated[
+        UploadFile, File(description="the video (MP4, MOV, WebM, MKV, animated GIF/WebP); it is not kept")
+    ],
+    note: Annotated[str | None, Form(max_length=2000)] = None,
+    metadata: Annotated[str | None, Form(description="a JSON object")] = None,
+    source: Annotated[str, Form()] = "upload",
+) -> schemas.EntryDetail:
+    """Hash a video (SHA-256, MD5, vPDQ frame hashes) and add it as one entry."""
+    meta = _json_object(metadata)
+    settings = request.app.state.settings
+    limits = VideoLimits.from_settings(settings)
+    # Hashed before the bank is touched, so the write transaction does not span the decode.
+    with spooled(file.file, limits) as path:
+        video = hash_video(path, limits, VideoHashOptions.from_settings(settings))
+    entries = banks.add_video(
+        session, name, video, note=note, metadata=meta, source=source, actor=principal.actor
+    )
+    return schemas.EntryDetail(
+        **_entry(entries[0], name).model_dump(), rows=[_entry(r, name) for r in entries[1:]]
+    )
+
+
+@router.post("/{name}/entries/video-hashes", status_code=status.HTTP_201_CREATED)
+def add_video_hashes(
+    name: str,
+    session: DBSession,
+    principal: Admin,
+    file: Annotated[UploadFile, File(description="one video's frame hashes: vPDQ text or JSONL")],
+    md5: Annotated[str | None, Form(max_length=32, description="the video file's MD5, if known")] = None,
+    note: Annotated[str | None, Form(max_length=2000)] = None,
+    metadata: Annotated[str | None, Form(description="a JSON object")] = None,
+    source: Annotated[str, Form()] = "upload",
+) -> schemas.EntryDetail:
+    """Add a video known only by its frame hashes (for example a list shared by another platform)."""
+    meta = _json_object(metadata)
+    frames = parse_frame_lines(_bounded_lines(file, MAX_FRAME_LIST_BYTES))
+    entries = banks.add_video_frames(
+        session, name, frames, md5=md5, note=note, metadata=meta, source=source, actor=principal.actor
+    )
+    return schemas.EntryDetail(
+        **_entry(entries[0], name).model_dump(), rows=[_entry(r, name) for r in entries[1:]]
+    )
+
+
+@router.get("/{name}/entries/{entry_id}/frames")
+def export_video_frames(
+    name: str,
+    entry_id: BigID,
+    session: DBSession,
+    principal: Admin,
+    format: Annotated[str, Query(pattern="^(vpdq|jsonl)$")] = "vpdq",
+) -> PlainTextResponse:
+    """A video entry's frame hashes as vPDQ text (`frame,pdq,quality,seconds`) or JSONL."""
+    frames = banks.video_frames(session, entry_id, bank_name=name)
+    if format == "jsonl":
+        return PlainTextResponse(to_jsonl(frames), media_type="application/x-ndjson")
+    return PlainTextResponse(to_vpdq_text(frames))
+
+
 @router.get("/{name}/entries")
 def list_entries(
     name: str,
@@ -237,6 +311,19 @@ def export_bank(
         media_type=_MEDIA[format],
         headers={"Content-Disposition": f'attachment; filename="{name}.{_EXTENSION[format]}"'},
     )
+
+
+# A vPDQ list of the most frames accepted (10,000) is well under 1 MB of text.
+MAX_FRAME_LIST_BYTES = 2 * 1024 * 1024
+
+
+def _bounded_lines(upload: UploadFile, limit: int) -> list[str]:
+    data = upload.file.read(limit + 1)
+    if len(data) > limit:
+        raise ValidationFailed(
+            f"the frame hash list is larger than {limit} bytes", code="frame_list_too_large"
+        )
+    return data.decode("utf-8", errors="replace").splitlines()
 
 
 def _text_lines(upload: UploadFile) -> Iterator[str]:

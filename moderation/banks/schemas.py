@@ -19,6 +19,8 @@ class BankCreate(BaseModel):
     match_rotations: bool = False
     enabled: bool = True
     description: str | None = Field(default=None, max_length=2000)
+    video_query_match_pct: float = Field(default=80.0, ge=0, le=100, description="vPDQ Q")
+    video_compared_match_pct: float = Field(default=0.0, ge=0, le=100, description="vPDQ C")
 
 
 class BankUpdate(BaseModel):
@@ -29,6 +31,8 @@ class BankUpdate(BaseModel):
     match_rotations: bool | None = None
     enabled: bool | None = None
     description: str | None = Field(default=None, max_length=2000)
+    video_query_match_pct: float | None = Field(default=None, ge=0, le=100)
+    video_compared_match_pct: float | None = Field(default=None, ge=0, le=100)
 
 
 class Bank(BaseModel):
@@ -41,6 +45,8 @@ class Bank(BaseModel):
     match_rotations: bool
     enabled: bool
     description: str | None
+    video_query_match_pct: float
+    video_compared_match_pct: float
     created_by: str
     created_at: datetime
     updated_at: datetime | None

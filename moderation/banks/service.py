@@ -8,8 +8,8 @@ purpose: one responsibility (bank entries and their change log); import and expo
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -40,13 +40,25 @@ from moderation.hashing.hashers import hash_decoded
 from moderation.hashing.intake import ImageLimits, decode_image
 from moderation.hashing.robust import PLAIN, bank_variants
 from moderation.hashing.types import HASH_TYPES, PDQ_DEFAULT_THRESHOLD, InvalidHash, get_hash_type, parse_hash
+from moderation.hashing.video import (
+    FrameHash,
+    VideoHashes,
+    frame_variant,
+    frames_digest,
+    parse_frame_variant,
+)
 from moderation.kit.time import utc_now
 from moderation.models.bank import Bank
 from moderation.models.bank_entry import BankEntry
 
 ACTIONS = ("block", "review", "allow")
 DEFAULT_THRESHOLDS: dict[str, int] = {"pdq": PDQ_DEFAULT_THRESHOLD, "phash": 10, "dhash": 10}
+# vPDQ defaults: 80% of the query's usable frames match, any share of the entry's (a clip matches).
+DEFAULT_VIDEO_QUERY_PCT = 80.0
+DEFAULT_VIDEO_COMPARED_PCT = 0.0
 STAY_DOWN_BANK = "stay-down"
+# Variant of a video entry's top-level row (its frames are `frame:...` rows under it).
+VIDEO_VARIANT = "video"
 SYSTEM_ACTOR = "system:banks"
 # `disabled_until` of an entry disabled with no end date.
 FOREVER = datetime(9999, 12, 31, tzinfo=UTC)
@@ -96,6 +108,11 @@ def _canonical_thresholds(given: dict[str, Any] | None, base: dict[str, Any]) ->
     return merged
 
 
+def _check_pct(value: float, name: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 100:
+        raise ValidationFailed(f"{name} must be a percentage from 0 to 100", code="invalid_percentage")
+
+
 def _check_action(action: str) -> str:
     if action not in ACTIONS:
         raise ValidationFailed(f"action must be one of {', '.join(ACTIONS)}", code="invalid_action")
@@ -125,9 +142,12 @@ class BankService:
         match_rotations: bool = False,
         enabled: bool = True,
         description: str | None = None,
+        video_query_match_pct: float = DEFAULT_VIDEO_QUERY_PCT,
+        video_compared_match_pct: float = DEFAULT_VIDEO_COMPARED_PCT,
         actor: str,
     ) -> Bank:
-        """Create a bank (thresholds default to PDQ 31, pHash/dHash 10); `bank_exists` if taken."""
+        """Create a bank (thresholds default to PDQ 31, pHash/dHash 10; video Q/C to 80/0);
+        `bank_exists` if taken."""
         if not _NAME.fullmatch(name or ""):
             raise ValidationFailed(
                 "bank names are 1-100 letters, digits, '.', '_' or '-', starting with a letter or digit",
@@ -135,6 +155,8 @@ class BankService:
             )
         _check_action(action)
         canonical = _canonical_thresholds(thresholds, DEFAULT_THRESHOLDS)
+        _check_pct(video_query_match_pct, "video_query_match_pct")
+        _check_pct(video_compared_match_pct, "video_compared_match_pct")
         seq = bank_repository.bump_counter(session, CHANGE_COUNTER)
         if bank_repository.bank_by_name(session, name) is not None:
             raise BankExists(f"a bank named '{name}' already exists")
@@ -147,6 +169,8 @@ class BankService:
                 match_rotations=match_rotations,
                 enabled=enabled,
                 description=description,
+                video_query_match_pct=float(video_query_match_pct),
+                video_compared_match_pct=float(video_compared_match_pct),
                 created_by=actor,
             ),
         )
@@ -164,6 +188,8 @@ class BankService:
                 "thresholds": canonical,
                 "match_rotations": match_rotations,
                 "enabled": enabled,
+                "video_query_match_pct": float(video_query_match_pct),
+                "video_compared_match_pct": float(video_compared_match_pct),
             },
         )
         return bank
@@ -191,6 +217,8 @@ class BankService:
         match_rotations: bool | None = None,
         enabled: bool | None = None,
         description: str | None = None,
+        video_query_match_pct: float | None = None,
+        video_compared_match_pct: float | None = None,
         actor: str,
     ) -> Bank:
         """Change a bank's settings; only the given fields change. Takes effect in every process's
@@ -215,6 +243,14 @@ class BankService:
         if description is not None and description != bank.description:
             changes["description"] = {"from": bank.description, "to": description}
             bank.description = description
+        for field_name, value in (
+            ("video_query_match_pct", video_query_match_pct),
+            ("video_compared_match_pct", video_compared_match_pct),
+        ):
+            if value is not None and float(value) != getattr(bank, field_name):
+                _check_pct(value, field_name)
+                changes[field_name] = {"from": getattr(bank, field_name), "to": float(value)}
+                setattr(bank, field_name, float(value))
         if not changes:
             return bank
         bank.updated_at = utc_now()
@@ -365,6 +401,179 @@ class BankService:
             },
         )
         return bank_repository.entries_by_ids(session, list(range(top, last + 1)))
+
+    def add_video(
+        self,
+        session: Session,
+        bank_name: str,
+        video: VideoHashes,
+        *,
+        note: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        source: str = "upload",
+        actor: str,
+    ) -> list[BankEntry]:
+        """Add a hashed video (`hash_video`, run by the caller before its transaction: decoding is slow)
+        as one entry: the top-level row holds the file's SHA-256 (variant `video`), followed by its MD5
+        and one PDQ row per sampled frame (variant `frame:<number>:<ms>:<quality>`). Frames of quality
+        below 50 are kept for export but never matched."""
+        info = {
+            "format": video.format,
+            "width": video.width,
+            "height": video.height,
+            "duration": video.duration,
+            "frames": len(video.frames),
+            "usable_frames": len(video.usable_frames),
+        }
+        return self._add_video_rows(
+            session,
+            bank_name,
+            top=("sha256", video.sha256),
+            companions=[("md5", video.md5)],
+            frames=video.frames,
+            info=info,
+            note=note,
+            metadata=metadata,
+            source=source,
+            actor=actor,
+        )
+
+    def add_video_frames(
+        self,
+        session: Session,
+        bank_name: str,
+        frames: Sequence[FrameHash],
+        *,
+        md5: str | None = None,
+        sha256: str | None = None,
+        note: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        source: str = "upload",
+        actor: str,
+    ) -> list[BankEntry]:
+        """Add a video known only by its frame hashes (an imported vPDQ list, or a removed video hashed
+        earlier), optionally with the file's MD5 (as NCMEC and StopNCII share it) and SHA-256. Without
+        the file's SHA-256 the top-level row holds the SHA-256 of the list in vPDQ text form, so
+        importing the same list twice is recognisable."""
+        if not frames:
+            raise ValidationFailed("no frame hashes given", code="no_hashes")
+        companions = [] if md5 is None else [("md5", parse_hash("md5", md5)[1])]
+        info = {
+            "frames": len(frames),
+            "usable_frames": sum(1 for f in frames if f.usable),
+            "duration": max(f.timestamp for f in frames),
+            "imported": True,
+        }
+        return self._add_video_rows(
+            session,
+            bank_name,
+            top=("sha256", parse_hash("sha256", sha256)[1] if sha256 else frames_digest(list(frames))),
+            companions=companions,
+            frames=tuple(frames),
+            info=info,
+            note=note,
+            metadata=metadata,
+            source=source,
+            actor=actor,
+        )
+
+    def _add_video_rows(
+        self,
+        session: Session,
+        bank_name: str,
+        *,
+        top: tuple[str, str],
+        companions: list[tuple[str, str]],
+        frames: Sequence[FrameHash],
+        info: dict[str, Any],
+        note: str | None,
+        metadata: dict[str, Any] | None,
+        source: str,
+        actor: str,
+    ) -> list[BankEntry]:
+        _check_source(source)
+        bank = self.get(session, bank_name)
+        # One PDQ row per frame, then one per robust variant of it (labelled `...:<kind>`).
+        frame_rows = [(frame, None, frame.pdq) for frame in frames] + [
+            (frame, kind, value) for frame in frames for kind, value in frame.variants
+        ]
+        count = 1 + len(companions) + len(frame_rows)
+        seq = bank_repository.bump_counter(session, CHANGE_COUNTER)
+        last = bank_repository.bump_counter(session, ENTRY_COUNTER, by=count)
+        first = last - count + 1
+        now = utc_now()
+        meta = {**(metadata or {}), "video": info}
+        rows: list[EntryRow] = [
+            (first, bank.id, top[0], top[1], VIDEO_VARIANT, None, meta, note, source, None, actor, now)
+        ]
+        for offset, (hash_type, value) in enumerate(companions, start=1):
+            rows.append(
+                (
+                    first + offset,
+                    bank.id,
+                    hash_type,
+                    value,
+                    PLAIN,
+                    first,
+                    None,
+                    None,
+                    source,
+                    None,
+                    actor,
+                    now,
+                )
+            )
+        start = 1 + len(companions)
+        for offset, (frame, kind, value) in enumerate(frame_rows, start=start):
+            variant = frame_variant(frame, kind)
+            rows.append(
+                (
+                    first + offset,
+                    bank.id,
+                    "pdq",
+                    value,
+                    variant,
+                    first,
+                    None,
+                    None,
+                    source,
+                    None,
+                    actor,
+                    now,
+                )
+            )
+        bank_repository.insert_entry_rows(session, rows)
+        self._log_added(session, seq, bank, first, last)
+        audit.record(
+            session,
+            actor=actor,
+            action="bank.entry_add_video",
+            subject_type="bank_entry",
+            subject_id=first,
+            details={"bank": bank.name, "source": source, top[0]: top[1], **dict(companions), **info},
+        )
+        return bank_repository.entries_by_ids(session, list(range(first, last + 1)))
+
+    def video_frames(
+        self, session: Session, entry_id: int, *, bank_name: str | None = None
+    ) -> list[FrameHash]:
+        """The frame hashes of a video entry, in time order (for vPDQ text or JSONL export)."""
+        entry = self._top_level(session, entry_id, bank_name)
+        if entry.variant != VIDEO_VARIANT:
+            raise Conflict(f"entry {entry_id} is not a video entry", code="bank_entry_not_video")
+        plain: dict[int, FrameHash] = {}
+        variants: dict[int, list[tuple[str, str]]] = {}
+        for row in bank_repository.children(session, entry.id):
+            parsed = parse_frame_variant(row.variant)
+            if parsed is None:
+                continue
+            number, millis, quality, kind = parsed
+            if kind is None:
+                plain[millis] = FrameHash(number, row.value, quality, millis / 1000)
+            else:
+                variants.setdefault(millis, []).append((kind, row.value))
+        frames = [replace(f, variants=tuple(variants.get(m, ()))) for m, f in plain.items()]
+        return sorted(frames, key=lambda f: (f.timestamp, f.frame))
 
     def get_entry(self, session: Session, entry_id: int, *, bank_name: str | None = None) -> BankEntry:
         entry = bank_repository.entry(session, entry_id)

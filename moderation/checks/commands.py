@@ -21,6 +21,7 @@ from moderation.config import get_settings
 from moderation.db import get_engine, transaction
 from moderation.exceptions import ConfigurationError, ModerationError, PolicyError, SchemaOutOfDate
 from moderation.hashing.intake import ImageLimits, read_image_file
+from moderation.hashing.video import VideoHashOptions, VideoLimits, read_video_file, sniff_video_file
 from moderation.kit.cli import cli_actor, fail
 from moderation.kit.migrations import prepare_database
 from moderation.matching.service import matcher as match_service
@@ -129,7 +130,7 @@ def verify() -> None:
 
 
 def check(
-    file: Annotated[Path, typer.Argument(help="The image to check.", dir_okay=False)],
+    file: Annotated[Path, typer.Argument(help="The image or video to check.", dir_okay=False)],
     metadata: Annotated[
         str | None,
         typer.Option(
@@ -141,13 +142,16 @@ def check(
         float, typer.Option(help="Seconds to wait for the classifier model to load (when enabled).")
     ] = 120.0,
 ) -> None:
-    """Check one image in-process (same pipeline, policy and database as POST /v1/check)."""
+    """Check one image or video in-process (same pipeline, policy and database as POST /v1/check)."""
 
     settings = get_settings()
     limits = ImageLimits.from_settings(settings)
+    video_limits = VideoLimits.from_settings(settings)
     try:
         meta = CheckMetadata.parse(metadata)
-        data = read_image_file(file, limits)
+        data = (
+            read_video_file(file, video_limits) if sniff_video_file(file) else read_image_file(file, limits)
+        )
     except ModerationError as exc:
         raise fail(f"error [{exc.code}]: {exc.message}") from exc
     except OSError as exc:
@@ -165,7 +169,13 @@ def check(
         if waiter is not None:
             waiter(wait_classifier)
     context = CheckContext(
-        matcher=ServiceMatcher(match_service), classifier=classifier, limits=limits, settings=settings
+        matcher=ServiceMatcher(match_service),
+        classifier=classifier,
+        limits=limits,
+        settings=settings,
+        video_limits=video_limits,
+        video_options=VideoHashOptions.from_settings(settings),
+        video_classifier_frames=settings.video_classifier_frames,
     )
     try:
         with transaction() as session:

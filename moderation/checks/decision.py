@@ -19,6 +19,9 @@ class ClassifierOutcome:
     state: str  # ready | disabled | unavailable | loading | error
     result: ClassifierResult | None = None
     reason: str | None = None
+    # Videos: the frames scored ({"timestamp", "scores"}) and, per category, the timestamp of its maximum.
+    frames: tuple[dict[str, Any], ...] = ()
+    peaks: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         body: dict[str, Any] = {"state": self.state}
@@ -27,6 +30,9 @@ class ClassifierOutcome:
             body.pop("embedding", None)
         if self.reason:
             body["reason"] = self.reason
+        if self.frames:
+            body["frames"] = list(self.frames)
+            body["peaks"] = dict(self.peaks)
         return body
 
 
@@ -55,6 +61,14 @@ def _bank_reason(match: BankMatch, decision: str, rule: str, suppressed_by: str 
         "threshold": match.threshold,
         "action": match.action,
     }
+    query_segments = getattr(match, "query_segments", None)
+    if query_segments is not None:
+        # A video: where the matched frames lie in the upload and in the banked entry, and how much.
+        reason["query_match_pct"] = getattr(match, "query_match_pct", None)
+        reason["entry_match_pct"] = getattr(match, "entry_match_pct", None)
+        reason["frames_matched"] = getattr(match, "frames_matched", None)
+        reason["segments"] = [{"start": s.start, "end": s.end} for s in query_segments]
+        reason["entry_segments"] = [{"start": s.start, "end": s.end} for s in match.entry_segments]  # type: ignore[attr-defined]
     if suppressed_by:
         reason["suppressed_by"] = suppressed_by
     return reason
@@ -121,6 +135,9 @@ def decide(
             thresholds=thresholds,
             suppressed_by=allow_by if "classifier" in suppresses else None,
         ):
+            if reason.get("category") in classifier.peaks:
+                # A video: the timestamp of the frame where the category scored highest.
+                reason["timestamps"] = [classifier.peaks[reason["category"]]]
             reasons.append(reason)
             risks.append((reason["decision"], risk))
     else:

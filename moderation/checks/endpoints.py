@@ -39,7 +39,8 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     },
     413: {
         "model": ErrorBody,
-        "description": "Too large (`image_too_large`, `image_dimensions_too_large`, `request_too_large`)",
+        "description": "Too large (`image_too_large`, `image_dimensions_too_large`, `request_too_large`, "
+        "`video_too_large`, `video_too_long`, `video_too_many_frames`, `video_dimensions_too_large`)",
     },
     415: {
         "model": ErrorBody,
@@ -48,7 +49,9 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     },
     422: {
         "model": ErrorBody,
-        "description": "Undecodable image (`corrupt_image`, `empty_image`) or `invalid_metadata`",
+        "description": "Undecodable image (`corrupt_image`, `empty_image`), undecodable video "
+        "(`corrupt_video`, `truncated_video`, `empty_video`, `no_video_stream`, `video_decode_timeout`) "
+        "or `invalid_metadata`",
     },
 }
 
@@ -101,6 +104,7 @@ async def check(request: Request, session: DBSession, principal: Checker) -> Che
         max_file_bytes=context.limits.max_bytes,
         max_files=1,
         stop_on_large_file=True,
+        max_video_bytes=context.video_limits.max_bytes,
     )
     metadata = CheckMetadata.parse(upload.fields.get("metadata"))
     part = upload.files[0]
@@ -166,6 +170,7 @@ async def check_batch(request: Request, session: DBSession, principal: Checker) 
         max_file_bytes=context.limits.max_bytes,
         max_files=limit,
         stop_on_large_file=False,
+        max_video_bytes=context.video_limits.max_bytes,
     )
     metadata = _batch_metadata(upload.fields.get("metadata"), len(upload.files))
     items = []

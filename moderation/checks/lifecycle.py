@@ -13,6 +13,7 @@ from moderation.classifier.interface import ImageClassifier
 from moderation.config import Settings
 from moderation.db import session_factory
 from moderation.hashing.intake import ImageLimits
+from moderation.hashing.video import VideoHashOptions, VideoLimits
 
 
 def classifier_status(classifier: ImageClassifier | None) -> dict[str, Any]:
@@ -34,6 +35,9 @@ def install(app: FastAPI) -> None:
         classifier=classifier,
         limits=ImageLimits.from_settings(settings),
         settings=settings,
+        video_limits=VideoLimits.from_settings(settings),
+        video_options=VideoHashOptions.from_settings(settings),
+        video_classifier_frames=settings.video_classifier_frames,
     )
     app.state.check_context = context
     if app.state.read_engine is not app.state.engine:

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from moderation.banks.service import banks
 from moderation.hashing.hashers import ImageHashes
+from moderation.hashing.video import VideoHashes
 from moderation.matching.service import MatchService
 from moderation.matching.service import matcher as match_service
 
@@ -47,6 +48,12 @@ class Matcher(Protocol):
 
     def match(self, hashes: ImageHashes) -> Sequence[BankMatch]: ...
 
+    def match_video(self, video: VideoHashes) -> Sequence[BankMatch]:
+        """A video's matches: vPDQ against video entries (each bank's Q and C), its frames against image
+        entries, its file hashes against everything. Matches carry `query_segments`, `entry_segments`,
+        `query_match_pct` and `entry_match_pct`."""
+        ...
+
 
 @dataclass(frozen=True)
 class SimpleMatch:
@@ -82,6 +89,9 @@ class ServiceMatcher:
             ):
                 best[key] = found
         return list(best.values())
+
+    def match_video(self, video: VideoHashes) -> Sequence[BankMatch]:
+        return self._service.match_video(video.frames, exact=video.typed())
 
 
 # Exact hashes say the most, then PDQ (the exchange format), then the 64-bit perceptual types.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,11 +11,19 @@ from sqlalchemy.orm import Session
 
 from moderation.audit.service import audit
 from moderation.checks.repository import (
+    checks_repository,
     content_repository,
 )
 from moderation.checks.schemas import CheckMetadata
 from moderation.exceptions import NotFound, ValidationFailed
-from moderation.hashing.types import PDQ, PDQ_DEFAULT_THRESHOLD, hamming_to_rows, hex_to_rows
+from moderation.hashing.types import (
+    PDQ,
+    PDQ_DEFAULT_THRESHOLD,
+    hamming_to_rows,
+    hex_to_rows,
+    pairwise_hamming,
+)
+from moderation.hashing.video import MIN_FRAME_QUALITY
 from moderation.kit.time import utc_now
 from moderation.models.check import Check
 from moderation.models.content_item import ContentItem
@@ -23,6 +32,15 @@ PDQ_SEGMENTS = 16
 PDQ_SEGMENT_BITS = 16
 MAX_NEAR_DUPLICATE_THRESHOLD = 47
 MAX_CANDIDATES = 100_000
+# A registered video is a copy of a removed one when this share of either's frames match the other's.
+VIDEO_COPY_PCT = 80.0
+# Frames of a removed video whose PDQ keys are probed for candidates (each probes 272 keys).
+SWEEP_PROBE_FRAMES = 60
+
+
+def usable_frames(frames: Sequence[Sequence[Any]] | None) -> list[Sequence[Any]]:
+    """Stored frame hashes ([frame, PDQ, quality, seconds]) that take part in matching."""
+    return [f for f in frames or () if int(f[2]) >= MIN_FRAME_QUALITY]
 
 
 def pdq_keys(pdq: str) -> list[int]:
@@ -112,7 +130,55 @@ class ContentRegistry:
             decision=check.decision,
             last_checked_at=now,
         )
-        return content_repository.add(session, item, pdq_keys(check.pdq))
+        keys = set(pdq_keys(check.pdq))
+        for frame in usable_frames(check.video_frames):
+            # A video is found through any of its frames (the sweep for removed videos and images).
+            keys.update(pdq_keys(frame[1]))
+        return content_repository.add(session, item, sorted(keys))
+
+    def video_frames(self, session: Session, check_id: int) -> list[list[Any]] | None:
+        """The frame hashes ([frame, PDQ, quality, seconds]) of a video check; None for an image."""
+        check = checks_repository.get(session, check_id)
+        return None if check is None or check.media_type != "video" else check.video_frames
+
+    def find_video_copies(
+        self,
+        session: Session,
+        frames: Sequence[Sequence[Any]],
+        *,
+        pdq_threshold: int = PDQ_DEFAULT_THRESHOLD,
+        min_pct: float = VIDEO_COPY_PCT,
+    ) -> list[ContentCopy]:
+        """Registered content that is a copy of a video given by its frame hashes: videos that contain
+        it (at least `min_pct`% of its usable frames within `pdq_threshold` of theirs) or are a clip of
+        it (at least `min_pct`% of theirs within reach of its frames), and images that are one of its
+        frames. Candidates come from the PDQ keys of up to `SWEEP_PROBE_FRAMES` frames spread over the
+        video, then every frame is compared."""
+        usable = usable_frames(frames)
+        if not usable:
+            return []
+        probes = [
+            usable[int(i)] for i in np.unique(np.linspace(0, len(usable) - 1, SWEEP_PROBE_FRAMES).round())
+        ]
+        keys: set[int] = set()
+        for frame in probes:
+            keys.update(pdq_probe_keys(frame[1], pdq_threshold))
+        query = hex_to_rows([f[1] for f in usable])
+        found: list[ContentCopy] = []
+        for item in content_repository.by_pdq_keys(session, sorted(keys), MAX_CANDIDATES):
+            theirs = usable_frames(self.video_frames(session, item.check_id))
+            rows = hex_to_rows([f[1] for f in theirs] if theirs else [item.pdq])
+            distances = pairwise_hamming(query, rows)
+            within = distances <= pdq_threshold
+            if theirs:
+                contains = 100.0 * float(within.any(axis=1).mean())
+                clip = 100.0 * float(within.any(axis=0).mean())
+                if max(contains, clip) < min_pct:
+                    continue
+            elif not within.any():
+                continue
+            found.append(_copy(item, "near_duplicate", int(distances.min())))
+        return sorted(found, key=lambda c: (c.distance, c.content_item_id))
 
     def find_copies(
         self,

@@ -58,6 +58,31 @@ class CheckMetadata(BaseModel):
         return parsed
 
 
+class VideoSegment(BaseModel):
+    """A run of matched frames, in seconds from the start of the video."""
+
+    start: float
+    end: float
+
+
+class FrameHashOut(BaseModel):
+    """One sampled frame of a video, as vPDQ describes it."""
+
+    frame: int
+    pdq: str
+    quality: int
+    timestamp: float
+
+
+class VideoInfo(BaseModel):
+    """What was sampled from a video: its length, the frames decoded and the frame hashes (vPDQ)."""
+
+    duration: float
+    decoded_frames: int | None = None
+    decode: str | None = None
+    frames: list[FrameHashOut]
+
+
 class Reason(OmitNone):
     """One finding behind a decision. `kind` says which fields are present:
     `bank_match` (bank, entry_id, hash_type, variant, distance, threshold, action, suppressed_by),
@@ -91,6 +116,14 @@ class Reason(OmitNone):
     matched: str | None = None
     by: str | None = None
     suppressed_by: str | None = None
+    # Videos: bank matches carry where the matched frames lie and how much of each side matched;
+    # classifier reasons the timestamp of the frame with the category's highest score.
+    query_match_pct: float | None = None
+    entry_match_pct: float | None = None
+    frames_matched: int | None = None
+    segments: list[VideoSegment] | None = None
+    entry_segments: list[VideoSegment] | None = None
+    timestamps: list[float] | None = None
 
 
 class Hashes(BaseModel):
@@ -150,6 +183,8 @@ class CheckResult(BaseModel):
     timings_ms: dict[str, float]
     content_id: str | None = None
     review_item_id: int | None = None
+    # Set for videos (`image` then describes the container format and the frame size).
+    video: VideoInfo | None = None
     statement: StatementOut | None = Field(
         default=None, description="The statement of reasons of a block or review hold (DSA Art. 17)."
     )

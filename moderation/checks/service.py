@@ -31,14 +31,30 @@ from moderation.checks.repository import (
     review_copy_repository,
     review_repository,
 )
-from moderation.checks.schemas import CheckMetadata, CheckResult, Hashes, ImageInfo, Reason
+from moderation.checks.schemas import (
+    CheckMetadata,
+    CheckResult,
+    FrameHashOut,
+    Hashes,
+    ImageInfo,
+    Reason,
+    VideoInfo,
+)
 from moderation.classifier.interface import ImageClassifier
-from moderation.classifier.results import ClassifierResult
+from moderation.classifier.results import CategoryScore, ClassifierResult
 from moderation.classifier.setup import build_classifier
 from moderation.config import Settings, get_settings
 from moderation.exceptions import ModerationError
 from moderation.hashing.hashers import ImageHashes, dhash_of, pdq_of_array, phash_of
 from moderation.hashing.intake import DecodedImage, ImageLimits, check_size, decode_image
+from moderation.hashing.video import (
+    FrameHash,
+    VideoHashes,
+    VideoHashOptions,
+    VideoLimits,
+    hash_video,
+    sniff_video,
+)
 from moderation.kit import evidence_crypto
 from moderation.models.check import Check
 from moderation.models.review_copy import ReviewCopy
@@ -65,6 +81,10 @@ class CheckContext:
     # Sessions for the read-only cache lookup that take no write lock (SQLite: deferred BEGIN, so
     # concurrent lookups do not queue behind writers); the caller's session when None.
     reader: Callable[[], Session] | None = None
+    video_limits: VideoLimits = field(default_factory=VideoLimits)
+    video_options: VideoHashOptions = field(default_factory=VideoHashOptions)
+    # Most frames of a video the classifier scores (`MODERATION_VIDEO_CLASSIFIER_FRAMES`).
+    video_classifier_frames: int = 8
 
 
 @dataclass
@@ -87,6 +107,8 @@ class _Work:
     cached: dict[str, Any] | None = None
     decoded: DecodedImage | None = None
     hashes: ImageHashes | None = None
+    is_video: bool = False
+    video: VideoHashes | None = None
     matches: Sequence[Any] = ()
     classifier: ClassifierOutcome | None = None
     decided: Decided | None = None
@@ -165,6 +187,20 @@ def _effective(
     return decision, reasons
 
 
+def _video_info(check: Check, video: VideoHashes | None = None) -> VideoInfo | None:
+    """The video part of a check's answer (decode figures only when it was just hashed)."""
+    if check.media_type != "video" or check.video_frames is None:
+        return None
+    return VideoInfo(
+        duration=check.duration_seconds or 0.0,
+        decoded_frames=None if video is None else video.decoded_frames,
+        decode=None if video is None else video.decode,
+        frames=[
+            FrameHashOut(frame=f, pdq=p, quality=q, timestamp=t) for f, p, q, t, *_ in check.video_frames
+        ],
+    )
+
+
 def _result(
     *,
     check_id: int,
@@ -178,6 +214,7 @@ def _result(
     timings: dict[str, float],
     content_id: str | None,
     review_item_id: int | None,
+    video: VideoInfo | None = None,
     statement: StatementOut | None = None,
 ) -> CheckResult:
     return CheckResult(
@@ -192,6 +229,7 @@ def _result(
         timings_ms=timings,
         content_id=content_id,
         review_item_id=review_item_id,
+        video=video,
         statement=statement,
     )
 
@@ -206,6 +244,62 @@ def _hash_decoded(data: bytes, decoded: DecodedImage, sha256: str) -> ImageHashe
         pdq_quality=quality,
         phash=phash_of(decoded.image),
         dhash=dhash_of(decoded.image),
+    )
+
+
+def _video_hashes(video: VideoHashes) -> ImageHashes:
+    """The image-shaped hashes a video check stores: the file's SHA-256 and MD5, and the PDQ of its
+    first usable sampled frame (pHash and dHash of the first keyframe)."""
+    first: FrameHash | None = next(iter(video.usable_frames or video.frames), None)
+    poster = video.keyframes[0][1] if video.keyframes else None
+    return ImageHashes(
+        sha256=video.sha256,
+        md5=video.md5,
+        pdq=first.pdq if first else "0" * 64,
+        pdq_quality=first.quality if first else 0,
+        phash=phash_of(poster) if poster is not None else "0" * 16,
+        dhash=dhash_of(poster) if poster is not None else "0" * 16,
+    )
+
+
+# Frames of a video go to the classifier this many at a time, so scoring can stop at a certain block.
+VIDEO_CLASSIFIER_CHUNK = 4
+
+
+def _frame_chunks(video: VideoHashes) -> list[list[tuple[float, Any]]]:
+    frames = list(video.keyframes)
+    return [frames[i : i + VIDEO_CLASSIFIER_CHUNK] for i in range(0, len(frames), VIDEO_CLASSIFIER_CHUNK)]
+
+
+def _video_outcome(
+    scored: list[tuple[float, ClassifierResult]], error: ModerationError | None
+) -> ClassifierOutcome:
+    """A video's classifier outcome: each category at its highest score over the frames scored (with
+    that frame's thresholds), the timestamp of that frame as evidence, and every frame's scores."""
+    if not scored:
+        if error is not None:
+            state = str(error.details.get("state", "error")) if error.details else "error"
+            return ClassifierOutcome(state=state, reason=error.message)
+        return ClassifierOutcome(state="ready", reason="no frame to score")
+    best: dict[str, tuple[CategoryScore, float]] = {}
+    for timestamp, result in scored:
+        for category in result.categories:
+            held = best.get(category.id)
+            if held is None or category.score > held[0].score:
+                best[category.id] = (category, timestamp)
+    first = scored[0][1]
+    combined = ClassifierResult(
+        categories=tuple(best[c.id][0] for c in first.categories if c.id in best),
+        model=first.model,
+        policy_version=first.policy_version,
+    )
+    return ClassifierOutcome(
+        state="ready",
+        result=combined,
+        frames=tuple(
+            {"timestamp": t, "scores": {k: round(v, 6) for k, v in r.scores.items()}} for t, r in scored
+        ),
+        peaks={category: timestamp for category, (_, timestamp) in best.items()},
     )
 
 
@@ -238,6 +332,11 @@ class CheckService:
         for work in works:
             item = work.item
             if item.error is not None or item.data is None:
+                continue
+            if sniff_video(item.data) is not None:
+                # Videos are not cached: their hashing is where identical bytes would save time, and
+                # their size limit is checked by the video intake.
+                work.is_video = True
                 continue
             try:
                 check_size(len(item.data), context.limits)
@@ -284,6 +383,9 @@ class CheckService:
             data = work.item.data
             assert data is not None
             begin = time.perf_counter()
+            if work.is_video:
+                self._prepare_video(work, data, context)
+                continue
             try:
                 work.decoded = decode_image(data, context.limits)
                 work.hashes = _hash_decoded(data, work.decoded, work.sha256)
@@ -295,13 +397,27 @@ class CheckService:
             work.matches = context.matcher.match(work.hashes)
             work.timings["match"] = _ms(begin)
 
+    def _prepare_video(self, work: _Work, data: bytes, context: CheckContext) -> None:
+        begin = time.perf_counter()
+        keep = max(1, context.video_classifier_frames)
+        try:
+            work.video = hash_video(data, context.video_limits, context.video_options, keep=keep)
+        except ModerationError as exc:
+            work.error = exc
+            return
+        work.hashes = _video_hashes(work.video)
+        work.timings["decode_hash"] = _ms(begin)
+        begin = time.perf_counter()
+        work.matches = context.matcher.match_video(work.video)
+        work.timings["match"] = _ms(begin)
+
     # --- phase 3: classifier -----------------------------------------------------------------------
 
     def _pending_classification(self, works: list[_Work], context: CheckContext) -> list[_Work]:
         state = _classifier_state(context.classifier)
         pending = []
         for work in works:
-            if work.decoded is None:
+            if work.decoded is None and work.video is None:
                 continue
             if state != "ready":
                 reason = (
@@ -327,29 +443,69 @@ class CheckService:
 
     async def _classify(self, works: list[_Work], context: CheckContext) -> None:
         pending = self._pending_classification(works, context)
-        if not pending or context.classifier is None:
+        classifier = context.classifier
+        if not pending or classifier is None:
             return
-        begin = time.perf_counter()
-        try:
-            results: list[ClassifierResult] | ModerationError = await context.classifier.classify(
-                [w.decoded.image for w in pending if w.decoded is not None]
-            )
-        except ModerationError as exc:
-            results = exc
-        self._apply_classification(pending, results, _ms(begin))
+        images = [w for w in pending if w.decoded is not None]
+        if images:
+            begin = time.perf_counter()
+            try:
+                results: list[ClassifierResult] | ModerationError = await classifier.classify(
+                    [w.decoded.image for w in images if w.decoded is not None]
+                )
+            except ModerationError as exc:
+                results = exc
+            self._apply_classification(images, results, _ms(begin))
+        for work in pending:
+            if work.video is None:
+                continue
+            begin = time.perf_counter()
+            scored: list[tuple[float, ClassifierResult]] = []
+            error: ModerationError | None = None
+            for chunk in _frame_chunks(work.video):
+                try:
+                    found = await classifier.classify([image for _, image in chunk])
+                except ModerationError as exc:
+                    error = exc
+                    break
+                scored.extend(zip((t for t, _ in chunk), found, strict=True))
+                if any(result.block for result in found):
+                    break  # a block is certain: the remaining frames cannot lower it
+            work.timings["classifier"] = _ms(begin)
+            work.classifier = _video_outcome(scored, error)
 
     def _classify_sync(self, works: list[_Work], context: CheckContext) -> None:
         pending = self._pending_classification(works, context)
-        if not pending or context.classifier is None:
+        classifier = context.classifier
+        if not pending or classifier is None:
             return
-        begin = time.perf_counter()
-        try:
-            results: list[ClassifierResult] | ModerationError = context.classifier.classify_sync(
-                [w.decoded.image for w in pending if w.decoded is not None]
-            )
-        except ModerationError as exc:
-            results = exc
-        self._apply_classification(pending, results, _ms(begin))
+        images = [w for w in pending if w.decoded is not None]
+        if images:
+            begin = time.perf_counter()
+            try:
+                results: list[ClassifierResult] | ModerationError = classifier.classify_sync(
+                    [w.decoded.image for w in images if w.decoded is not None]
+                )
+            except ModerationError as exc:
+                results = exc
+            self._apply_classification(images, results, _ms(begin))
+        for work in pending:
+            if work.video is None:
+                continue
+            begin = time.perf_counter()
+            scored: list[tuple[float, ClassifierResult]] = []
+            error: ModerationError | None = None
+            for chunk in _frame_chunks(work.video):
+                try:
+                    found = classifier.classify_sync([image for _, image in chunk])
+                except ModerationError as exc:
+                    error = exc
+                    break
+                scored.extend(zip((t for t, _ in chunk), found, strict=True))
+                if any(result.block for result in found):
+                    break
+            work.timings["classifier"] = _ms(begin)
+            work.classifier = _video_outcome(scored, error)
 
     # --- phase 4: decide and record ----------------------------------------------------------------
 
@@ -366,7 +522,7 @@ class CheckService:
             if work.cached is not None:
                 work.result = self._cached_result(session, work, actor, policy)
                 continue
-            assert work.hashes is not None and work.decoded is not None
+            assert work.hashes is not None and (work.decoded is not None or work.video is not None)
             classifier = work.classifier or ClassifierOutcome(state="disabled")
             begin = time.perf_counter()
             decided = decide(
@@ -379,7 +535,10 @@ class CheckService:
             )
             work.timings["decide"] = _ms(begin)
             begin = time.perf_counter()
-            hashes, decoded = work.hashes, work.decoded
+            hashes, video = work.hashes, work.video
+            shown: VideoHashes | DecodedImage | None = video or work.decoded
+            assert shown is not None
+            image = ImageInfo(format=shown.format, width=shown.width, height=shown.height)
             check = checks_repository.add(
                 session,
                 Check(
@@ -390,9 +549,14 @@ class CheckService:
                     pdq_quality=hashes.pdq_quality,
                     phash=hashes.phash,
                     dhash=hashes.dhash,
-                    image_format=decoded.format,
-                    width=decoded.width,
-                    height=decoded.height,
+                    image_format=image.format,
+                    width=image.width,
+                    height=image.height,
+                    media_type="video" if video is not None else "image",
+                    duration_seconds=video.duration if video is not None else None,
+                    video_frames=None
+                    if video is None
+                    else [[f.frame, f.pdq, f.quality, f.timestamp, dict(f.variants)] for f in video.frames],
                     content_id=meta.content_id,
                     uploader_id=meta.uploader_id,
                     source=meta.source_or_unknown,
@@ -452,12 +616,13 @@ class CheckService:
                 cached=False,
                 reasons=decided.reasons,
                 hashes=hashes,
-                image=ImageInfo(format=decoded.format, width=decoded.width, height=decoded.height),
+                image=image,
                 classifier=check.classifier,
                 policy_version=policy.version,
                 timings=work.timings,
                 content_id=meta.content_id,
                 review_item_id=review_id,
+                video=_video_info(check, video),
                 statement=statement,
             )
 
@@ -584,6 +749,7 @@ class CheckService:
             timings=snapshot["timings_ms"],
             content_id=check.content_id,
             review_item_id=review.id if review else None,
+            video=_video_info(check),
         )
 
 

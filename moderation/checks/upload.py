@@ -14,7 +14,8 @@ from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect, Request
 
-from moderation.exceptions import BadRequest, ImageTooLarge, ModerationError
+from moderation.exceptions import BadRequest, ImageTooLarge, ModerationError, VideoTooLarge
+from moderation.hashing.video import may_be_video
 
 MAX_FIELD_BYTES = 256 * 1024
 # Room for part headers and boundaries on top of the file bytes.
@@ -46,13 +47,31 @@ class Part:
     data: bytearray = field(default_factory=bytearray)
     too_large: bool = False
     is_file: bool = False
+    video: bool = False
+    limit: int | None = None
 
     def error(self, max_bytes: int) -> ModerationError | None:
         if self.too_large:
+            limit = self.limit or max_bytes
+            if self.video:
+                return VideoTooLarge(
+                    f"the video is larger than the limit of {limit} bytes", details={"max_bytes": limit}
+                )
             return ImageTooLarge(
-                f"the image is larger than the limit of {max_bytes} bytes", details={"max_bytes": max_bytes}
+                f"the image is larger than the limit of {limit} bytes", details={"max_bytes": limit}
             )
         return None
+
+
+def _part_limit(part: Part, chunk: bytes, max_file_bytes: int, max_video_bytes: int | None) -> int:
+    """A file part's byte limit: the video limit when its first bytes could start a video."""
+    if not part.is_file:
+        return MAX_FIELD_BYTES
+    if max_video_bytes is None:
+        return max_file_bytes
+    if not part.data:
+        part.video = may_be_video(bytes(chunk[:64]))
+    return max(max_file_bytes, max_video_bytes) if part.video else max_file_bytes
 
 
 @dataclass
@@ -78,6 +97,7 @@ async def read_upload(
     max_file_bytes: int,
     max_files: int,
     stop_on_large_file: bool,
+    max_video_bytes: int | None = None,
 ) -> Upload:
     """Read a multipart/form-data body. Parts named in `file_fields` are files (kept up to
     `max_file_bytes` each; at most `max_files`); other parts are small text fields."""
@@ -91,7 +111,8 @@ async def read_upload(
     boundary = params.get(b"boundary")
     if not boundary:
         raise MalformedRequest("the multipart/form-data content type has no boundary")
-    max_body = max_files * max_file_bytes + BODY_OVERHEAD_BYTES
+    # A video part may use the video limit: one video's worth on top of the images' allowance.
+    max_body = max_files * max_file_bytes + (max_video_bytes or 0) + BODY_OVERHEAD_BYTES
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > max_body:
         if stop_on_large_file and max_files == 1:
@@ -143,18 +164,15 @@ async def read_upload(
         part = current[0]
         if part is None or part.too_large:
             return
-        limit = max_file_bytes if part.is_file else MAX_FIELD_BYTES
+        limit = _part_limit(part, data[start:end], max_file_bytes, max_video_bytes)
         if len(part.data) + (end - start) > limit:
             part.too_large = True
+            part.limit = limit
             part.data = bytearray()
             if not part.is_file:
                 problem.append(RequestTooLarge(f"form field `{part.name}` is larger than {limit} bytes"))
             elif stop_on_large_file:
-                problem.append(
-                    ImageTooLarge(
-                        f"the image is larger than the limit of {limit} bytes", details={"max_bytes": limit}
-                    )
-                )
+                problem.append(part.error(limit) or ImageTooLarge(f"larger than {limit} bytes"))
             return
         part.data.extend(data[start:end])
 

@@ -6,7 +6,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -14,7 +14,7 @@ import numpy.typing as npt
 from moderation.matching import snapshot
 from moderation.matching.codes import IdArray, Words, pack_codes, pack_ids, scan, word_count
 from moderation.matching.errors import InvalidHashCodes
-from moderation.matching.segment import MAX_SEGMENT_ROWS, Layout, Segment
+from moderation.matching.segment import MAX_SEGMENT_ROWS, Layout, Segment, choose_layout
 
 # Recent additions are scanned linearly until there are this many; then they become a segment.
 DEFAULT_DELTA_LIMIT = 16_384
@@ -61,26 +61,36 @@ class HammingIndex:
     smallest distance; `remove` drops all of them.
     """
 
-    def __init__(self, bits: int, *, delta_limit: int = DEFAULT_DELTA_LIMIT) -> None:
+    def __init__(
+        self, bits: int, *, delta_limit: int = DEFAULT_DELTA_LIMIT, memory_budget: float | None = None
+    ) -> None:
         pack_codes(np.zeros((0, bits // 8 if bits > 0 else 1), np.uint8), bits)  # validates bits
         self.bits = bits
         self.delta_limit = delta_limit
+        # Bytes per code the segments' layouts may take (None: the default budget); more buys speed.
+        self.memory_budget = memory_budget
         self._lock = threading.Lock()
         self._state = _State((), np.zeros(0, np.int64), np.zeros((0, word_count(bits)), np.uint64))
 
     @classmethod
     def build(
-        cls, bits: int, ids: npt.ArrayLike, codes: Codes, *, layout: Layout | None = None, **options: int
+        cls,
+        bits: int,
+        ids: npt.ArrayLike,
+        codes: Codes,
+        *,
+        layout: Layout | None = None,
+        **options: Any,
     ) -> HammingIndex:
         """Bulk-build an index holding exactly these rows (faster than `add` for millions)."""
         index = cls(bits, **options)
         words = pack_codes(codes, bits)
-        parts = _segments(bits, pack_ids(ids, words.shape[0]), words, layout)
+        parts = _segments(bits, pack_ids(ids, words.shape[0]), words, layout, index.memory_budget)
         index._state = _State(parts, index._state.delta_ids, index._state.delta_words)
         return index
 
     @classmethod
-    def load(cls, path: Path, *, use_mmap: bool = True, **options: int) -> HammingIndex:
+    def load(cls, path: Path, *, use_mmap: bool = True, **options: Any) -> HammingIndex:
         """Open a snapshot written by `save`; with `use_mmap` nothing is read until searched."""
         segment = snapshot.read(Path(path), use_mmap=use_mmap)
         index = cls(segment.bits, **options)
@@ -118,7 +128,8 @@ class HammingIndex:
             delta_words = np.concatenate([state.delta_words, words])
             parts = state.parts
             if delta_ids.shape[0] >= self.delta_limit:
-                parts = _merge_tail((*parts, *_segments(self.bits, delta_ids, delta_words)))
+                fresh = _segments(self.bits, delta_ids, delta_words, None, self.memory_budget)
+                parts = _merge_tail((*parts, *fresh), self.memory_budget)
                 delta_ids, delta_words = delta_ids[:0], delta_words[:0]
             self._state = _State(parts, delta_ids, delta_words)
 
@@ -175,7 +186,7 @@ class HammingIndex:
         with self._lock:
             state = self._state
             ids, words = _live_rows(state.parts, state.delta_ids, state.delta_words)
-            self._state = HammingIndex.build(self.bits, ids, words)._state
+            self._state = HammingIndex.build(self.bits, ids, words, memory_budget=self.memory_budget)._state
 
     def save(self, path: Path) -> None:
         """Write the live rows as one snapshot file (atomically replacing `path`)."""
@@ -184,15 +195,30 @@ class HammingIndex:
             segment = state.parts[0].segment
         else:
             ids, words = _live_rows(state.parts, state.delta_ids, state.delta_words)
-            segment = Segment.build(self.bits, ids, words)
+            segment = Segment.build(self.bits, ids, words, _layout(self.bits, ids.size, self.memory_budget))
         snapshot.write(Path(path), segment)
 
 
-def _segments(bits: int, ids: IdArray, words: Words, layout: Layout | None = None) -> tuple[_Part, ...]:
+def _layout(bits: int, rows: int, memory_budget: float | None) -> Layout | None:
+    return None if memory_budget is None else choose_layout(bits, rows, memory_budget=memory_budget)
+
+
+def _segments(
+    bits: int,
+    ids: IdArray,
+    words: Words,
+    layout: Layout | None = None,
+    memory_budget: float | None = None,
+) -> tuple[_Part, ...]:
     """Segments of at most MAX_SEGMENT_ROWS rows each (split by id), so row numbers stay narrow."""
     by_id = np.argsort(ids, kind="stable")
     chunks = np.array_split(by_id, max(1, -(-by_id.size // MAX_SEGMENT_ROWS)))
-    return tuple(_fresh(Segment.build(bits, ids[chunk], words[chunk], layout)) for chunk in chunks)
+    return tuple(
+        _fresh(
+            Segment.build(bits, ids[chunk], words[chunk], layout or _layout(bits, chunk.size, memory_budget))
+        )
+        for chunk in chunks
+    )
 
 
 def _fresh(segment: Segment) -> _Part:
@@ -217,7 +243,7 @@ def _live_rows(parts: Sequence[_Part], delta_ids: IdArray, delta_words: Words) -
     return np.concatenate(ids), np.concatenate(words)
 
 
-def _merge_tail(parts: tuple[_Part, ...]) -> tuple[_Part, ...]:
+def _merge_tail(parts: tuple[_Part, ...], memory_budget: float | None = None) -> tuple[_Part, ...]:
     """Size-tiered merging: while the newest segment is at least half its predecessor, merge the two.
 
     This keeps the number of segments logarithmic in the rows added, and the total rebuild work per added
@@ -230,7 +256,8 @@ def _merge_tail(parts: tuple[_Part, ...]) -> tuple[_Part, ...]:
     ):
         older, newer = parts[-2], parts[-1]
         ids, words = _live_rows((older, newer), older.dead[:0], older.segment.words[:0])
-        parts = (*parts[:-2], _fresh(Segment.build(older.segment.bits, ids, words)))
+        bits = older.segment.bits
+        parts = (*parts[:-2], _fresh(Segment.build(bits, ids, words, _layout(bits, ids.size, memory_budget))))
     return parts
 
 

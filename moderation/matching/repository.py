@@ -26,6 +26,8 @@ class BankRow(NamedTuple):
     thresholds: dict[str, Any]
     match_rotations: bool
     enabled: bool
+    video_query_match_pct: float = 80.0
+    video_compared_match_pct: float = 0.0
 
 
 class EntryColumns(NamedTuple):
@@ -82,7 +84,16 @@ class MatchRepository:
         if ids is not None:
             statement = statement.where(Bank.id.in_(ids))
         return [
-            BankRow(b.id, b.name, b.action, dict(b.thresholds), b.match_rotations, b.enabled)
+            BankRow(
+                b.id,
+                b.name,
+                b.action,
+                dict(b.thresholds),
+                b.match_rotations,
+                b.enabled,
+                float(b.video_query_match_pct),
+                float(b.video_compared_match_pct),
+            )
             for b in session.scalars(statement).all()
         ]
 

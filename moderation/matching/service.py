@@ -44,18 +44,33 @@ from moderation.db import make_engine, session_factory
 from moderation.hashing.hashers import DIHEDRAL_TRANSPOSES
 from moderation.hashing.robust import PLAIN
 from moderation.hashing.types import HASH_TYPES, parse_hash
+from moderation.hashing.video import FrameHash, parse_frame_variant
 from moderation.kit.time import utc_now
 from moderation.matching.errors import IndexSnapshotInvalid, MatchIndexUnavailable, TooManyHashes
 from moderation.matching.index import HammingIndex
 from moderation.matching.repository import BankRow, ChangeRow, EntryColumns, match_repository
+from moderation.matching.video import (
+    UNINDEXED_VARIANTS,
+    Segment,
+    VideoFrames,
+    compare,
+    find_candidates,
+    frame_of,
+    query_frames,
+    segment_gap,
+    segments,
+)
 
 log = logging.getLogger("moderation.matching")
 
 MAX_HASHES_PER_QUERY = 256
 PDQ_ROTATED = "pdq_rotated"
+# Frames of video entries, keyed by the frame row's own id (not the video's), so a hit names the frame.
+PDQ_FRAME = "pdq_frame"
 LOAD_PAGE = 100_000
-PERCEPTUAL_KINDS = ("pdq", PDQ_ROTATED, "phash", "dhash")
-SNAPSHOT_FORMAT = 1
+PERCEPTUAL_KINDS = ("pdq", PDQ_ROTATED, PDQ_FRAME, "phash", "dhash")
+SNAPSHOT_FORMAT = 2
+MAX_VIDEO_FRAMES_PER_QUERY = 10_000
 SNAPSHOT_NAME = re.compile(r"^\d{12}$")
 _ROTATION_VARIANTS = frozenset(DIHEDRAL_TRANSPOSES)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -117,7 +132,46 @@ def _index_kind(hash_type: str, variant: str) -> str:
 
 
 def _index_bits(kind: str) -> int:
-    return HASH_TYPES["pdq" if kind == PDQ_ROTATED else kind].bits
+    return HASH_TYPES["pdq" if kind in (PDQ_ROTATED, PDQ_FRAME) else kind].bits
+
+
+# A video query searches many frames at once: the frame index buys speed with memory (measured in
+# benchmarks/RESULTS.md, "Video matching").
+_MEMORY_BUDGET: dict[str, float] = {PDQ_FRAME: 100.0}
+
+
+def _new_index(kind: str) -> HammingIndex:
+    return HammingIndex(_index_bits(kind), memory_budget=_MEMORY_BUDGET.get(kind))
+
+
+@dataclass(frozen=True)
+class VideoMatch:
+    """One bank entry matching a query video.
+
+    `kind` is `video` (vPDQ: `query_match_pct` of the query's usable frames are within the bank's PDQ
+    threshold of the entry's frames, and `entry_match_pct` of the entry's usable frames are matched),
+    `image` (an image entry matched one or more frames: a banked still appears in the video) or `exact`
+    (the file's SHA-256 or MD5). Segments are where the matched frames lie in the query and in the entry."""
+
+    kind: str
+    bank: str
+    bank_id: int
+    entry_id: int
+    action: str
+    hash_type: str
+    distance: int
+    threshold: int
+    query_match_pct: float
+    entry_match_pct: float | None
+    frames_matched: int
+    query_segments: tuple[Segment, ...]
+    entry_segments: tuple[Segment, ...]
+    suppressed_by: str | None = None
+
+    @property
+    def variant(self) -> str:
+        """How the entry matched (`video`, `image` or `exact`), in the shape image matches name it."""
+        return self.kind
 
 
 def _rows_of(values: Sequence[str], nbytes: int) -> np.ndarray:
@@ -157,6 +211,8 @@ class MatchService:
         self._bank_of = np.zeros(1024, dtype=np.int32)
         self._disabled: dict[int, datetime] = {}
         self._variants: dict[int, list[tuple[str, str, int]]] = {}
+        self._videos: dict[int, VideoFrames] = {}
+        self._video_tops = np.zeros(0, np.int64)
         self._entries = 0
         self._seq = 0
         self._loaded_from = "database"
@@ -220,11 +276,13 @@ class MatchService:
 
     def _reset(self) -> None:
         self._banks = {}
-        self._indexes = {kind: HammingIndex(_index_bits(kind)) for kind in PERCEPTUAL_KINDS}
+        self._indexes = {kind: _new_index(kind) for kind in PERCEPTUAL_KINDS}
         self._exact = {name: {} for name, t in HASH_TYPES.items() if not t.perceptual}
         self._bank_of = np.zeros(1024, dtype=np.int32)
         self._disabled = {}
         self._variants = {}
+        self._videos = {}
+        self._video_tops = np.zeros(0, np.int64)
         self._entries = 0
         self._seq = 0
         self._last_refresh = None
@@ -273,7 +331,9 @@ class MatchService:
                 after = page.ids[-1]
             for kind, (ids, codes) in pending.arrays().items():
                 if kind in self._indexes:
-                    self._indexes[kind] = HammingIndex.build(_index_bits(kind), ids, codes)
+                    self._indexes[kind] = HammingIndex.build(
+                        _index_bits(kind), ids, codes, memory_budget=_MEMORY_BUDGET.get(kind)
+                    )
         self._last_refresh = time.monotonic()
         self._apply_pending_changes()
 
@@ -338,6 +398,17 @@ class MatchService:
             "variant_names": np.array([v[2] for v in variants], dtype=np.str_),
             "variant_codes": np.array([f"{v[3]:x}" for v in variants], dtype=np.str_),
         }
+        tops = sorted(self._videos)
+        videos = [self._videos[top] for top in tops]
+        arrays["video_tops"] = np.array(tops, dtype=np.int64)
+        arrays["video_offsets"] = np.cumsum([0, *(v.rows.shape[0] for v in videos)], dtype=np.int64)
+        for name in ("rows", "millis", "numbers"):
+            arrays[f"video_{name}"] = (
+                np.concatenate([getattr(v, name) for v in videos]) if videos else np.zeros(0, np.int64)
+            )
+        arrays["video_codes"] = (
+            np.concatenate([v.codes for v in videos]) if videos else np.zeros((0, 32), np.uint8)
+        )
         for hash_type, table in self._exact.items():
             pairs = [(value, top) for value, tops in table.items() for top in tops]
             arrays[f"exact_{hash_type}_values"] = np.array([p[0] for p in pairs], dtype=np.str_)
@@ -366,11 +437,11 @@ class MatchService:
             )
         self._reset()
         with self._refresh_lock:
-            indexes = {kind: HammingIndex(_index_bits(kind)) for kind in PERCEPTUAL_KINDS}
+            indexes = {kind: _new_index(kind) for kind in PERCEPTUAL_KINDS}
             for kind in manifest["kinds"]:
                 if kind not in indexes:
                     raise IndexSnapshotInvalid(f"{path}: unknown index {kind!r}")
-                index = HammingIndex.load(path / f"{kind}.idx")
+                index = HammingIndex.load(path / f"{kind}.idx", memory_budget=_MEMORY_BUDGET.get(kind))
                 if index.bits != _index_bits(kind):
                     raise IndexSnapshotInvalid(f"{path}: {kind} index has {index.bits} bits")
                 indexes[kind] = index
@@ -394,6 +465,12 @@ class MatchService:
                     strict=True,
                 ):
                     variants.setdefault(int(top), []).append((kind, name, int(code, 16)))
+                offsets = side["video_offsets"].tolist()
+                video_arrays = [side[f"video_{n}"] for n in ("rows", "codes", "millis", "numbers")]
+                videos = {
+                    int(top): VideoFrames(*(a[offsets[i] : offsets[i + 1]] for a in video_arrays))
+                    for i, top in enumerate(side["video_tops"].tolist())
+                }
                 exact: dict[str, dict[str, list[int]]] = {}
                 for hash_type in self._exact:
                     table: dict[str, list[int]] = {}
@@ -406,6 +483,8 @@ class MatchService:
             self._bank_of = bank_of
             self._disabled = disabled
             self._variants = variants
+            self._videos = videos
+            self._video_tops = np.array(sorted(videos), dtype=np.int64)
             self._exact = exact
             self._entries = int(manifest["entries"])
             self._seq = seq
@@ -528,8 +607,19 @@ class MatchService:
             pending.last_top = (page.ids[-1], kind, page.values[-1])
             return
         by_kind: dict[str, tuple[list[int], list[str]]] = {}
+        frames: dict[int, list[tuple[int, str, int, int]]] = {}
         for entry_id, bank_id, hash_type, value, variant, parent_id, until in zip(*page, strict=True):
             top = parent_id or entry_id
+            frame = parse_frame_variant(variant) if parent_id is not None else None
+            if frame is not None:
+                number, millis, quality, variant_kind = frame
+                if FrameHash(number, value, quality, millis / 1000).usable:
+                    frames.setdefault(top, []).append((entry_id, value, millis, number))
+                    if variant_kind not in UNINDEXED_VARIANTS:
+                        ids, values = by_kind.setdefault(PDQ_FRAME, ([], []))
+                        ids.append(entry_id)
+                        values.append(value)
+                continue
             kind = _index_kind(hash_type, variant)
             if parent_id is None:
                 self._bank_of[entry_id] = bank_id
@@ -553,6 +643,19 @@ class MatchService:
                 values.append(value)
         for kind, (ids, values) in by_kind.items():
             pending.add(kind, ids, values)
+        if frames:
+            videos = dict(self._videos)
+            for top, rows in frames.items():
+                video = VideoFrames(
+                    np.array([r[0] for r in rows], np.int64),
+                    _rows_of([r[1] for r in rows], 32).copy(),
+                    np.array([r[2] for r in rows], np.int64),
+                    np.array([r[3] for r in rows], np.int64),
+                )
+                known = videos.get(top)
+                videos[top] = video if known is None else known.extended(video)
+            self._video_tops = np.array(sorted(videos), dtype=np.int64)
+            self._videos = videos
 
     def _grow(self, max_id: int) -> None:
         if max_id < self._bank_of.shape[0]:
@@ -568,6 +671,12 @@ class MatchService:
         for index in self._indexes.values():
             index.remove(np.asarray(ids, np.int64))
         gone = set(ids)
+        frame_rows = [self._videos[i].rows for i in gone if i in self._videos]
+        if frame_rows:
+            self._indexes[PDQ_FRAME].remove(np.concatenate(frame_rows))
+            videos = {top: video for top, video in self._videos.items() if top not in gone}
+            self._video_tops = np.array(sorted(videos), dtype=np.int64)
+            self._videos = videos
         for hash_type, value in exact:
             holders = self._exact.get(hash_type, {}).get(value)
             if holders is not None:
@@ -606,7 +715,7 @@ class MatchService:
         now = utc_now()
         found: dict[tuple[int, int], Match] = {}
 
-        def consider(query: int, kind: str, entry_id: int, distance: int) -> None:
+        def consider(query: int, kind: str, entry_id: int, distance: int, variant: str | None = None) -> None:
             bank_id = int(self._bank_of[entry_id]) if entry_id < self._bank_of.shape[0] else 0
             bank = banks.get(bank_id)
             if bank is None or not bank.enabled:
@@ -630,7 +739,7 @@ class MatchService:
                 bank=bank.name,
                 bank_id=bank.id,
                 entry_id=entry_id,
-                variant=self._variant(entry_id, kind, value, distance),
+                variant=variant or self._variant(entry_id, kind, value, distance),
                 distance=distance,
                 threshold=threshold,
                 action=bank.action,
@@ -643,8 +752,9 @@ class MatchService:
             else:
                 for entry_id in self._exact.get(hash_type.name, {}).get(value, ()):
                     consider(position, hash_type.name, entry_id, 0)
+        videos, tops = self._videos, self._video_tops
         for type_name, positions in by_kind.items():
-            kinds = [type_name] + ([PDQ_ROTATED] if type_name == "pdq" else [])
+            kinds = [type_name] + ([PDQ_ROTATED, PDQ_FRAME] if type_name == "pdq" else [])
             for kind in kinds:
                 radius = self._radius(banks, type_name, rotations_only=kind == PDQ_ROTATED)
                 if radius is None:
@@ -652,8 +762,143 @@ class MatchService:
                 codes = _rows_of([parsed[p][1] for p in positions], _index_bits(kind) // 8)
                 for position, hits in zip(positions, self._indexes[kind].search(codes, radius), strict=True):
                     for hit in hits:
-                        consider(position, kind, int(hit.id), int(hit.distance))
+                        if kind == PDQ_FRAME:
+                            # A frame of a banked video: reported as that video, naming the frame.
+                            located = frame_of(videos, tops, int(hit.id))
+                            if located is not None:
+                                consider(position, kind, located[0], int(hit.distance), located[1])
+                        else:
+                            consider(position, kind, int(hit.id), int(hit.distance))
         return _suppress(found.values(), groups)
+
+    def match_video(
+        self, frames: Sequence[FrameHash], *, exact: Sequence[tuple[str, str]] = ()
+    ) -> list[VideoMatch]:
+        """Every entry of an enabled bank that a video matches: video entries by vPDQ (each bank's PDQ
+        threshold, Q and C), image entries by any frame, and any entry by the file's exact hashes.
+
+        Frames are looked up in the frame index, not scanned: a video entry can only reach Q% through
+        the query frames' PDQ if one of any `floor(n * (1 - Q/100)) + 1` distinct query frames matches
+        it, so that many frames, spread evenly, are searched (all of them when some bank's Q is 0) to
+        find the candidates; each candidate is then compared with every query frame through all codes
+        (PDQ, crop and band variants, `matching.video`). Frames of quality below 50 are ignored, as
+        vPDQ does. Allow-bank matches suppress the others, as for images."""
+        if self._state != "ready":
+            raise MatchIndexUnavailable(f"the match index is {self._state}")
+        if len(frames) > MAX_VIDEO_FRAMES_PER_QUERY:
+            raise TooManyHashes(
+                f"at most {MAX_VIDEO_FRAMES_PER_QUERY} frames per video, got {len(frames)}",
+                details={"max": MAX_VIDEO_FRAMES_PER_QUERY},
+            )
+        banks, videos, tops = self._banks, self._videos, self._video_tops
+        now = utc_now()
+
+        def bank_of(entry_id: int) -> BankRow | None:
+            bank_id = int(self._bank_of[entry_id]) if entry_id < self._bank_of.shape[0] else 0
+            bank = banks.get(bank_id)
+            if bank is None or not bank.enabled:
+                return None
+            until = self._disabled.get(entry_id)
+            return None if until is not None and until > now else bank
+
+        usable = [f for f in frames if f.usable]
+        times = np.array([f.timestamp for f in usable], dtype=np.float64)
+        gap = segment_gap(times)
+        last = float(times.max()) if times.size else 0.0
+        found: dict[int, VideoMatch] = {}
+        for type_name, value in exact:
+            hash_type, canonical = parse_hash(type_name, value)
+            for entry_id in self._exact.get(hash_type.name, {}).get(canonical, ()):
+                bank = bank_of(entry_id)
+                if bank is None or entry_id in found:
+                    continue
+                video = videos.get(entry_id)
+                found[entry_id] = VideoMatch(
+                    kind="exact",
+                    bank=bank.name,
+                    bank_id=bank.id,
+                    entry_id=entry_id,
+                    action=bank.action,
+                    hash_type=hash_type.name,
+                    distance=0,
+                    threshold=0,
+                    query_match_pct=100.0,
+                    entry_match_pct=100.0 if video is not None else None,
+                    frames_matched=len(usable),
+                    query_segments=(Segment(0.0, last),) if usable else (),
+                    entry_segments=(Segment(0.0, float(video.millis.max()) / 1000),)
+                    if video is not None and video.millis.size
+                    else (),
+                )
+        radius = self._radius(banks, "pdq", rotations_only=False)
+        if usable and radius is not None:
+            query = query_frames(usable)
+            q_min = min((b.video_query_match_pct for b in banks.values() if b.enabled), default=100.0)
+            candidates = find_candidates(self._indexes[PDQ_FRAME], videos, tops, query, radius, q_min)
+            for entry_id in sorted(candidates - found.keys()):
+                bank = bank_of(entry_id)
+                threshold = None if bank is None else bank.thresholds.get("pdq")
+                video = videos.get(entry_id)
+                if bank is None or threshold is None or video is None or not video.rows.size:
+                    continue
+                result = compare(query, video, int(threshold))
+                query_hit, entry_hit = result.query_hit, result.entry_hit
+                query_pct, entry_pct = result.query_pct, result.entry_pct
+                if not query_hit.any() or query_pct < bank.video_query_match_pct:
+                    continue
+                if entry_pct < bank.video_compared_match_pct:
+                    continue
+                found[entry_id] = VideoMatch(
+                    kind="video",
+                    bank=bank.name,
+                    bank_id=bank.id,
+                    entry_id=entry_id,
+                    action=bank.action,
+                    hash_type="pdq",
+                    distance=result.distance,
+                    threshold=int(threshold),
+                    query_match_pct=round(query_pct, 2),
+                    entry_match_pct=round(entry_pct, 2),
+                    frames_matched=int(query_hit.sum()),
+                    query_segments=segments(times[query_hit].tolist(), gap),
+                    entry_segments=segments(
+                        result.entry_seconds[entry_hit].tolist(), segment_gap(result.entry_seconds)
+                    ),
+                )
+            stills: dict[int, tuple[list[int], int]] = {}
+            for position, hits in enumerate(self._indexes["pdq"].search(query.plain, radius)):
+                for hit in hits:
+                    entry_id, distance = int(hit.id), int(hit.distance)
+                    bank = bank_of(entry_id)
+                    if bank is None or distance > int(bank.thresholds.get("pdq", -1)):
+                        continue
+                    positions, best = stills.get(entry_id, ([], distance))
+                    positions.append(position)
+                    stills[entry_id] = (positions, min(best, distance))
+            for entry_id, (positions, best) in sorted(stills.items()):
+                bank = bank_of(entry_id)
+                if bank is None or entry_id in found:
+                    continue
+                found[entry_id] = VideoMatch(
+                    kind="image",
+                    bank=bank.name,
+                    bank_id=bank.id,
+                    entry_id=entry_id,
+                    action=bank.action,
+                    hash_type="pdq",
+                    distance=best,
+                    threshold=int(bank.thresholds["pdq"]),
+                    query_match_pct=round(100.0 * len(positions) / len(usable), 2),
+                    entry_match_pct=None,
+                    frames_matched=len(positions),
+                    query_segments=segments(times[positions].tolist(), gap),
+                    entry_segments=(),
+                )
+        ordered = sorted(found.values(), key=lambda m: (-m.query_match_pct, m.distance, m.entry_id))
+        allow = next((m for m in ordered if m.action == "allow"), None)
+        if allow is None:
+            return ordered
+        return [replace(m, suppressed_by=allow.bank) if m.action != "allow" else m for m in ordered]
 
     def _radius(self, banks: dict[int, BankRow], hash_type: str, *, rotations_only: bool) -> int | None:
         radii = [

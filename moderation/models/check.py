@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Index, String, Text
+from sqlalchemy import Float, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from moderation.models.base import Base, TimestampMixin
@@ -30,6 +30,11 @@ class Check(TimestampMixin, Base):
     phash: Mapped[str] = mapped_column(String(16))
     dhash: Mapped[str] = mapped_column(String(16))
     image_format: Mapped[str] = mapped_column(String(10))
+    # image | video. A video's `pdq` is its first usable sampled frame's; every frame is in `video_frames`
+    # as [frame number, PDQ hex, quality, seconds, {variant kind: PDQ hex}].
+    media_type: Mapped[str] = mapped_column(String(10), default="image", server_default=text("'image'"))
+    duration_seconds: Mapped[float | None] = mapped_column(Float, default=None)
+    video_frames: Mapped[list[Any] | None] = mapped_column(default=None)
     width: Mapped[int]
     height: Mapped[int]
     content_id: Mapped[str | None] = mapped_column(String(200), default=None)

@@ -82,16 +82,20 @@ class Actioning:
         stay_down_added = 0
         searched: list[dict[str, Any]] = []
         known_ids = {c.content_id for c in contents if c.content_id}
+        # Frame hashes of removed videos by item ref: banked and swept, not stored in the sweep record.
+        video_frames: dict[str, list[list[Any]]] = {}
 
         for item in contents:
             if item.source != "reported":
                 continue
             hashes: list[tuple[str, str]] = []
             image: bytes | None = None
+            frames: list[list[Any]] | None = None
             evidence = evidence_by_content.get(item.id)
             if evidence is not None and evidence.hashes:
                 hashes = [(k, str(v)) for k, v in evidence.hashes.items() if k in _BANK_HASHES and v]
-                if evidence.ciphertext is not None:
+                frames = evidence.hashes.get("video_frames")
+                if evidence.ciphertext is not None and frames is None:
                     image = evidence_crypto.decrypt(settings, evidence.ciphertext)
             elif item.content_id:
                 registered = self.stay_down.registered(session, item.content_id)
@@ -100,6 +104,7 @@ class Actioning:
                 for reg in registered:
                     item.sha256 = item.sha256 or reg.sha256
                     item.pdq = item.pdq or reg.pdq
+                    frames = frames or reg.extra.get("video_frames")
                     hashes.extend(
                         (t, v) for t, v in (("sha256", reg.sha256), ("md5", reg.md5), ("pdq", reg.pdq)) if v
                     )
@@ -119,6 +124,8 @@ class Actioning:
                         },
                     ),
                 )
+            if frames:
+                video_frames[item.ref] = frames
             banked = self._stay_down(
                 session,
                 notice,
@@ -126,6 +133,7 @@ class Actioning:
                 actor=actor,
                 metadata={"notice_id": notice.id, "ref": item.ref},
                 image=image,
+                frames=frames,
             )
             stay_down_added += banked.rows
             item.stay_down_entry_ids = [*(item.stay_down_entry_ids or []), *banked.entry_ids]
@@ -137,7 +145,14 @@ class Actioning:
                 searched.append({"ref": item.ref, "sha256": item.sha256, "pdq": item.pdq})
 
         identical, near = self._sweep(
-            session, notice, searched, known_ids, scopes, actor=actor, reason=reason
+            session,
+            notice,
+            searched,
+            known_ids,
+            scopes,
+            actor=actor,
+            reason=reason,
+            video_frames=video_frames,
         )
         sweep = {
             "ran_at": iso_utc(now),
@@ -176,10 +191,23 @@ class Actioning:
         actor: str,
         metadata: dict[str, Any],
         image: bytes | None = None,
+        frames: list[list[Any]] | None = None,
     ) -> Banked:
-        """Bank the removed content: the image itself when we hold it (so the bank stores its robust
-        variants and rotations too), else the hashes the registry or the sweep gave."""
+        """Bank the removed content: a video by its MD5, SHA-256 and frame hashes (vPDQ); the image
+        itself when we hold it (so the bank stores its robust variants and rotations too), else the
+        hashes the registry or the sweep gave."""
         note = f"removed under notice {notice.id}"
+        if frames:
+            exact = dict(hashes)
+            return self.stay_down.add_video(
+                session,
+                frames,
+                sha256=exact.get("sha256"),
+                md5=exact.get("md5"),
+                note=note,
+                metadata=metadata,
+                actor=actor,
+            )
         if image is not None:
             return self.stay_down.add_image(session, image, note=note, metadata=metadata, actor=actor)
         if not hashes:
@@ -199,6 +227,7 @@ class Actioning:
         *,
         actor: str,
         reason: str | None,
+        video_frames: dict[str, list[list[Any]]] | None = None,
     ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """Search the registry for copies of every removed item: identical ones are actioned under
         this notice; near-duplicates too when a regime covers "substantially similar" copies, else
@@ -208,6 +237,11 @@ class Actioning:
             copies = self.stay_down.find_copies(
                 session, sha256=query["sha256"], pdq=query["pdq"], threshold=31
             )
+            frames = (video_frames or {}).get(query["ref"])
+            if frames:
+                # Registered videos containing the removed video or a clip of it, and images that
+                # are frames of it.
+                copies = [*copies, *self.stay_down.find_video_copies(session, frames, threshold=31)]
             for copy in copies:
                 if not copy.content_id or copy.content_id in known_ids:
                     continue

@@ -11,7 +11,15 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from moderation.config import Settings, get_settings
-from moderation.exceptions import Conflict, ImageRejected, ImageTooLarge, ValidationFailed
+from moderation.exceptions import (
+    Conflict,
+    ImageRejected,
+    ImageTooLarge,
+    ValidationFailed,
+    VideoRejected,
+    VideoTooLarge,
+)
+from moderation.hashing.video import may_be_video
 from moderation.kit import evidence_crypto
 from moderation.kit.time import utc_now
 from moderation.models.evidence_hold import EvidenceHold
@@ -107,7 +115,7 @@ class NoticeIntake:
         if image is not None:
             try:
                 upload_hashes = self.stay_down.hash_upload(image, settings)
-            except ImageRejected as exc:
+            except (ImageRejected, VideoRejected) as exc:
                 # The reporter's copy is kept as evidence even when it cannot be hashed.
                 upload_error = f"{exc.code}: {exc.message}"
 
@@ -234,14 +242,18 @@ class NoticeIntake:
     def _decode_image(self, value: str | None, settings: Settings) -> bytes | None:
         if not value:
             return None
-        if len(value) > (settings.max_image_bytes * 4) // 3 + 8:
-            raise ImageTooLarge(f"the uploaded image is larger than {settings.max_image_bytes} bytes")
+        # A video (recognised by content once decoded) may use the video byte limit.
+        largest = max(settings.max_image_bytes, settings.max_video_bytes)
+        if len(value) > (largest * 4) // 3 + 8:
+            raise VideoTooLarge(f"the uploaded content is larger than {largest} bytes")
         try:
             data = base64.b64decode(value, validate=True)
         except (binascii.Error, ValueError) as exc:
             raise InvalidNotice("content.image_base64 is not valid base64") from exc
-        if len(data) > settings.max_image_bytes:
+        if len(data) > settings.max_image_bytes and not may_be_video(data[:64]):
             raise ImageTooLarge(f"the uploaded image is larger than {settings.max_image_bytes} bytes")
+        if len(data) > settings.max_video_bytes:
+            raise VideoTooLarge(f"the uploaded video is larger than {settings.max_video_bytes} bytes")
         return data
 
     def _has_content(self, body: NoticeCreate, image: bytes | None) -> bool:

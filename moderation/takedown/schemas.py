@@ -286,7 +286,9 @@ class EvidenceOut(BaseModel):
 
     id: int
     sha256: str | None
-    hashes: dict[str, str | int]
+    # A video's evidence also holds its frame hashes under `video_frames`: [frame, PDQ, quality,
+    # seconds, {variant: PDQ}] each.
+    hashes: dict[str, str | int | float | list[list[int | str | float | dict[str, str]]] | None]
     details: dict[str, str | int | None]
     encrypted_bytes: bool
     purged_at: datetime | None

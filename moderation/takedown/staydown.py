@@ -19,6 +19,7 @@ from moderation.config import Settings
 from moderation.exceptions import NotFound
 from moderation.hashing.hashers import hash_image_bytes
 from moderation.hashing.intake import ImageLimits
+from moderation.hashing.video import FrameHash, VideoHashOptions, VideoLimits, hash_video, sniff_video
 
 STAY_DOWN_SOURCE = "takedown"
 
@@ -83,23 +84,104 @@ class StayDownPort(Protocol):
         self, session: Session, *, sha256: str | None, pdq: str | None, threshold: int
     ) -> list[Copy]: ...
 
+    def add_video(
+        self,
+        session: Session,
+        frames: list[list[Any]],
+        *,
+        sha256: str | None,
+        md5: str | None,
+        note: str,
+        metadata: dict[str, Any],
+        actor: str,
+    ) -> Banked:
+        """Bank a removed video by its file hashes and frame hashes ([frame, PDQ, quality, seconds])."""
+        ...
+
+    def find_video_copies(self, session: Session, frames: list[list[Any]], *, threshold: int) -> list[Copy]:
+        """Registered videos containing the video or a clip of it, and registered images that are
+        frames of it."""
+        ...
+
     def mark_removed(self, session: Session, content_id: str, *, notice_id: int, actor: str) -> None: ...
 
     def disable_entries(self, session: Session, entry_ids: list[int], *, actor: str) -> list[int]: ...
+
+
+def _frame(stored: list[Any]) -> FrameHash:
+    """A frame hash as stored with a check or evidence: [frame, PDQ, quality, seconds, {kind: PDQ}]."""
+    variants = stored[4] if len(stored) > 4 and isinstance(stored[4], dict) else {}
+    return FrameHash(
+        int(stored[0]), str(stored[1]), int(stored[2]), float(stored[3]), tuple(sorted(variants.items()))
+    )
 
 
 class PlatformStayDown:
     """The real implementation over `moderation.hashing`, `moderation.banks` and `moderation.checks`."""
 
     def hash_upload(self, data: bytes, settings: Settings) -> dict[str, Any]:
-        return hash_image_bytes(data, ImageLimits.from_settings(settings)).as_dict()
+        """An image's hashes, or a video's file hashes with its frame hashes under `video_frames`
+        (so actioning banks the frames without decoding the video again)."""
+        if sniff_video(data) is None:
+            return hash_image_bytes(data, ImageLimits.from_settings(settings)).as_dict()
+        video = hash_video(
+            data, VideoLimits.from_settings(settings), VideoHashOptions.from_settings(settings)
+        )
+        first = next(iter(video.usable_frames or video.frames), None)
+        return {
+            "sha256": video.sha256,
+            "md5": video.md5,
+            "pdq": first.pdq if first else None,
+            "pdq_quality": first.quality if first else None,
+            "media_type": "video",
+            "duration": video.duration,
+            "video_frames": [
+                [f.frame, f.pdq, f.quality, f.timestamp, dict(f.variants)] for f in video.frames
+            ],
+        }
 
     def registered(self, session: Session, content_id: str) -> list[RegisteredHashes]:
 
+        out = []
+        for c in content_registry.copies_of(session, content_id):
+            if c.content_id != content_id:
+                continue
+            frames = content_registry.video_frames(session, c.check_id)
+            extra = {"video_frames": frames} if frames is not None else {}
+            out.append(
+                RegisteredHashes(content_id=c.content_id, sha256=c.sha256, pdq=c.pdq, md5=c.md5, extra=extra)
+            )
+        return out
+
+    def add_video(
+        self,
+        session: Session,
+        frames: list[list[Any]],
+        *,
+        sha256: str | None,
+        md5: str | None,
+        note: str,
+        metadata: dict[str, Any],
+        actor: str,
+    ) -> Banked:
+        bank = banks.ensure_stay_down_bank(session)
+        entries = banks.add_video_frames(
+            session,
+            bank.name,
+            [_frame(stored) for stored in frames],
+            md5=md5,
+            sha256=sha256,
+            note=note,
+            metadata=metadata,
+            source=STAY_DOWN_SOURCE,
+            actor=actor,
+        )
+        return Banked([e.id for e in entries if e.parent_id is None], len(entries))
+
+    def find_video_copies(self, session: Session, frames: list[list[Any]], *, threshold: int) -> list[Copy]:
         return [
-            RegisteredHashes(content_id=c.content_id, sha256=c.sha256, pdq=c.pdq, md5=c.md5)
-            for c in content_registry.copies_of(session, content_id)
-            if c.content_id == content_id
+            Copy(content_id=c.content_id, sha256=c.sha256, pdq=c.pdq, distance=c.distance, identical=False)
+            for c in content_registry.find_video_copies(session, frames, pdq_threshold=threshold)
         ]
 
     def add_hashes(

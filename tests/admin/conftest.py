@@ -144,3 +144,6 @@ class NothingMatches:
 
     def match(self, hashes: Any) -> list[Any]:
         return []
+
+    def match_video(self, video: Any) -> list[Any]:
+        return []

@@ -4,14 +4,17 @@ audited reveal."""
 from __future__ import annotations
 
 import base64
+import io
 from collections.abc import Callable
 
 from fastapi.testclient import TestClient
+from PIL import Image
 from sqlalchemy.orm import Session
 
 from moderation.audit.service import audit
 from moderation.checks.service import checks
 from tests.admin.conftest import form_token, generated_png
+from tests.hashing.video_factories import clip
 
 
 def test_queue_lists_pending_items_with_links(
@@ -165,3 +168,29 @@ def test_verdict_without_csrf_is_rejected(
     assert response.status_code == 403
     assert checks.get(session, check_id).decision == "review"
     assert client.get("/admin/content/424242").status_code == 404
+
+
+def test_a_video_shows_a_shielded_keyframe_strip_until_an_audited_reveal(
+    signed_in: Callable[[str], TestClient], make_review_item: Callable[..., int], session: Session
+) -> None:
+    check_id = make_review_item(9, data=clip(seed=61, seconds=6.0))
+    item_id = checks.get(session, check_id).review_item_id
+    session.rollback()
+    client = signed_in("reviewer")
+    page = client.get(f"/admin/content/{check_id}")
+    assert (
+        page.status_code == 200 and "Video: keyframes" in page.text and "6.0 s, 6 frame hashes" in page.text
+    )
+    shielded = client.get(f"/admin/review/{item_id}/image")
+    assert shielded.status_code == 200 and shielded.headers["content-type"] == "image/png"
+    strip = Image.open(io.BytesIO(shielded.content))
+    assert strip.mode == "L" and strip.width > 2 * strip.height  # several keyframes side by side
+    assert client.get(f"/admin/review/{item_id}/image?view=full").status_code == 403
+    client.post(
+        f"/admin/review/{item_id}/reveal",
+        data={"csrf_token": form_token(page.text), "context": f"check:{check_id}"},
+        headers={"accept": "application/json"},
+    )
+    full = Image.open(io.BytesIO(client.get(f"/admin/review/{item_id}/image?view=full").content))
+    assert full.mode == "RGB" and full.size == strip.size
+    assert audit.page(session, action="review_copy.reveal")[0].details["context"] == f"check:{check_id}"
