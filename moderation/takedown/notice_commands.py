@@ -31,8 +31,8 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
 
 
 def _iso(value: datetime | None) -> str:
-
-    return iso_utc(value) if value is not None else "-"
+    """UTC to the second: what a terminal table and a person need (the API keeps microseconds)."""
+    return iso_utc(value.replace(microsecond=0)) if value is not None else "-"
 
 
 @notice_app.command("create")
