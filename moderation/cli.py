@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -254,8 +254,38 @@ def _register_features() -> None:
 _register_features()
 
 
+def readable_help(command: Any) -> Any:
+    """The command tree with help that reads like a Unix tool's: Typer 0.29 prints a type tag for each
+    option (`<bool>`, `<str>`) and `{files}...` for a required argument. Flags get no value name,
+    options and arguments an upper-case one (`--state STATE`, `FILES...`)."""
+    for param in getattr(command, "params", []):
+        if getattr(param, "is_flag", False):
+            param.metavar = ""
+        elif param.metavar is None and param.name:
+            name = param.name.upper()
+            param.metavar = name
+            if getattr(param, "param_type_name", "") == "argument":
+                shown = f"{name}..." if param.nargs != 1 else name
+                shown = shown if param.required else f"[{shown}]"
+                param._usage_display_name = lambda shown=shown: shown
+                param._rich_display_name = lambda shown=shown: shown
+                param.display_type_rich = lambda ctx: None
+    original_help_option = command.get_help_option
+
+    def help_option(ctx: Any) -> Any:
+        option = original_help_option(ctx)
+        if option is not None:
+            option.metavar = ""
+        return option
+
+    command.get_help_option = help_option
+    for sub in getattr(command, "commands", {}).values():
+        readable_help(sub)
+    return command
+
+
 def main() -> None:
     try:
-        app()
+        readable_help(typer.main.get_command(app))()
     except KeyboardInterrupt:
         sys.exit(130)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+
+import pytest
 import typer
 from typer.testing import CliRunner
 
@@ -18,3 +21,26 @@ def test_help_lists_every_command_with_a_description() -> None:
         summary = command.get_short_help_str(limit=200)
         assert len(summary) > 10, f"`moderation {name}` needs a one-line description"
         assert name in outcome.output and summary[:30] in outcome.output
+
+
+@pytest.mark.parametrize(
+    "words", [["hash"], ["notice", "list"], ["notice", "assign"], ["review", "verdict"], ["worker"]]
+)
+def test_help_names_values_not_python_types(words: list[str]) -> None:
+    """Help as an operator reads it: `--state STATE`, `FILES...`, flags without a value; no `<bool>`,
+    `<str>` or `{files}` (Typer's type tags)."""
+    import re
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "moderation", *words, "--help"],
+        capture_output=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "COLUMNS": "120"},
+    )
+    text = done.stdout.decode()
+    assert done.returncode == 0 and "Usage:" in text, done.stderr.decode()
+    assert not re.search(r"<(?:bool|str|int|float|list|Path)[^>]*>", text), text
+    assert "{" not in text.split("Usage:", 1)[1].splitlines()[0], text
