@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 import threading
@@ -118,7 +119,15 @@ class UserRole(StrEnum):
 
 _password_hasher = PasswordHasher()
 # Verified against when the username is unknown, so timing does not reveal which usernames exist.
-_DUMMY_HASH = _password_hasher.hash("not-a-real-password")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """A hash verified for unknown users so that they cost what a wrong password costs; made on first
+    use (an argon2 hash takes a fifth of a second, which every CLI command would pay at import)."""
+    return _password_hasher.hash("not-a-real-password")
+
+
 MIN_PASSWORD_LENGTH = 12
 # One argon2 verification at a time per process (each is memory-hard and uses several threads): a
 # flood of sign-ins queues here instead of taking every core from the rest of the service.
@@ -173,7 +182,8 @@ class UserService:
         against a dummy hash, so every refusal costs the same time."""
         try:
             return (
-                _password_hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+                _password_hasher.verify(password_hash or _dummy_hash(), password)
+                and password_hash is not None
             )
         except (VerifyMismatchError, InvalidHashError):
             return False

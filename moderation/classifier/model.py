@@ -7,15 +7,14 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import socket
 import time
-import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from moderation.classifier import torchvision_compat  # noqa: F401 - must precede open_clip (torchvision)
+from moderation.classifier.weights import hub_endpoint, hub_offline, unreachable
 from moderation.config import Settings
 
 import open_clip
@@ -23,7 +22,6 @@ import torch
 
 log = logging.getLogger(__name__)
 
-_TRUE = {"1", "on", "yes", "true"}
 HF_WEIGHTS_NAME = "open_clip_pytorch_model.bin"
 
 
@@ -51,12 +49,6 @@ class LoadedModel:
         """L2-normalised text embeddings, shape (len(prompts), embed_dim)."""
         with torch.inference_mode():
             return self.model.encode_text(self.tokenizer(prompts), normalize=True).float()  # type: ignore[operator]
-
-
-def hub_offline() -> bool:
-    """Whether `HF_HUB_OFFLINE` (or `TRANSFORMERS_OFFLINE`) is set, read now rather than at import."""
-    value = os.environ.get("HF_HUB_OFFLINE") or os.environ.get("TRANSFORMERS_OFFLINE") or ""
-    return value.strip().lower() in _TRUE
 
 
 def _model_name(settings: Settings) -> str:
@@ -117,20 +109,6 @@ def _tag_preprocess_kwargs(cfg: dict[str, Any]) -> dict[str, Any]:
     return kwargs
 
 
-def _unreachable(url: str, timeout: float = 3.0) -> str | None:
-    """None when a TCP connection to the URL's host opens within `timeout`, else what went wrong."""
-    parts = urllib.parse.urlsplit(url)
-    host = parts.hostname
-    if not host:
-        return f"the download URL {url!r} has no host"
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return None
-    except OSError as exc:
-        return f"{host}:{port} is unreachable ({exc})"
-
-
 def resolve_weights(settings: Settings, name: str) -> tuple[str, str, dict[str, Any]]:
     """Decide where the weights come from: (open_clip `pretrained` argument, model id, extra kwargs).
 
@@ -160,10 +138,8 @@ def resolve_weights(settings: Settings, name: str) -> tuple[str, str, dict[str, 
             f"weights for {model_id} are not in the local cache and HF_HUB_OFFLINE is set; "
             "set MODERATION_CLIP_WEIGHTS to a local .pt/.safetensors file"
         )
-    source = (
-        cfg.get("url") if not cfg.get("hf_hub") else os.environ.get("HF_ENDPOINT", "https://huggingface.co")
-    )
-    problem = _unreachable(str(source))
+    source = cfg.get("url") if not cfg.get("hf_hub") else hub_endpoint()
+    problem = unreachable(str(source))
     if problem:
         # huggingface_hub would retry for a minute or more before giving up; say why at once instead.
         raise ModelUnavailable(

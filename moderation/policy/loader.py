@@ -28,11 +28,16 @@ def policy_version(policies_dir: Path, profile: str | None = None) -> str:
     return digest.hexdigest()[:16]
 
 
+_SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def read_yaml(path: Path) -> Any:
     """Parse one YAML file, turning syntax errors into a `PolicyError` that names the file."""
     try:
         with path.open("rb") as fh:
-            return yaml.safe_load(fh)
+            # libyaml's parser (in PyYAML's wheels) reads the policy ~10x faster than the Python one,
+            # which every CLI command and service start pays; same safe constructors either way.
+            return yaml.load(fh, Loader=_SafeLoader)  # noqa: S506 - a safe loader
     except FileNotFoundError as exc:
         raise PolicyError(f"{path}: policy file is missing") from exc
     except yaml.YAMLError as exc:
