@@ -471,8 +471,11 @@ class ImportStaging:
             "DROP TABLE IF EXISTS bank_import_staging; DROP TABLE IF EXISTS bank_import_fresh"
         )
         self.connection.exec_driver_sql(
-            "CREATE TEMPORARY TABLE bank_import_staging (line bigint NOT NULL, hash_type text NOT NULL,"
-            " value text NOT NULL, value_prefix bigint NOT NULL, metadata text) ON COMMIT DROP"
+            # Byte-wise collation: the de-duplication sorts by value, and a locale-aware sort of hex
+            # text costs several times a memcmp.
+            'CREATE TEMPORARY TABLE bank_import_staging (line bigint NOT NULL, hash_type text COLLATE "C"'
+            ' NOT NULL, value text COLLATE "C" NOT NULL, value_prefix bigint NOT NULL, metadata text)'
+            " ON COMMIT DROP"
         )
 
     def add(
@@ -520,9 +523,14 @@ class ImportStaging:
                 " WHERE NOT EXISTS (SELECT 1 FROM bank_entries AS e WHERE e.bank_id = %(bank_id)s"
                 " AND e.hash_type = s.hash_type AND e.value_prefix = s.value_prefix AND e.value = s.value)"
             )
+        # Without statistics on a bank that grew since its last ANALYZE, the planner chose a merge anti
+        # join that sorted every row of the bank by value (18 s against 4 s with a hash join, 300k lines
+        # into a 1M bank): merge joins are off for this statement.
+        self.connection.exec_driver_sql("SET LOCAL enable_mergejoin = off")
         result = self.connection.exec_driver_sql(
             f"CREATE TEMPORARY TABLE bank_import_fresh ON COMMIT DROP AS {query}", {"bank_id": bank_id}
         )
+        self.connection.exec_driver_sql("RESET enable_mergejoin")
         self.fresh = int(result.rowcount)
         return self.fresh
 
