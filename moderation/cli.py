@@ -89,7 +89,8 @@ def serve(
     if workers > 1 and balance:
         from moderation.serving import serve_balanced
 
-        serve_balanced(host=host, port=port, workers=workers, log_level=settings.log_level.lower())
+        if serve_balanced(host=host, port=port, workers=workers, log_level=settings.log_level.lower()):
+            raise typer.Exit(1)
         return
     uvicorn.run(
         "moderation.app:create_served_app",

@@ -75,10 +75,17 @@ def _worker_main(channel: socket.socket, log_level: str) -> None:
     _ChannelServer(config, channel).run()
 
 
+# A worker that exits this soon after its start, this many times in a row, stops the service (a worker
+# that cannot start, say the database is unreachable, is not restarted forever).
+EARLY_EXIT_SECONDS = 10.0
+MAX_EARLY_EXITS = 3
+
+
 @dataclass
 class _Worker:
     process: BaseProcess
     channel: socket.socket
+    started: float
 
 
 def _start_worker(context: Any, log_level: str) -> _Worker:
@@ -86,11 +93,12 @@ def _start_worker(context: Any, log_level: str) -> _Worker:
     process = context.Process(target=_worker_main, args=(theirs, log_level), name="moderation-worker")
     process.start()
     theirs.close()
-    return _Worker(process=process, channel=ours)
+    return _Worker(process=process, channel=ours, started=time.monotonic())
 
 
-def serve_balanced(*, host: str, port: int, workers: int, log_level: str) -> None:
-    """Run `workers` uvicorn worker processes behind a round-robin listener on `host:port`."""
+def serve_balanced(*, host: str, port: int, workers: int, log_level: str) -> int:
+    """Run `workers` uvicorn worker processes behind a round-robin listener on `host:port`. Returns the
+    exit status: 0 after SIGINT/SIGTERM, 1 when workers kept exiting right after their start."""
     listener = socket.create_server((host, port), backlog=2048)
     listener.setblocking(False)
     context = multiprocessing.get_context("spawn")
@@ -106,6 +114,8 @@ def serve_balanced(*, host: str, port: int, workers: int, log_level: str) -> Non
     selector = selectors.DefaultSelector()
     selector.register(listener, selectors.EVENT_READ)
     turn = 0
+    early_exits = 0
+    status = 0
     try:
         while not stopping:
             for _key, _events in selector.select(timeout=0.5):
@@ -126,12 +136,20 @@ def serve_balanced(*, host: str, port: int, workers: int, log_level: str) -> Non
                             except OSError:
                                 continue
             for index, worker in enumerate(pool):
-                if not worker.process.is_alive() and not stopping:
-                    log.warning(
-                        "worker %s exited (%s); starting another", worker.process.pid, worker.process.exitcode
+                if worker.process.is_alive() or stopping:
+                    continue
+                early_exits = early_exits + 1 if time.monotonic() - worker.started < EARLY_EXIT_SECONDS else 0
+                worker.channel.close()
+                if early_exits >= MAX_EARLY_EXITS:
+                    log.error(
+                        "workers exit right after starting (exit code %s); stopping", worker.process.exitcode
                     )
-                    worker.channel.close()
-                    pool[index] = _start_worker(context, log_level)
+                    stopping, status = True, 1
+                    break
+                log.warning(
+                    "worker %s exited (%s); starting another", worker.process.pid, worker.process.exitcode
+                )
+                pool[index] = _start_worker(context, log_level)
     finally:
         selector.close()
         listener.close()
@@ -145,3 +163,4 @@ def serve_balanced(*, host: str, port: int, workers: int, log_level: str) -> Non
                 worker.process.join(timeout=5)
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+    return status
