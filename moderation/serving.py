@@ -6,12 +6,14 @@ wakes first takes every connection waiting: a few keep-alive clients (a load bal
 then often all talk to one worker while the others idle, so one core does the work of all. Handing
 connections out in turn spreads N clients over N workers whatever their timing. The supervisor only
 accepts and passes the socket (SCM_RIGHTS over a Unix socket pair); it never reads a request, so its
-cost is one accept per connection. A worker that dies is started again; closing the supervisor's end of
-a worker's channel (on SIGINT/SIGTERM) makes that worker finish its requests and exit."""
+cost is one accept per connection. A worker that dies is started again (three in a row that exit before
+they are ready stop the service with status 1); closing the supervisor's end of a worker's channel (on
+SIGINT/SIGTERM) makes that worker finish its requests and exit."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import multiprocessing
@@ -53,6 +55,7 @@ class _ChannelServer(uvicorn.Server):
         )
         self.channel.setblocking(False)
         loop.add_reader(self.channel.fileno(), self._receive, loop, protocol)
+        self.channel.send(READY)  # the supervisor counts exits before this as failed starts
 
     def _receive(self, loop: asyncio.AbstractEventLoop, protocol: Any) -> None:
         try:
@@ -75,17 +78,17 @@ def _worker_main(channel: socket.socket, log_level: str) -> None:
     _ChannelServer(config, channel).run()
 
 
-# A worker that exits this soon after its start, this many times in a row, stops the service (a worker
-# that cannot start, say the database is unreachable, is not restarted forever).
-EARLY_EXIT_SECONDS = 10.0
-MAX_EARLY_EXITS = 3
+# Workers that exit before they are ready this many times in a row stop the service (a worker that
+# cannot start, say its policy is invalid, is not restarted forever).
+MAX_FAILED_STARTS = 3
+READY = b"r"
 
 
 @dataclass
 class _Worker:
     process: BaseProcess
     channel: socket.socket
-    started: float
+    ready: bool = False
 
 
 def _start_worker(context: Any, log_level: str) -> _Worker:
@@ -93,7 +96,15 @@ def _start_worker(context: Any, log_level: str) -> _Worker:
     process = context.Process(target=_worker_main, args=(theirs, log_level), name="moderation-worker")
     process.start()
     theirs.close()
-    return _Worker(process=process, channel=ours, started=time.monotonic())
+    return _Worker(process=process, channel=ours)
+
+
+def _reported_ready(worker: _Worker) -> bool:
+    """Whether the worker has sent `READY` (read without blocking; it sends nothing else)."""
+    if not worker.ready:
+        with contextlib.suppress(OSError):
+            worker.ready = READY in worker.channel.recv(64, socket.MSG_DONTWAIT)
+    return worker.ready
 
 
 def serve_balanced(*, host: str, port: int, workers: int, log_level: str) -> int:
@@ -114,7 +125,7 @@ def serve_balanced(*, host: str, port: int, workers: int, log_level: str) -> int
     selector = selectors.DefaultSelector()
     selector.register(listener, selectors.EVENT_READ)
     turn = 0
-    early_exits = 0
+    failed_starts = 0
     status = 0
     try:
         while not stopping:
@@ -138,9 +149,9 @@ def serve_balanced(*, host: str, port: int, workers: int, log_level: str) -> int
             for index, worker in enumerate(pool):
                 if worker.process.is_alive() or stopping:
                     continue
-                early_exits = early_exits + 1 if time.monotonic() - worker.started < EARLY_EXIT_SECONDS else 0
+                failed_starts = 0 if worker.ready or _reported_ready(worker) else failed_starts + 1
                 worker.channel.close()
-                if early_exits >= MAX_EARLY_EXITS:
+                if failed_starts >= MAX_FAILED_STARTS:
                     log.error(
                         "workers exit right after starting (exit code %s); stopping", worker.process.exitcode
                     )
