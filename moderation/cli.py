@@ -48,7 +48,17 @@ app.add_typer(audit_app, name="audit")
 def serve(
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
-    workers: Annotated[int, typer.Option(help="Worker processes (uvicorn).")] = 1,
+    workers: Annotated[
+        int, typer.Option(help="Worker processes; 0 (the default) starts one per CPU core.", min=0)
+    ] = 0,
+    balance: Annotated[
+        bool,
+        typer.Option(
+            help="With several workers, hand each connection to the next worker in turn (a listener in "
+            "the supervisor) instead of uvicorn's shared socket, where a few keep-alive clients can all "
+            "land on one worker."
+        ),
+    ] = True,
     with_worker: Annotated[
         bool, typer.Option("--with-worker", help="Also run the job scheduler in this process.")
     ] = False,
@@ -65,6 +75,7 @@ def serve(
         prepare_database(settings)
     except (SchemaOutOfDate, ConfigurationError, PolicyError) as exc:
         raise fail(str(exc)) from exc
+    workers = workers or os.cpu_count() or 1
     if with_worker:
         os.environ["MODERATION_RUN_WORKER_IN_PROCESS"] = "1"
         get_settings.cache_clear()  # the app factory reads settings again, now with the worker on
@@ -75,6 +86,12 @@ def serve(
         shutil.rmtree(shared, ignore_errors=True)
         shared.mkdir(parents=True)
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(shared)
+    if workers > 1 and balance:
+        from moderation.serving import serve_balanced
+
+        if serve_balanced(host=host, port=port, workers=workers, log_level=settings.log_level.lower()):
+            raise typer.Exit(1)
+        return
     uvicorn.run(
         "moderation.app:create_served_app",
         factory=True,

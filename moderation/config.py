@@ -130,6 +130,12 @@ class Settings(BaseSettings):
     transparency_retry_max_seconds: float = 6 * 3600.0
     transparency_lease_seconds: float = 300.0  # a batch whose worker went silent this long is checked again
 
+    # --- API keys ---------------------------------------------------------------------------
+    # Seconds a process trusts a key it has authenticated without reading the database again; a key
+    # revoked from another process (the CLI, another worker) is refused within this many seconds.
+    # 0 looks every request's key up.
+    api_key_cache_seconds: float = Field(default=2.0, ge=0, le=60)
+
     # --- admin dashboard --------------------------------------------------------------------
     session_max_age_seconds: int = 8 * 3600
     cookie_secure: bool = False

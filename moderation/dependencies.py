@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Annotated
 
+import anyio.to_thread
 from fastapi import Depends, Header, Path, Request
 from sqlalchemy.orm import Session
 
@@ -43,25 +44,37 @@ def _read_session(request: Request) -> Iterator[Session]:
 ReadSession = Annotated[Session, Depends(_read_session, scope="function")]
 
 
-def _authorization(
+async def _authorization(
     authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> str | None:
     return authorization
 
 
-def require_role(*roles: str) -> Callable[..., Principal]:
-    """A dependency that authenticates the bearer key and requires one of `roles` (admin always passes)."""
+def _lookup_key(request: Request, authorization: str | None) -> Principal:
+    # A read-only lookup: on SQLite it must not queue behind writers for the write lock.
+    with session_factory(request.app.state.read_engine)() as session:
+        return api_keys.authenticate(
+            session, authorization, cache_seconds=request.app.state.settings.api_key_cache_seconds
+        )
 
-    def dependency(
+
+def require_role(*roles: str) -> Callable[..., Awaitable[Principal]]:
+    """A dependency that authenticates the bearer key and requires one of `roles` (admin always passes).
+    Async, so a request whose key is known already costs no hop to the thread pool."""
+
+    async def dependency(
         request: Request,
         authorization: Annotated[str | None, Depends(_authorization)],
     ) -> Principal:
         # The request guard authenticated write requests before their body was read.
-        principal = getattr(request.state, "principal", None)
-        if not isinstance(principal, Principal):
-            # A read-only lookup: on SQLite it must not queue behind writers for the write lock.
-            with session_factory(request.app.state.read_engine)() as session:
-                principal = api_keys.authenticate(session, authorization)
+        found = getattr(request.state, "principal", None)
+        principal = (
+            found
+            if isinstance(found, Principal)
+            else api_keys.cached(authorization, request.app.state.settings.api_key_cache_seconds)
+        )
+        if principal is None:
+            principal = await anyio.to_thread.run_sync(_lookup_key, request, authorization)
         principal.require(*roles)
         return principal
 

@@ -229,7 +229,10 @@ class RequestGuard:
         if path.startswith("/v1/"):
             authorization = _header(scope, b"authorization")
             try:
-                principal = await anyio.to_thread.run_sync(self._authenticate, authorization)
+                # A key seen within the last few seconds needs neither the database nor a thread.
+                principal = api_keys.cached(authorization, self.settings.api_key_cache_seconds)
+                if principal is None:
+                    principal = await anyio.to_thread.run_sync(self._authenticate, authorization)
             except ModerationError as exc:
                 return _json_response(exc.status, exc.code, exc.message, [(b"connection", b"close")])
             scope.setdefault("state", {})["principal"] = principal
@@ -246,7 +249,9 @@ class RequestGuard:
 
     def _authenticate(self, authorization: str | None) -> Principal:
         with session_factory(self.read_engine)() as session:
-            return api_keys.authenticate(session, authorization)
+            return api_keys.authenticate(
+                session, authorization, cache_seconds=self.settings.api_key_cache_seconds
+            )
 
 
 async def _send_refusal(send: Send, status: int, headers: list[Any], body: bytes) -> None:

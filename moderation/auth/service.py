@@ -6,6 +6,8 @@ import functools
 import hashlib
 import secrets
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
@@ -52,7 +54,50 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
+class PrincipalCache:
+    """Keys authenticated recently in this process, by key hash, so that a request does not read the
+    database for its key. An entry is trusted for the `ttl` the caller passes (the setting
+    `api_key_cache_seconds`): a key revoked by another process is refused within that many seconds; a
+    revocation in this process forgets every entry at once. Unknown and revoked keys are never cached."""
+
+    def __init__(self, max_entries: int = 10_000, clock: Callable[[], float] = time.monotonic) -> None:
+        self.max_entries = max_entries
+        self.clock = clock
+        self._entries: dict[str, tuple[Principal, float]] = {}
+
+    def get(self, key_hash: str, ttl: float) -> Principal | None:
+        entry = self._entries.get(key_hash)
+        if entry is None or ttl <= 0:
+            return None
+        principal, stored_at = entry
+        if self.clock() - stored_at >= ttl:
+            self._entries.pop(key_hash, None)
+            return None
+        return principal
+
+    def put(self, key_hash: str, principal: Principal) -> None:
+        if len(self._entries) >= self.max_entries:
+            self._entries.clear()  # bounded; a flood of distinct valid keys only costs lookups again
+        self._entries[key_hash] = (principal, self.clock())
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
+def bearer_token(authorization: str | None) -> str:
+    """The key of an `Authorization: Bearer <key>` header; 401 when it is missing or malformed."""
+    if not authorization:
+        raise Unauthenticated("missing Authorization: Bearer <api key> header")
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated("Authorization header must be 'Bearer <api key>'")
+    return token.strip()
+
+
 class APIKeyService:
+    def __init__(self) -> None:
+        self.cache = PrincipalCache()
+
     def create(self, session: Session, *, name: str, role: str, actor: str) -> tuple[APIKey, str]:
         """Create a key; returns the row and the plain key, which is never stored."""
         if role not in {r.value for r in Role}:
@@ -83,6 +128,7 @@ class APIKeyService:
             raise NotFound(f"no API key named '{name}'", code="api_key_not_found")
         if key.revoked_at is None:
             key.revoked_at = utc_now()
+            self.cache.clear()
             audit.record(
                 session, actor=actor, action="apikey.revoke", subject_type="api_key", subject_id=name
             )
@@ -91,19 +137,28 @@ class APIKeyService:
     def list(self, session: Session) -> list[APIKey]:
         return api_key_repository.list(session)
 
-    def authenticate(self, session: Session, authorization: str | None) -> Principal:
-        """Resolve an `Authorization: Bearer <key>` header; 401 for missing, unknown or revoked keys."""
-        if not authorization:
-            raise Unauthenticated("missing Authorization: Bearer <api key> header")
-        scheme, _, token = authorization.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise Unauthenticated("Authorization header must be 'Bearer <api key>'")
-        key = api_key_repository.by_hash(session, hash_key(token.strip()))
+    def cached(self, authorization: str | None, cache_seconds: float) -> Principal | None:
+        """The caller of a key authenticated within the last `cache_seconds` in this process, without
+        the database; None when it must be looked up (`authenticate`). 401 for a malformed header."""
+        if cache_seconds <= 0:
+            return None
+        return self.cache.get(hash_key(bearer_token(authorization)), cache_seconds)
+
+    def authenticate(
+        self, session: Session, authorization: str | None, *, cache_seconds: float = 0
+    ) -> Principal:
+        """Resolve an `Authorization: Bearer <key>` header; 401 for missing, unknown or revoked keys.
+        With `cache_seconds` > 0 a valid key is remembered for `cached` (see `PrincipalCache`)."""
+        key_hash = hash_key(bearer_token(authorization))
+        key = api_key_repository.by_hash(session, key_hash)
         if key is None:
             raise Unauthenticated("invalid API key", code="invalid_api_key")
         if key.revoked_at is not None:
             raise Unauthenticated("this API key has been revoked", code="revoked_api_key")
-        return Principal(actor=f"apikey:{key.name}", role=key.role)
+        principal = Principal(actor=f"apikey:{key.name}", role=key.role)
+        if cache_seconds > 0:
+            self.cache.put(key_hash, principal)
+        return principal
 
 
 api_keys = APIKeyService()

@@ -195,6 +195,8 @@ def _read_with_progress(path: Path, show: bool) -> tuple[Iterator[str], tqdm]:
                     done = 0
                 yield line
         bar.update(done)
+        # On PostgreSQL the de-duplication and the insert run after the last line is read.
+        bar.set_postfix_str("read; de-duplicating and writing")
 
     return lines(), bar
 

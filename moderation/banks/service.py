@@ -748,19 +748,14 @@ class BankService:
         # from its first bump, so the ids of all batches form one contiguous range that every matcher
         # reads with a single range query.
         seq = bank_repository.bump_counter(session, CHANGE_COUNTER)
-        with bank_repository.bulk_mode(session):
-            for batch in read_batches(lines, fmt, IMPORT_BATCH):
-                report.lines += batch.lines
-                report.skipped += len(batch.bad)
-                room = MAX_REPORTED_BAD_LINES - len(report.bad_lines)
-                if room > 0:
-                    report.bad_lines.extend(batch.bad[:room])
-                if batch.values and not (strict and report.skipped):
-                    self._import_batch(
-                        session, bank, batch, report, keep_duplicates, note, source, actor, now
-                    )
-                if progress is not None:
-                    progress(batch.lines)
+        if bank_repository.stages_imports(session):
+            self._import_staged(
+                session, bank, lines, fmt, report, strict, keep_duplicates, note, source, actor, now, progress
+            )
+        else:
+            self._import_batches(
+                session, bank, lines, fmt, report, strict, keep_duplicates, note, source, actor, now, progress
+            )
         if report.first_entry_id is not None and report.last_entry_id is not None:
             self._log_added(session, seq, bank, report.first_entry_id, report.last_entry_id)
         if strict and report.skipped:
@@ -788,6 +783,79 @@ class BankService:
             },
         )
         return report
+
+    def _import_batches(
+        self,
+        session: Session,
+        bank: Bank,
+        lines: Iterable[str],
+        fmt: FileFormat,
+        report: ImportReport,
+        strict: bool,
+        keep_duplicates: bool,
+        note: str | None,
+        source: str,
+        actor: str,
+        now: datetime,
+        progress: Callable[[int], None] | None,
+    ) -> None:
+        """SQLite: each batch checked against the bank and inserted in turn."""
+        with bank_repository.bulk_mode(session):
+            for batch in read_batches(lines, fmt, IMPORT_BATCH):
+                report.lines += batch.lines
+                report.skipped += len(batch.bad)
+                room = MAX_REPORTED_BAD_LINES - len(report.bad_lines)
+                if room > 0:
+                    report.bad_lines.extend(batch.bad[:room])
+                if batch.values and not (strict and report.skipped):
+                    self._import_batch(
+                        session, bank, batch, report, keep_duplicates, note, source, actor, now
+                    )
+                if progress is not None:
+                    progress(batch.lines)
+
+    def _import_staged(
+        self,
+        session: Session,
+        bank: Bank,
+        lines: Iterable[str],
+        fmt: FileFormat,
+        report: ImportReport,
+        strict: bool,
+        keep_duplicates: bool,
+        note: str | None,
+        source: str,
+        actor: str,
+        now: datetime,
+        progress: Callable[[int], None] | None,
+    ) -> None:
+        """PostgreSQL: every batch COPYed into a staging table, then one set-based de-duplication and
+        one INSERT ... SELECT (`ImportStaging`); ids stay in file order, as batch by batch."""
+        staging = bank_repository.import_staging(session)
+        valid = 0
+        for batch in read_batches(lines, fmt, IMPORT_BATCH):
+            report.lines += batch.lines
+            report.skipped += len(batch.bad)
+            room = MAX_REPORTED_BAD_LINES - len(report.bad_lines)
+            if room > 0:
+                report.bad_lines.extend(batch.bad[:room])
+            if batch.values and not (strict and report.skipped):
+                staging.add(batch.types, batch.values, value_prefixes(batch.values), batch.metas)
+                valid += len(batch.values)
+            if progress is not None:
+                progress(batch.lines)
+        if not valid or (strict and report.skipped):
+            return
+        count = staging.deduplicate(bank.id, keep_duplicates=keep_duplicates)
+        report.duplicates += valid - count
+        if not count:
+            return
+        last = bank_repository.bump_counter(session, ENTRY_COUNTER, by=count)
+        first = last - count + 1
+        staging.insert(first_id=first, bank_id=bank.id, note=note, source=source, actor=actor, created_at=now)
+        report.imported += count
+        report.first_entry_id = first
+        report.last_entry_id = last
 
     def _import_batch(
         self,

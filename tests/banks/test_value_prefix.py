@@ -116,6 +116,27 @@ def test_duplicate_check_spans_batches(session: Session, monkeypatch: pytest.Mon
     assert (report.imported, report.duplicates) == (20, 20)
 
 
+def test_import_ids_follow_the_file_and_the_first_of_repeated_lines_wins(session: Session) -> None:
+    """Both import paths (batch by batch on SQLite, staged on PostgreSQL): entry ids in file order, a
+    repeated value keeps its first line's metadata, and the range is the one the report gives."""
+    banks.create(session, name="o", actor="t")
+    rng = random.Random(8)
+    values = [random_pdq(rng) for _ in range(6)]
+    lines = ["hash_type,value,metadata\n"] + [
+        f'pdq,{v},"{{""n"": {n}}}"\n' for n, v in enumerate([*values, values[2], values[0]])
+    ]
+    report = banks.import_lines(session, "o", lines, fmt="csv", source="import:o", actor="t")
+    assert (report.imported, report.duplicates) == (6, 2)
+    assert report.first_entry_id is not None and report.last_entry_id == report.first_entry_id + 5
+    rows = session.scalars(
+        select(BankEntry).where(BankEntry.id.between(report.first_entry_id, report.last_entry_id))
+    ).all()
+    by_id = sorted(rows, key=lambda e: e.id)
+    assert [e.value for e in by_id] == values
+    assert [e.meta for e in by_id] == [{"n": n} for n in range(6)]
+    assert all(e.value_prefix == value_prefix(e.value) for e in by_id)
+
+
 def _scratch_url(tmp_path_str: str) -> tuple[str, object]:
     """A separate empty database: a SQLite file, or a PostgreSQL database beside the test one."""
     if not PG_URL:
