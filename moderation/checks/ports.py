@@ -14,6 +14,7 @@ from moderation.hashing.hashers import ImageHashes
 from moderation.hashing.video import VideoHashes
 from moderation.matching.service import MatchService
 from moderation.matching.service import matcher as match_service
+from moderation.models.check import Check
 
 
 class BankMatch(Protocol):
@@ -36,6 +37,18 @@ class BankMatch(Protocol):
         ...
     @property
     def suppressed_by(self) -> str | None: ...
+
+
+class MatchIntake(Protocol):
+    """Receives each newly recorded check that matched a bank (not suppressed by an allow-list), with its
+    bytes, inside the check's transaction; the mandatory-reporting feature opens report cases from it.
+
+    Lifecycle: set on the pipeline context by the app (`reporting.lifecycle`); `matched()` runs on the
+    request path once per recorded check, must not commit and must not do slow work."""
+
+    def matched(
+        self, session: Session, check: Check, data: bytes, banks: Sequence[str], *, actor: str
+    ) -> None: ...
 
 
 class Matcher(Protocol):

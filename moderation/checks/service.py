@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from moderation.audit.service import audit
 from moderation.checks.decision import ClassifierOutcome, Decided, decide, scorable_now
 from moderation.checks.errors import CheckNotFound
-from moderation.checks.ports import Matcher
+from moderation.checks.ports import Matcher, MatchIntake
 from moderation.checks.registry import content_registry
 from moderation.checks.repository import (
     checks_repository,
@@ -85,6 +85,8 @@ class CheckContext:
     video_options: VideoHashOptions = field(default_factory=VideoHashOptions)
     # Most frames of a video the classifier scores (`MODERATION_VIDEO_CLASSIFIER_FRAMES`).
     video_classifier_frames: int = 8
+    # Told of every recorded check with a bank match (mandatory reporting); nobody when None.
+    match_intake: MatchIntake | None = None
 
 
 @dataclass
@@ -591,6 +593,11 @@ class CheckService:
                 )
             if meta.content_id:
                 content_registry.register(session, check, meta)
+            matched_banks = sorted(
+                {r["bank"] for r in decided.reasons if r["kind"] == "bank_match" and r["decision"] != "allow"}
+            )
+            if matched_banks and context.match_intake is not None and work.item.data is not None:
+                context.match_intake.matched(session, check, work.item.data, matched_banks, actor=actor)
             if decided.decision != "allow":
                 audit.record(
                     session,
