@@ -10,6 +10,7 @@ from typing import Any, Protocol
 from sqlalchemy.orm import Session
 
 from moderation.banks.service import banks
+from moderation.checks.schemas import CheckMetadata
 from moderation.hashing.hashers import ImageHashes
 from moderation.hashing.video import VideoHashes
 from moderation.matching.service import MatchService
@@ -40,14 +41,23 @@ class BankMatch(Protocol):
 
 
 class MatchIntake(Protocol):
-    """Receives each newly recorded check that matched a bank (not suppressed by an allow-list), with its
-    bytes, inside the check's transaction; the mandatory-reporting feature opens report cases from it.
+    """Receives each check that matched a bank (matches an allow-list suppressed do not count), with
+    its bytes and the platform's metadata of this upload, inside the check's transaction; the
+    mandatory-reporting feature opens report cases from it. A cached answer (the same bytes checked
+    before) passes the original check with the new upload's metadata.
 
     Lifecycle: set on the pipeline context by the app (`reporting.lifecycle`); `matched()` runs on the
-    request path once per recorded check, must not commit and must not do slow work."""
+    request path for every such check, must not commit and must not do slow work."""
 
     def matched(
-        self, session: Session, check: Check, data: bytes, banks: Sequence[str], *, actor: str
+        self,
+        session: Session,
+        check: Check,
+        data: bytes,
+        banks: Sequence[str],
+        *,
+        actor: str,
+        metadata: CheckMetadata,
     ) -> None: ...
 
 

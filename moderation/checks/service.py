@@ -189,6 +189,11 @@ def _effective(
     return decision, reasons
 
 
+def _matched_banks(reasons: Sequence[dict[str, Any]]) -> list[str]:
+    """The banks whose matches count in the decision (not suppressed by an allow-list)."""
+    return sorted({r["bank"] for r in reasons if r.get("kind") == "bank_match" and r["decision"] != "allow"})
+
+
 def _video_info(check: Check, video: VideoHashes | None = None) -> VideoInfo | None:
     """The video part of a check's answer (decode figures only when it was just hashed)."""
     if check.media_type != "video" or check.video_frames is None:
@@ -522,6 +527,13 @@ class CheckService:
                 continue
             meta = work.item.metadata
             if work.cached is not None:
+                cached_banks = _matched_banks(work.cached["reasons"])
+                if cached_banks and context.match_intake is not None and work.item.data is not None:
+                    original = checks_repository.get(session, work.cached["id"])
+                    assert original is not None
+                    context.match_intake.matched(
+                        session, original, work.item.data, cached_banks, actor=actor, metadata=meta
+                    )
                 work.result = self._cached_result(session, work, actor, policy)
                 continue
             assert work.hashes is not None and (work.decoded is not None or work.video is not None)
@@ -593,11 +605,11 @@ class CheckService:
                 )
             if meta.content_id:
                 content_registry.register(session, check, meta)
-            matched_banks = sorted(
-                {r["bank"] for r in decided.reasons if r["kind"] == "bank_match" and r["decision"] != "allow"}
-            )
+            matched_banks = _matched_banks(decided.reasons)
             if matched_banks and context.match_intake is not None and work.item.data is not None:
-                context.match_intake.matched(session, check, work.item.data, matched_banks, actor=actor)
+                context.match_intake.matched(
+                    session, check, work.item.data, matched_banks, actor=actor, metadata=meta
+                )
             if decided.decision != "allow":
                 audit.record(
                     session,

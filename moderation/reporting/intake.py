@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from sqlalchemy.orm import Session
 
+from moderation.checks.schemas import CheckMetadata
 from moderation.config import Settings
 from moderation.models.check import Check
 from moderation.reporting.service import reporting
@@ -18,6 +19,22 @@ class ReportingIntake:
         self.settings = settings
 
     def matched(
-        self, session: Session, check: Check, data: bytes, banks: Sequence[str], *, actor: str
+        self,
+        session: Session,
+        check: Check,
+        data: bytes,
+        banks: Sequence[str],
+        *,
+        actor: str,
+        metadata: CheckMetadata,
     ) -> None:
-        reporting.on_check_match(session, check, data, banks, actor=actor, settings=self.settings)
+        reporting.on_check_match(
+            session,
+            check,
+            data,
+            banks,
+            actor=actor,
+            content_id=metadata.content_id,
+            uploader_id=metadata.uploader_id,
+            settings=self.settings,
+        )

@@ -8,6 +8,7 @@ is kept to the people who report it, 18 U.S.C. 2258B(c)). Every action is audite
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -70,26 +71,37 @@ class ReportingService:
         matched_banks: Sequence[str],
         *,
         actor: str,
+        content_id: str | None = None,
+        uploader_id: str | None = None,
         settings: Settings | None = None,
     ) -> ReportCase | None:
-        """Called in the check's transaction when a check matched a bank. A match in one of
-        MODERATION_REPORTING_BANKS opens a case holding an encrypted copy of the bytes, or, when a case
-        already holds the same file, is linked to that case instead. Returns the case (None: not ours)."""
+        """Called in the check's transaction when a check matched a bank (for a cached answer: the
+        original check, with this upload's content and uploader ids). A match in one of
+        MODERATION_REPORTING_BANKS opens a case holding an encrypted copy of the bytes; when a case
+        already holds the same file (SHA-256 or MD5), the match is linked to that case instead, once per
+        check, content id and uploader. Returns the case (None: not a reporting bank)."""
         settings = settings or get_settings()
         hit = sorted(set(matched_banks) & set(settings.reporting_banks))
         if not hit:
             return None
+        same_upload = (content_id, uploader_id) == (check.content_id, check.uploader_id)
+        source_id = str(check.id)
+        if not same_upload:
+            upload_key = hashlib.sha256(f"{content_id}\0{uploader_id}".encode()).hexdigest()[:40]
+            source_id = f"{check.id}/{upload_key}"
         earlier = repo.earliest_case_with_file(session, sha256=check.sha256, md5=check.md5)
         if earlier is not None:
+            if (earlier.source, earlier.source_id) == ("check", source_id):
+                return earlier  # the case's own check, answered again from the cache
             link = repo.add_link(
                 session,
                 ReportLink(
                     case_id=earlier.id,
                     source="check",
-                    source_id=str(check.id),
+                    source_id=source_id,
                     sha256=check.sha256,
-                    content_id=check.content_id,
-                    uploader_id=check.uploader_id,
+                    content_id=content_id,
+                    uploader_id=uploader_id,
                 ),
             )
             if link is not None:
@@ -100,6 +112,7 @@ class ReportingService:
                     actor=actor,
                     details={
                         "check_id": check.id,
+                        "content_id": content_id,
                         "banks": hit,
                         "ncmec_report_id": earlier.ncmec_report_id,
                         "case_state": earlier.state,
@@ -111,16 +124,16 @@ class ReportingService:
             ReportCase(
                 state=CaseState.OPEN,
                 source="check",
-                source_id=str(check.id),
+                source_id=source_id,
                 incident_type=DEFAULT_INCIDENT,
                 incident_at=check.created_at,
-                account={"esp_identifier": check.uploader_id} if check.uploader_id else {},
+                account={"esp_identifier": uploader_id} if uploader_id else {},
                 urls=[],
                 opened_by=actor,
             ),
         )
         if case is None:
-            return repo.case_by_source(session, "check", str(check.id))
+            return repo.case_by_source(session, "check", source_id)
         repo.add_file(
             session,
             ReportFile(
@@ -130,7 +143,7 @@ class ReportingService:
                 pdq=check.pdq,
                 media_type=check.media_type,
                 size=len(data),
-                content_id=check.content_id,
+                content_id=content_id,
                 uploaded_at=check.created_at,
                 ciphertext=evidence_crypto.encrypt(settings, data),
             ),
@@ -296,14 +309,17 @@ class ReportingService:
     def set_account(
         self, session: Session, case_id: int, account: AccountDetails, *, principal: Principal
     ) -> ReportCase:
-        """The platform's details of the reported account (write-only for the `intake` role)."""
+        """The platform's details of the reported account (write-only for the `intake` role); the fields
+        given replace the case's, the others are kept."""
         if principal.role not in (Role.REPORTER, Role.INTAKE):
             raise ReporterOnly(f"role '{principal.role}' may not do this (needs reporter or intake)")
         case = repo.get_case(session, case_id)
         if case is None:
             raise CaseNotFound(f"report case {case_id} does not exist", details={"case_id": case_id})
         self._require_editable(case)
-        repo.set_values(session, case, account=account.model_dump(mode="json", exclude_none=True))
+        # Merged over what the case knew (the check's uploader id): given fields replace, others stay.
+        given = account.model_dump(mode="json", exclude_unset=True)
+        repo.set_values(session, case, account={**(case.account or {}), **given})
         _audit(
             session,
             case.id,
