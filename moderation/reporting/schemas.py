@@ -134,8 +134,10 @@ class ReportFileOut(BaseModel):
 
 
 class ReportLinkOut(BaseModel):
-    source: str
-    source_id: str
+    """A later match of the case's file: the check that matched (a cached answer names the first
+    check of those bytes) and this upload's content and uploader ids."""
+
+    check_id: int
     content_id: str | None
     uploader_id: str | None
     linked_at: datetime

@@ -82,8 +82,7 @@ def case_out(session: Session, case: ReportCase) -> ReportCaseOut:
         ],
         links=[
             ReportLinkOut(
-                source=link.source,
-                source_id=link.source_id,
+                check_id=int(link.source_id.split("/")[0]),
                 content_id=link.content_id,
                 uploader_id=link.uploader_id,
                 linked_at=link.created_at,
