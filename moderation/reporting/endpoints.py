@@ -23,7 +23,7 @@ from moderation.reporting.schemas import (
     ReportCaseOut,
     ReportCasePage,
 )
-from moderation.reporting.service import ensure_reporter, reporting
+from moderation.reporting.service import ensure_account_writer, ensure_reporter, reporting
 from moderation.reporting.views import case_out, decode_cursor, page_out
 
 router = APIRouter()
@@ -34,8 +34,15 @@ def _reporter(principal: Annotated[Principal, Depends(require_role("reporter"))]
     return principal
 
 
+def _account_writer(
+    principal: Annotated[Principal, Depends(require_role("reporter", "intake"))],
+) -> Principal:
+    ensure_account_writer(principal)
+    return principal
+
+
 ReporterKey = Annotated[Principal, Depends(_reporter)]
-AccountWriter = Annotated[Principal, Depends(require_role("reporter", "intake"))]
+AccountWriter = Annotated[Principal, Depends(_account_writer)]
 
 
 @router.get("/reporting/cases", response_model=ReportCasePage)

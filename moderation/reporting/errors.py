@@ -14,7 +14,9 @@ class ReportFileNotFound(NotFound):
 
 
 class ReporterOnly(Forbidden):
-    code = "reporter_role_required"
+    """The reporting role alone (admins included in the refusal); the code every role refusal has."""
+
+    code = "forbidden"
 
 
 class CaseStateConflict(Conflict):

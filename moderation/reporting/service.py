@@ -49,6 +49,12 @@ def ensure_reporter(principal: Principal) -> None:
         raise ReporterOnly(f"role '{principal.role}' may not do this (needs reporter)")
 
 
+def ensure_account_writer(principal: Principal) -> None:
+    """The reporter, or the platform's intake key adding account details (admin does not pass)."""
+    if principal.role not in (Role.REPORTER, Role.INTAKE):
+        raise ReporterOnly(f"role '{principal.role}' may not do this (needs reporter or intake)")
+
+
 def _audit(session: Session, case_id: int, action: str, *, actor: str, details: dict[str, Any]) -> None:
     audit.record(
         session,
@@ -311,8 +317,7 @@ class ReportingService:
     ) -> ReportCase:
         """The platform's details of the reported account (write-only for the `intake` role); the fields
         given replace the case's, the others are kept."""
-        if principal.role not in (Role.REPORTER, Role.INTAKE):
-            raise ReporterOnly(f"role '{principal.role}' may not do this (needs reporter or intake)")
+        ensure_account_writer(principal)
         case = repo.get_case(session, case_id)
         if case is None:
             raise CaseNotFound(f"report case {case_id} does not exist", details={"case_id": case_id})
