@@ -28,7 +28,9 @@ def _report(**changes: object) -> ReportDocument:
         "reporter": Reporter(email="ts@platform.example", first_name="Dana"),
         "platform": "Example",
         "urls": ("https://platform.example/p/1",),
-        "user": ReportedUser(esp_identifier="u1", screen_name="u", ip_events=(IpEvent("192.0.2.1", "Login"),)),
+        "user": ReportedUser(
+            esp_identifier="u1", screen_name="u", ip_events=(IpEvent("192.0.2.1", "Login"),)
+        ),
         "additional_info": "hash match",
     }
     values.update(changes)
