@@ -438,3 +438,33 @@ def test_a_case_row_is_never_duplicated_for_one_check(
     # The identical request again is answered from the check cache: no second case, no link.
     upload(client, auth("checker"), placeholder(14), content_id="post-14", uploader_id="user-14")
     assert len(session.scalars(select(ReportCase)).all()) == 1
+
+
+def test_the_worker_jobs_file_and_purge(
+    client: TestClient,
+    auth: Auth,
+    csam_bank: Callable[[bytes], int],
+    engine: Engine,
+    reporting_settings: Settings,
+    cybertip: FakeCyberTip,
+) -> None:
+    from moderation.jobs import JobContext
+    from moderation.reporting.tasks import purge_files_job, submit_reports_job
+    from moderation.worker.runner import load_jobs
+
+    names = [job.name for job in load_jobs()]
+    assert "reporting.submit_reports" in names and "reporting.purge_files" in names
+    case_id = _open_case(client, auth, csam_bank, 15)
+    client.post(f"/v1/reporting/cases/{case_id}/confirm", headers=auth("reporter"))
+    ctx = JobContext(
+        name="reporting.submit_reports", engine=engine, settings=reporting_settings, worker_id="w"
+    )
+    assert submit_reports_job(ctx) == {"claimed": 1, "filed": [case_id], "failed": [], "retrying": []}
+    assert len(cybertip.finished) == 1
+    bare = reporting_settings.model_copy(update={"ncmec_username": None})
+    off = JobContext(name="reporting.submit_reports", engine=engine, settings=bare, worker_id="w")
+    assert "skipped" in submit_reports_job(off)
+    purge = JobContext(
+        name="reporting.purge_files", engine=engine, settings=reporting_settings, worker_id="w"
+    )
+    assert purge_files_job(purge) == {"purged": 0}
