@@ -26,6 +26,7 @@ class ReportFile(TimestampMixin, Base):
     media_type: Mapped[str] = mapped_column(String(10), default="image")
     size: Mapped[int | None] = mapped_column(default=None)
     content_id: Mapped[str | None] = mapped_column(String(200), default=None)
+    uploader_id: Mapped[str | None] = mapped_column(String(200), default=None)
     original_file_name: Mapped[str | None] = mapped_column(String(2056), default=None)
     uploaded_at: Mapped[datetime | None] = mapped_column(default=None)
     upload_ip: Mapped[str | None] = mapped_column(String(64), default=None)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from moderation.models.base import Base, TimestampMixin
@@ -14,8 +14,11 @@ class ReportLink(TimestampMixin, Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("report_cases.id"), index=True)
+    # check: a later check (or cached answer) of the file; source_id keys the upload (file, content id,
+    # uploader), so one upload is linked once however often it is checked.
     source: Mapped[str] = mapped_column(String(10))
     source_id: Mapped[str] = mapped_column(String(100))
+    check_id: Mapped[int] = mapped_column(Integer)
     sha256: Mapped[str] = mapped_column(String(64))
     content_id: Mapped[str | None] = mapped_column(String(200), default=None)
     uploader_id: Mapped[str | None] = mapped_column(String(200), default=None)

@@ -25,6 +25,8 @@ from moderation.models.check import Check
 from moderation.models.report_case import CaseState, ReportCase
 from moderation.models.report_file import ReportFile
 from moderation.models.report_link import ReportLink
+from moderation.reporting.contents import report_document
+from moderation.reporting.documents import report_xml
 from moderation.reporting.errors import (
     CaseNotFound,
     CaseStateConflict,
@@ -34,7 +36,7 @@ from moderation.reporting.errors import (
     ReportFileNotFound,
 )
 from moderation.reporting.repository import reporting_repository as repo
-from moderation.reporting.schema import INCIDENT_TYPES
+from moderation.reporting.schema import INCIDENT_TYPES, SchemaViolation
 from moderation.reporting.schemas import AccountDetails, CaseUpdate, DestructionRequest, LegalHold
 from moderation.takedown.service import takedown
 
@@ -85,26 +87,24 @@ class ReportingService:
         original check, with this upload's content and uploader ids). A match in one of
         MODERATION_REPORTING_BANKS opens a case holding an encrypted copy of the bytes; when a case
         already holds the same file (SHA-256 or MD5), the match is linked to that case instead, once per
-        check, content id and uploader. Returns the case (None: not a reporting bank)."""
+        upload (file, content id, uploader). Returns the case (None: not a reporting bank)."""
         settings = settings or get_settings()
         hit = sorted(set(matched_banks) & set(settings.reporting_banks))
         if not hit:
             return None
-        same_upload = (content_id, uploader_id) == (check.content_id, check.uploader_id)
-        source_id = str(check.id)
-        if not same_upload:
-            upload_key = hashlib.sha256(f"{content_id}\0{uploader_id}".encode()).hexdigest()[:40]
-            source_id = f"{check.id}/{upload_key}"
         earlier = repo.earliest_case_with_file(session, sha256=check.sha256, md5=check.md5)
         if earlier is not None:
-            if (earlier.source, earlier.source_id) == ("check", source_id):
-                return earlier  # the case's own check, answered again from the cache
+            held = [f for f in repo.files(session, earlier.id) if f.sha256 == check.sha256]
+            if any((f.content_id, f.uploader_id) == (content_id, uploader_id) for f in held):
+                return earlier  # the upload the case was opened from, checked again
+            upload_key = hashlib.sha256(f"{check.sha256}\0{content_id}\0{uploader_id}".encode()).hexdigest()
             link = repo.add_link(
                 session,
                 ReportLink(
                     case_id=earlier.id,
                     source="check",
-                    source_id=source_id,
+                    source_id=upload_key[:64],
+                    check_id=check.id,
                     sha256=check.sha256,
                     content_id=content_id,
                     uploader_id=uploader_id,
@@ -130,7 +130,7 @@ class ReportingService:
             ReportCase(
                 state=CaseState.OPEN,
                 source="check",
-                source_id=source_id,
+                source_id=str(check.id),
                 incident_type=DEFAULT_INCIDENT,
                 incident_at=check.created_at,
                 account={"esp_identifier": uploader_id} if uploader_id else {},
@@ -139,7 +139,7 @@ class ReportingService:
             ),
         )
         if case is None:
-            return repo.case_by_source(session, "check", source_id)
+            return repo.case_by_source(session, "check", str(check.id))
         repo.add_file(
             session,
             ReportFile(
@@ -150,6 +150,7 @@ class ReportingService:
                 media_type=check.media_type,
                 size=len(data),
                 content_id=content_id,
+                uploader_id=uploader_id,
                 uploaded_at=check.created_at,
                 ciphertext=evidence_crypto.encrypt(settings, data),
             ),
@@ -358,6 +359,14 @@ class ReportingService:
         files = repo.files(session, case.id)
         if not files and not case.urls:
             raise InvalidCase("the case has neither files nor URLs to report", code="nothing_to_report")
+        try:
+            report_xml(report_document(case, settings), now=utc_now())
+        except SchemaViolation as exc:
+            raise InvalidCase(
+                f"the report would break the pinned schema: {exc}",
+                code="report_invalid",
+                details={"path": exc.path},
+            ) from exc
         viewed = [f.id for f in files if f.viewed_at is not None]
         repo.set_values(
             session,

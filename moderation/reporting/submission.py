@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import httpx
 from sqlalchemy import Engine
@@ -29,19 +29,12 @@ from moderation.db import transaction
 from moderation.kit import evidence_crypto
 from moderation.kit.time import utc_now
 from moderation.models.report_case import CaseState, ReportCase
-from moderation.models.report_file import ReportFile
 from moderation.reporting.client import CyberTipClient, endpoint
-from moderation.reporting.documents import (
-    FileDetailsDocument,
-    IpEvent,
-    ReportDocument,
-    ReportedUser,
-    Reporter,
-    file_details_xml,
-    report_xml,
-)
+from moderation.reporting.contents import details_document, report_document
+from moderation.reporting.documents import file_details_xml, report_xml
 from moderation.reporting.errors import ALREADY_FINISHED, NO_SUCH_REPORT, CyberTipError
 from moderation.reporting.repository import reporting_repository as repo
+from moderation.reporting.schema import SchemaViolation
 from moderation.reporting.service import SUBJECT, reporting
 
 ClientFactory = Callable[[Settings], CyberTipClient]
@@ -64,62 +57,6 @@ def _audit(session: Session, case_id: int, action: str, actor: str, **details: o
         subject_type=SUBJECT,
         subject_id=case_id,
         details=details,
-    )
-
-
-def report_document(case: ReportCase, settings: Settings) -> ReportDocument:
-    account = case.account or {}
-    user = ReportedUser(
-        esp_identifier=account.get("esp_identifier"),
-        esp_service=settings.ncmec_esp_service,
-        screen_name=account.get("screen_name"),
-        display_names=tuple(account.get("display_names", [])),
-        emails=tuple(account.get("emails", [])),
-        profile_urls=tuple(account.get("profile_urls", [])),
-        ip_events=tuple(
-            IpEvent(
-                e["ip_address"],
-                e.get("event_name"),
-                None if not e.get("at") else datetime.fromisoformat(e["at"]),
-            )
-            for e in account.get("ip_events", [])
-        ),
-        additional_info=account.get("additional_info"),
-    )
-    assert settings.ncmec_reporter_email
-    return ReportDocument(
-        incident_type=case.incident_type,
-        incident_at=case.incident_at,
-        reporter=Reporter(
-            email=settings.ncmec_reporter_email,
-            first_name=settings.ncmec_reporter_first_name,
-            last_name=settings.ncmec_reporter_last_name,
-        ),
-        platform=settings.ncmec_esp_service,
-        escalate_reason=case.escalate_reason,
-        urls=tuple(case.urls or ()),
-        user=user,
-        additional_info=case.additional_info,
-    )
-
-
-def details_document(case: ReportCase, file: ReportFile) -> FileDetailsDocument:
-    assert case.ncmec_report_id is not None and file.ncmec_file_id is not None
-    hashes = [("MD5", file.md5)] if file.md5 else []
-    hashes.append(("SHA256", file.sha256))
-    if file.pdq and file.media_type == "image":
-        hashes.append(("PDQ", file.pdq))
-    return FileDetailsDocument(
-        report_id=case.ncmec_report_id,
-        file_id=file.ncmec_file_id,
-        # Exactly whether a person opened this file through the case (never assumed from a hash match).
-        viewed_by_esp=file.viewed_at is not None,
-        original_file_name=file.original_file_name,
-        uploaded_at=file.uploaded_at,
-        location=file.location_url,
-        hashes=tuple((t, v) for t, v in hashes if v),
-        upload_ip=file.upload_ip,
-        additional_info=f"content_id {file.content_id}" if file.content_id else None,
     )
 
 
@@ -297,6 +234,21 @@ def submit_case(
             with step.session() as (session, case):
                 _restart(session, case, actor, f"refused with {exc.code}")
         return "failed" if permanent else "retrying"
+    except SchemaViolation as exc:
+        # Our document breaks the pinned schema (confirmation checks the report, so this is a file's
+        # details or a change since): nothing was sent; the reporter sees why and fixes the case.
+        with step.session() as (session, case):
+            repo.set_values(
+                session,
+                case,
+                state=CaseState.FAILED,
+                lease_until=None,
+                pending_step=None,
+                last_error_code=None,
+                last_error=f"not sent: the document breaks the pinned schema: {exc}"[:2000],
+            )
+            _audit(session, case.id, "submission_failed", actor, step=None, schema_violation=str(exc)[:500])
+        return "failed"
     except httpx.HTTPError as exc:
         # The call's outcome is unknown: `pending_step` stays set and the next run settles it.
         with step.session() as (session, case):

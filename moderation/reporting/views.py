@@ -82,7 +82,7 @@ def case_out(session: Session, case: ReportCase) -> ReportCaseOut:
         ],
         links=[
             ReportLinkOut(
-                check_id=int(link.source_id.split("/")[0]),
+                check_id=link.check_id,
                 content_id=link.content_id,
                 uploader_id=link.uploader_id,
                 linked_at=link.created_at,

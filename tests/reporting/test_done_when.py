@@ -80,7 +80,7 @@ def test_only_the_reporting_role_opens_a_case(
         assert refused.status_code == 403, role
         assert client.get(f"/v1/reporting/cases/{case_id}/files/1", headers=headers).status_code == 403
         assert client.post(f"/v1/reporting/cases/{case_id}/confirm", headers=headers).status_code == 403
-    assert refused.json()["code"] == "forbidden" and "needs reporter" in refused.json()["message"]
+    assert refused.json()["code"] == "forbidden" and "reporter" in refused.json()["message"]
     assert client.get(f"/v1/reporting/cases/{case_id}").status_code == 401
     assert client.get(f"/v1/reporting/cases/{case_id}", headers=auth("reporter")).status_code == 200
     assert client.get("/v1/reporting/cases/999999", headers=auth("reporter")).json()["code"] == (
@@ -468,3 +468,37 @@ def test_the_worker_jobs_file_and_purge(
         name="reporting.purge_files", engine=engine, settings=reporting_settings, worker_id="w"
     )
     assert purge_files_job(purge) == {"purged": 0}
+
+
+def test_a_report_that_would_break_the_schema_is_never_sent(
+    client: TestClient,
+    auth: Auth,
+    csam_bank: Callable[[bytes], int],
+    engine: Engine,
+    reporting_settings: Settings,
+    cybertip: FakeCyberTip,
+) -> None:
+    reporter = auth("reporter")
+    case_id = _open_case(client, auth, csam_bank, 16)
+    with session_factory(engine)() as s:
+        case = s.get(ReportCase, case_id)
+        assert case is not None
+        case.urls = ["https://platform.example/has space"]  # what PATCH would refuse, stored anyway
+        s.commit()
+    refused = client.post(f"/v1/reporting/cases/{case_id}/confirm", headers=reporter)
+    assert refused.status_code == 422 and refused.json()["code"] == "report_invalid"
+    with session_factory(engine)() as s:
+        case = s.get(ReportCase, case_id)
+        assert case is not None
+        case.urls = []
+        s.commit()
+    assert client.post(f"/v1/reporting/cases/{case_id}/confirm", headers=reporter).status_code == 200
+    with session_factory(engine)() as s:
+        case = s.get(ReportCase, case_id)
+        assert case is not None
+        case.incident_type = "Spam"  # changed behind the confirmation's back
+        s.commit()
+    assert run_submissions(engine, reporting_settings).failed == [case_id]
+    assert cybertip.reports == {}
+    shown = client.get(f"/v1/reporting/cases/{case_id}", headers=reporter).json()
+    assert shown["state"] == "failed" and "pinned schema" in shown["last_error"]
