@@ -33,6 +33,8 @@ def test_reporter_users_see_cases_view_files_and_confirm_others_are_refused(
     client.cookies.clear()
 
     sign_in(client, make_user("reporter", username="dana"))
+    landing = client.get("/admin", follow_redirects=False)
+    assert landing.status_code == 303 and landing.headers["location"] == "/admin/reporting"
     listing = client.get("/admin/reporting")
     assert listing.status_code == 200 and 'href="/admin/reporting/1"' in listing.text
     page = client.get("/admin/reporting/1")
