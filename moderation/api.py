@@ -13,6 +13,8 @@ from moderation.checks import lifecycle as checks_lifecycle
 from moderation.matching import endpoints as matching_endpoints
 from moderation.matching import lifecycle as matching_lifecycle
 from moderation.observability import lifecycle as observability_lifecycle
+from moderation.reporting import endpoints as reporting_endpoints
+from moderation.reporting import lifecycle as reporting_lifecycle
 from moderation.statements import endpoints as statements_endpoints
 from moderation.takedown import endpoints as takedown_endpoints
 from moderation.worker import lifecycle as worker_lifecycle
@@ -25,6 +27,7 @@ def install_features(app: FastAPI) -> None:
     worker_lifecycle.install(app)
     checks_lifecycle.install(app)
     matching_lifecycle.install(app)
+    reporting_lifecycle.install(app)
     app.include_router(health.router)
     app.include_router(audit_endpoints.router, prefix="/v1", tags=["audit"])
     app.include_router(banks_endpoints.router, prefix="/v1", tags=["banks"])
@@ -32,3 +35,4 @@ def install_features(app: FastAPI) -> None:
     app.include_router(checks_endpoints.router, prefix="/v1", tags=["checks"])
     app.include_router(takedown_endpoints.router, prefix="/v1", tags=["takedown"])
     app.include_router(statements_endpoints.router, prefix="/v1", tags=["statements"])
+    app.include_router(reporting_endpoints.router, prefix="/v1", tags=["reporting"])

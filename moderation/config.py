@@ -136,6 +136,26 @@ class Settings(BaseSettings):
     # 0 looks every request's key up.
     api_key_cache_seconds: float = Field(default=2.0, ge=0, le=60)
 
+    # --- mandatory reporting (NCMEC CyberTipline; docs/reporting.md) -------------------------
+    # Names of the banks whose matches are apparent child sexual abuse material: a match opens a case.
+    reporting_banks: list[str] = []
+    # test (exttest.cybertip.org) unless set to production explicitly.
+    ncmec_environment: Literal["test", "production"] = "test"
+    ncmec_username: str | None = None
+    ncmec_password: str | None = None
+    # Replaces the CyberTipline host (a local fake in tests); refused with the production environment.
+    ncmec_base_url: str | None = None
+    ncmec_timeout_seconds: float = 60.0
+    # The report's reportingPerson (its email is required) and the platform name sent as espService.
+    ncmec_reporter_email: str | None = None
+    ncmec_reporter_first_name: str | None = None
+    ncmec_reporter_last_name: str | None = None
+    ncmec_esp_service: str | None = None
+    ncmec_lease_seconds: float = 900.0  # a submission whose worker went silent this long is resumed
+    ncmec_retry_seconds: float = 300.0  # wait after a transient failure before the next try
+    # 18 U.S.C. 2258A(h): at least one year from filing; longer is allowed.
+    reporting_preservation_days: int = Field(default=365, ge=365)
+
     # --- admin dashboard --------------------------------------------------------------------
     session_max_age_seconds: int = 8 * 3600
     cookie_secure: bool = False

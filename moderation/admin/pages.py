@@ -371,6 +371,8 @@ def revoke_api_key(session: DBSession, viewer: ViewerDep, name: str) -> Response
 
 @router.get("", response_class=HTMLResponse)
 def overview(request: Request, session: ReadSession, viewer: ViewerDep) -> Response:
+    if viewer.role == "reporter":
+        return RedirectResponse("/admin/reporting", status_code=303)  # their one part of the dashboard
     last_check = audit.page(session, action="audit.verify", limit=1)
     pending = review_queue.list(session, state="pending", limit=101)
     return render(

@@ -32,6 +32,8 @@ class Role(StrEnum):
     CHECKER = "checker"
     INTAKE = "intake"
     ADMIN = "admin"
+    # CyberTipline reporting only (docs/reporting.md); the one role `admin` does not stand in for.
+    REPORTER = "reporter"
 
 
 @dataclass(frozen=True)
@@ -170,6 +172,7 @@ class UserRole(StrEnum):
     REVIEWER = "reviewer"
     ADMIN = "admin"
     AUDITOR = "auditor"
+    REPORTER = "reporter"
 
 
 _password_hasher = PasswordHasher()

@@ -66,7 +66,7 @@ MAX_REPORTED_BAD_LINES = 1000
 IMPORT_BATCH = 20_000
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
-_SOURCE = re.compile(r"^(upload|takedown|review|import:[^\s]{1,100})$")
+_SOURCE = re.compile(r"^(upload|takedown|review|reporting|import:[^\s]{1,100})$")
 
 
 @dataclass
@@ -122,7 +122,7 @@ def _check_action(action: str) -> str:
 def _check_source(source: str) -> str:
     if not _SOURCE.match(source):
         raise ValidationFailed(
-            "source must be upload, takedown, review or import:<name>", code="invalid_source"
+            "source must be upload, takedown, review, reporting or import:<name>", code="invalid_source"
         )
     return source
 

@@ -10,10 +10,12 @@ from typing import Any, Protocol
 from sqlalchemy.orm import Session
 
 from moderation.banks.service import banks
+from moderation.checks.schemas import CheckMetadata
 from moderation.hashing.hashers import ImageHashes
 from moderation.hashing.video import VideoHashes
 from moderation.matching.service import MatchService
 from moderation.matching.service import matcher as match_service
+from moderation.models.check import Check
 
 
 class BankMatch(Protocol):
@@ -36,6 +38,27 @@ class BankMatch(Protocol):
         ...
     @property
     def suppressed_by(self) -> str | None: ...
+
+
+class MatchIntake(Protocol):
+    """Receives each check that matched a bank (matches an allow-list suppressed do not count), with
+    its bytes and the platform's metadata of this upload, inside the check's transaction; the
+    mandatory-reporting feature opens report cases from it. A cached answer (the same bytes checked
+    before) passes the original check with the new upload's metadata.
+
+    Lifecycle: set on the pipeline context by the app (`reporting.lifecycle`); `matched()` runs on the
+    request path for every such check, must not commit and must not do slow work."""
+
+    def matched(
+        self,
+        session: Session,
+        check: Check,
+        data: bytes,
+        banks: Sequence[str],
+        *,
+        actor: str,
+        metadata: CheckMetadata,
+    ) -> None: ...
 
 
 class Matcher(Protocol):

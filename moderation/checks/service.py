@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from moderation.audit.service import audit
 from moderation.checks.decision import ClassifierOutcome, Decided, decide, scorable_now
 from moderation.checks.errors import CheckNotFound
-from moderation.checks.ports import Matcher
+from moderation.checks.ports import Matcher, MatchIntake
 from moderation.checks.registry import content_registry
 from moderation.checks.repository import (
     checks_repository,
@@ -85,6 +85,8 @@ class CheckContext:
     video_options: VideoHashOptions = field(default_factory=VideoHashOptions)
     # Most frames of a video the classifier scores (`MODERATION_VIDEO_CLASSIFIER_FRAMES`).
     video_classifier_frames: int = 8
+    # Told of every recorded check with a bank match (mandatory reporting); nobody when None.
+    match_intake: MatchIntake | None = None
 
 
 @dataclass
@@ -185,6 +187,11 @@ def _effective(
         note = {"kind": "review_verdict", "rule": "review.verdict", "decision": verdict, "by": verdict_by}
         return verdict, [note, *reasons]
     return decision, reasons
+
+
+def _matched_banks(reasons: Sequence[dict[str, Any]]) -> list[str]:
+    """The banks whose matches count in the decision (not suppressed by an allow-list)."""
+    return sorted({r["bank"] for r in reasons if r.get("kind") == "bank_match" and r["decision"] != "allow"})
 
 
 def _video_info(check: Check, video: VideoHashes | None = None) -> VideoInfo | None:
@@ -520,6 +527,13 @@ class CheckService:
                 continue
             meta = work.item.metadata
             if work.cached is not None:
+                cached_banks = _matched_banks(work.cached["reasons"])
+                if cached_banks and context.match_intake is not None and work.item.data is not None:
+                    original = checks_repository.get(session, work.cached["id"])
+                    assert original is not None
+                    context.match_intake.matched(
+                        session, original, work.item.data, cached_banks, actor=actor, metadata=meta
+                    )
                 work.result = self._cached_result(session, work, actor, policy)
                 continue
             assert work.hashes is not None and (work.decoded is not None or work.video is not None)
@@ -591,6 +605,11 @@ class CheckService:
                 )
             if meta.content_id:
                 content_registry.register(session, check, meta)
+            matched_banks = _matched_banks(decided.reasons)
+            if matched_banks and context.match_intake is not None and work.item.data is not None:
+                context.match_intake.matched(
+                    session, check, work.item.data, matched_banks, actor=actor, metadata=meta
+                )
             if decided.decision != "allow":
                 audit.record(
                     session,

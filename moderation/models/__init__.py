@@ -21,6 +21,9 @@ from moderation.models.notice_clock import NoticeClock
 from moderation.models.notice_content import NoticeContent
 from moderation.models.notice_pause import NoticePause
 from moderation.models.notice_step import NoticeStep
+from moderation.models.report_case import ReportCase
+from moderation.models.report_file import ReportFile
+from moderation.models.report_link import ReportLink
 from moderation.models.review_copy import ReviewCopy
 from moderation.models.review_item import ReviewItem
 from moderation.models.statement import Statement
@@ -51,6 +54,9 @@ __all__ = [
     "NoticeContent",
     "NoticePause",
     "NoticeStep",
+    "ReportCase",
+    "ReportFile",
+    "ReportLink",
     "ReviewCopy",
     "ReviewItem",
     "Statement",

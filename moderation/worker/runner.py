@@ -26,6 +26,7 @@ from moderation.jobs import Job, JobContext, JobResult, registered
 from moderation.kit.request_context import bound_request_id
 from moderation.matching import tasks as matching_tasks
 from moderation.observability import metrics
+from moderation.reporting import tasks as reporting_tasks
 from moderation.statements import tasks as statements_tasks
 from moderation.takedown import tasks as takedown_tasks
 from moderation.worker.locks import job_lock
@@ -42,6 +43,7 @@ TASK_MODULES = (
     checks_tasks,
     matching_tasks,
     statements_tasks,
+    reporting_tasks,
     audit_tasks,
 )
 

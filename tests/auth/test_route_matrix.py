@@ -14,9 +14,9 @@ from typer.testing import CliRunner
 from moderation.cli import app as cli
 from tests.routes import api_routes
 
-ALL_ROLES = {"checker", "intake", "admin"}
+ALL_ROLES = {"checker", "intake", "admin", "reporter"}
 
-# (method, path) -> roles admitted. `admin` is always admitted.
+# (method, path) -> roles admitted. `admin` is always admitted, except where REPORTER_ONLY says.
 ROUTE_ROLES: dict[tuple[str, str], set[str]] = {
     ("GET", "/v1/audit"): {"admin"},
     ("POST", "/v1/check"): {"checker"},
@@ -74,7 +74,20 @@ ROUTE_ROLES: dict[tuple[str, str], set[str]] = {
     ("GET", "/v1/statements"): {"checker", "intake"},
     ("GET", "/v1/statements/{statement_id}"): {"checker", "intake"},
     ("POST", "/v1/statements/{statement_id}/email"): {"checker", "intake"},
+    # mandatory reporting: the reporter role alone (admins refused); the platform may add account details
+    ("GET", "/v1/reporting/cases"): {"reporter"},
+    ("POST", "/v1/reporting/cases"): {"reporter"},
+    ("GET", "/v1/reporting/cases/{case_id}"): {"reporter"},
+    ("PATCH", "/v1/reporting/cases/{case_id}"): {"reporter"},
+    ("GET", "/v1/reporting/cases/{case_id}/files/{file_id}"): {"reporter"},
+    ("PUT", "/v1/reporting/cases/{case_id}/account"): {"reporter", "intake"},
+    ("POST", "/v1/reporting/cases/{case_id}/confirm"): {"reporter"},
+    ("POST", "/v1/reporting/cases/{case_id}/dismiss"): {"reporter"},
+    ("POST", "/v1/reporting/cases/{case_id}/legal-hold"): {"reporter"},
+    ("POST", "/v1/reporting/cases/{case_id}/destruction-request"): {"reporter"},
 }
+# Routes `admin` does not pass (CyberTipline material: access kept to the reporting role).
+REPORTER_ONLY = {route for route in ROUTE_ROLES if route[1].startswith("/v1/reporting/")}
 
 
 def _v1_routes(client: TestClient) -> list[tuple[str, str]]:
@@ -110,7 +123,7 @@ def test_route_rejects_missing_revoked_and_wrong_role(
     assert response.status_code == 401
     assert response.json()["code"] == "revoked_api_key"
 
-    admitted = ROUTE_ROLES[(method, path)] | {"admin"}
+    admitted = ROUTE_ROLES[(method, path)] | (set() if (method, path) in REPORTER_ONLY else {"admin"})
     for role in sorted(ALL_ROLES - admitted):
         response = app_client.request(method, url, headers={"Authorization": f"Bearer {make_key(role)}"})
         assert response.status_code == 403, (role, response.text)

@@ -1,0 +1,1 @@
+"""Mandatory reporting: CyberTipline report cases, their submission to NCMEC and their preservation."""
