@@ -11,6 +11,7 @@ from moderation.audit.service import audit
 from moderation.checks.errors import ReviewCopyNotFound, ReviewItemNotFound
 from moderation.checks.ports import add_hashes_to_bank
 from moderation.checks.repository import (
+    REVIEW_KEY,
     checks_repository,
     content_repository,
     review_copy_repository,
@@ -21,6 +22,7 @@ from moderation.checks.service import checks, hashes_of
 from moderation.config import Settings, get_settings
 from moderation.exceptions import IllegalTransition, ValidationFailed
 from moderation.kit import evidence_crypto
+from moderation.kit.paging import Page, decode_cursor, page_of
 from moderation.kit.time import utc_now
 from moderation.models.check import Check
 from moderation.models.review_item import ReviewItem
@@ -48,11 +50,33 @@ class ReviewQueue:
         self, session: Session, *, state: str = "pending", limit: int = 50, offset: int = 0
     ) -> list[ReviewEntry]:
         """A page of the queue (`state`: open, escalated, pending = both, decided, all)."""
+        return self.page(session, state=state, limit=limit, offset=offset).items
+
+    def page(
+        self,
+        session: Session,
+        *,
+        state: str = "pending",
+        cursor: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> Page[ReviewEntry]:
+        """A page of the queue; pass `next_cursor` back as `cursor` for the next one (`offset`: the
+        deprecated API alias, ignored with a cursor)."""
         if state not in QUEUE_STATES:
             raise ValidationFailed(f"state must be one of {', '.join(QUEUE_STATES)}", code="invalid_state")
-        items = review_repository.queue(session, states=QUEUE_STATES[state], limit=limit, offset=offset)
-        checks_by_id = checks_repository.by_ids(session, [i.check_id for i in items])
-        return [self._entry(session, item, checks_by_id[item.check_id]) for item in items]
+        after = decode_cursor(cursor, REVIEW_KEY) if cursor else None
+        rows = review_repository.queue(
+            session,
+            states=QUEUE_STATES[state],
+            limit=limit + 1,
+            after=after,
+            offset=0 if after else offset,
+        )
+        page = page_of(rows, limit, lambda i: (i.risk, i.id))
+        checks_by_id = checks_repository.by_ids(session, [i.check_id for i in page.items])
+        entries = [self._entry(session, item, checks_by_id[item.check_id]) for item in page.items]
+        return Page(entries, page.next_cursor)
 
     def get(self, session: Session, item_id: int) -> ReviewEntry:
         item = review_repository.get(session, item_id)

@@ -260,7 +260,10 @@ class ReviewEntry(BaseModel):
 class ReviewPage(BaseModel):
     items: list[ReviewEntry]
     limit: int
-    offset: int
+    offset: int = Field(description="Deprecated: the `offset` asked for; page with `next_cursor`.")
+    next_cursor: str | None = Field(
+        default=None, description="pass as `cursor` for the next page; null on the last page"
+    )
 
 
 class VerdictRequest(BaseModel):

@@ -23,6 +23,7 @@ from moderation.banks.service import STAY_DOWN_BANK
 from moderation.config import Settings, get_settings
 from moderation.email.service import outbox
 from moderation.exceptions import ModerationError, NotFound
+from moderation.kit.paging import Page, decode_id_cursor, page_of
 from moderation.kit.time import utc_now
 from moderation.models.check import Check
 from moderation.models.notice import Notice
@@ -576,6 +577,17 @@ class StatementService:
             self.present(session, s, with_submission=True)
             for s in repo.for_content(session, content_id, limit=limit)
         ]
+
+    def page_for_content(
+        self, session: Session, content_id: str, *, cursor: str | None = None, limit: int = 100
+    ) -> Page[StatementOut]:
+        """A page of the statements about a platform content id, oldest first; pass `next_cursor`
+        back as `cursor` for the next."""
+        after = decode_id_cursor(cursor) if cursor else None
+        page = page_of(
+            repo.for_content(session, content_id, limit=limit + 1, after=after), limit, lambda s: (s.id,)
+        )
+        return Page([self.present(session, s, with_submission=True) for s in page.items], page.next_cursor)
 
     def submission_overview(
         self, session: Session, *, limit: int = 100

@@ -10,6 +10,7 @@ from sqlalchemy import and_, delete, exists, func, or_, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from moderation.kit.paging import CursorKey, KeyPart, KeyValue, keyset_after
 from moderation.models.evidence_hold import EvidenceHold
 from moderation.models.evidence_item import EvidenceItem
 from moderation.models.notice import OPEN_STATES, Notice
@@ -19,6 +20,9 @@ from moderation.models.notice_pause import NoticePause
 from moderation.models.notice_step import NoticeStep
 from moderation.models.webhook_attempt import WebhookAttempt
 from moderation.models.webhook_delivery import WebhookDelivery
+
+# The queue's order: due time (none last), then id; notices.id is a 32-bit INTEGER on PostgreSQL.
+QUEUE_KEY: CursorKey = (KeyPart("time", nullable=True), KeyPart("int", maximum=2**31 - 1))
 
 
 class TakedownRepository:
@@ -73,7 +77,7 @@ class TakedownRepository:
         regime: str | None,
         assignee: str | None,
         overdue_at: datetime | None,
-        after: tuple[datetime | None, int] | None,
+        after: Sequence[KeyValue] | None,
         limit: int,
     ) -> list[Notice]:
         """Notices by due time (no due time last), then id; `after` is the keyset cursor.
@@ -111,7 +115,7 @@ class TakedownRepository:
         regime: str,
         assignee: str | None,
         overdue_at: datetime | None,
-        after: tuple[datetime | None, int] | None,
+        after: Sequence[KeyValue] | None,
         limit: int,
     ) -> list[Notice]:
         query = (
@@ -513,16 +517,11 @@ class TakedownRepository:
         )
 
 
-def _after(query: Any, due_column: Any, id_column: Any, after: tuple[datetime | None, int] | None) -> Any:
-    """Keyset condition for ORDER BY due NULLS LAST, id: rows strictly after the cursor."""
+def _after(query: Any, due_column: Any, id_column: Any, after: Sequence[KeyValue] | None) -> Any:
+    """Rows strictly after the cursor in the queue's order (due NULLS LAST, id)."""
     if after is None:
         return query
-    due, last_id = after
-    if due is None:
-        return query.where(due_column.is_(None), id_column > last_id)
-    return query.where(
-        or_(due_column > due, and_(due_column == due, id_column > last_id), due_column.is_(None))
-    )
+    return keyset_after(query, (due_column, id_column), QUEUE_KEY, after)
 
 
 takedown_repository = TakedownRepository()

@@ -3,9 +3,6 @@ dashboard's per-regime overview."""
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -14,8 +11,8 @@ from sqlalchemy.orm import Session
 
 from moderation.audit.service import audit
 from moderation.config import Settings
-from moderation.exceptions import ValidationFailed
-from moderation.kit.time import ensure_utc, utc_now
+from moderation.kit.paging import decode_cursor, page_of
+from moderation.kit.time import utc_now
 from moderation.models.notice import OPEN_STATES, Notice
 from moderation.models.notice_content import NoticeContent
 from moderation.policy.regimes import RegimeSet
@@ -27,6 +24,7 @@ from moderation.takedown.context import (
     open_notice,
     regime_versions,
 )
+from moderation.takedown.repository import QUEUE_KEY
 from moderation.takedown.repository import takedown_repository as repo
 
 
@@ -38,25 +36,6 @@ class QueueResult:
 
 def iso_or_none(value: datetime | None) -> str | None:
     return iso_utc(value) if value is not None else None
-
-
-def encode_cursor(due: datetime | None, notice_id: int) -> str:
-    raw = json.dumps([iso_or_none(due), notice_id]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-MAX_NOTICE_ID = 2**31 - 1  # notices.id is a 32-bit INTEGER on PostgreSQL
-
-
-def decode_cursor(cursor: str) -> tuple[datetime | None, int]:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        due, notice_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        if not 0 <= int(notice_id) <= MAX_NOTICE_ID:
-            raise ValueError("notice id out of range")
-        return (ensure_utc(datetime.fromisoformat(due)) if due else None), int(notice_id)
-    except (ValueError, TypeError, binascii.Error, RecursionError) as exc:
-        raise ValidationFailed("cursor is not valid", code="invalid_cursor") from exc
 
 
 def queue_item(notice: Notice, now: datetime) -> dict[str, Any]:
@@ -152,7 +131,7 @@ class NoticeViews:
         """Open notices (or those in `state`) by due time, earliest first, with time remaining."""
         now = utc_now()
         states = [state] if state else list(OPEN_STATES)
-        after = decode_cursor(cursor) if cursor else None
+        after = decode_cursor(cursor, QUEUE_KEY) if cursor else None
         rows = repo.queue(
             session,
             states=states,
@@ -162,15 +141,13 @@ class NoticeViews:
             after=after,
             limit=limit + 1,
         )
-        more = len(rows) > limit
-        rows = rows[:limit]
-        items = [queue_item(n, now) for n in rows]
-        alerting = repo.alerting(session, [n.id for n in rows], now)
+        page = page_of(rows, limit, lambda n: (n.due_at, n.id))
+        items = [queue_item(n, now) for n in page.items]
+        alerting = repo.alerting(session, [n.id for n in page.items], now)
         for item in items:
             # Past the first alert threshold but not overdue: the queue highlights it.
             item["due_soon"] = item["id"] in alerting and not item["overdue"]
-        next_cursor = encode_cursor(rows[-1].due_at, rows[-1].id) if more and rows else None
-        return QueueResult(items, next_cursor)
+        return QueueResult(items, page.next_cursor)
 
     def detail(self, session: Session, notice_id: int, settings: Settings | None = None) -> dict[str, Any]:
         """Everything about one notice: clocks, pauses, content and copies, sweep, duty flags,
