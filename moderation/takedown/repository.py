@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, func, or_, select, true, update
+from sqlalchemy import delete, exists, func, or_, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -302,98 +302,6 @@ class TakedownRepository:
 
     def get_delivery(self, session: Session, delivery_id: int) -> WebhookDelivery | None:
         return session.get(WebhookDelivery, delivery_id, populate_existing=True)
-
-    def due_deliveries(self, session: Session, now: datetime, limit: int) -> list[tuple[int, int]]:
-        """(id, attempts) of rows ready to send: pending and due, or sending with an expired lease."""
-        rows = session.execute(
-            select(WebhookDelivery.id, WebhookDelivery.attempts)
-            .where(
-                or_(
-                    and_(WebhookDelivery.state == "pending", WebhookDelivery.next_attempt_at <= now),
-                    and_(WebhookDelivery.state == "sending", WebhookDelivery.lease_until < now),
-                )
-            )
-            .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
-            .limit(limit)
-        ).all()
-        return [(int(r[0]), int(r[1])) for r in rows]
-
-    def claim_delivery(
-        self,
-        session: Session,
-        delivery_id: int,
-        *,
-        attempts: int,
-        now: datetime,
-        lease_until: datetime,
-        worker: str,
-    ) -> bool:
-        """Take one row for one attempt. The WHERE repeats the readiness test and the attempt count
-        seen, so of two workers racing for the same row exactly one gets rowcount 1."""
-        result = session.execute(
-            update(WebhookDelivery)
-            .where(
-                WebhookDelivery.id == delivery_id,
-                WebhookDelivery.attempts == attempts,
-                or_(
-                    and_(WebhookDelivery.state == "pending", WebhookDelivery.next_attempt_at <= now),
-                    and_(WebhookDelivery.state == "sending", WebhookDelivery.lease_until < now),
-                ),
-            )
-            .values(state="sending", attempts=attempts + 1, lease_until=lease_until, claimed_by=worker)
-            .execution_options(synchronize_session=False)
-        )
-        return result.rowcount == 1  # type: ignore[attr-defined]
-
-    def finish_delivery(
-        self, session: Session, delivery_id: int, *, attempt: int, worker: str, values: dict[str, Any]
-    ) -> bool:
-        """Record the outcome only if this worker still holds this attempt (its lease did not lapse
-        into someone else's claim)."""
-        result = session.execute(
-            update(WebhookDelivery)
-            .where(
-                WebhookDelivery.id == delivery_id,
-                WebhookDelivery.attempts == attempt,
-                WebhookDelivery.claimed_by == worker,
-                WebhookDelivery.state == "sending",
-            )
-            .values(**values)
-            .execution_options(synchronize_session=False)
-        )
-        return result.rowcount == 1  # type: ignore[attr-defined]
-
-    def add_attempt(self, session: Session, attempt: WebhookAttempt) -> WebhookAttempt:
-        session.add(attempt)
-        session.flush()
-        return attempt
-
-    def abandon_attempts(
-        self, session: Session, delivery_id: int, *, before_attempt: int, at: datetime
-    ) -> None:
-        """Attempts left 'sending' by a worker that died are marked abandoned when the row is retried."""
-        session.execute(
-            update(WebhookAttempt)
-            .where(
-                WebhookAttempt.delivery_id == delivery_id,
-                WebhookAttempt.attempt < before_attempt,
-                WebhookAttempt.outcome == "sending",
-            )
-            .values(
-                outcome="abandoned", finished_at=at, error="lease expired before the outcome was recorded"
-            )
-            .execution_options(synchronize_session=False)
-        )
-
-    def finish_attempt(
-        self, session: Session, delivery_id: int, attempt: int, values: dict[str, Any]
-    ) -> None:
-        session.execute(
-            update(WebhookAttempt)
-            .where(WebhookAttempt.delivery_id == delivery_id, WebhookAttempt.attempt == attempt)
-            .values(**values)
-            .execution_options(synchronize_session=False)
-        )
 
     def attempts(self, session: Session, delivery_ids: Sequence[int]) -> list[WebhookAttempt]:
         if not delivery_ids:

@@ -11,7 +11,6 @@ import socket
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
 
 from sqlalchemy import Engine
 
@@ -22,7 +21,7 @@ from moderation.kit.request_context import bound_request_id, current_request_id
 from moderation.kit.time import utc_now
 from moderation.takedown import webhook
 from moderation.takedown.evidence_store import evidence_store
-from moderation.takedown.outbox import action_outbox
+from moderation.takedown.outbox import action_outbox, lease_for
 
 DELIVER_WEBHOOKS = "takedown.deliver_webhooks"
 PURGE_EVIDENCE = "takedown.purge_evidence"
@@ -61,7 +60,7 @@ def deliver_webhooks(
     if not settings.action_webhook_url:
         run.skipped_reason = "MODERATION_ACTION_WEBHOOK_URL is not set; actions stay pending"
         return run
-    lease = timedelta(seconds=settings.action_webhook_timeout_seconds + 30)
+    lease = lease_for(settings)
     actor = f"system:{DELIVER_WEBHOOKS}"
     with transaction(engine) as session:
         due = action_outbox.due(session, limit=limit)
