@@ -116,6 +116,7 @@ async def review_bulk(
                 verdict=verdict,
                 actor=actor(viewer),
                 note=note.strip() or f"bulk {verdict} of {len(ids)} items",
+                settings=request.app.state.settings,
                 policy_version=request.app.state.policy.version,
             )
     except ModerationError as exc:
@@ -228,6 +229,7 @@ def content_verdict(
             actor=actor(viewer),
             note=note.strip() or None,
             add_to_bank=(add_to_bank or None) if verdict == "block" else None,
+            settings=request.app.state.settings,
             policy_version=request.app.state.policy.version,
         )
     except ModerationError as exc:

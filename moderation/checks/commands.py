@@ -80,7 +80,13 @@ def review_verdict(
     try:
         with transaction() as session:
             entry = review_queue.verdict(
-                session, item_id, verdict=verdict, actor=cli_actor(), note=note, add_to_bank=add_to_bank
+                session,
+                item_id,
+                verdict=verdict,
+                actor=cli_actor(),
+                note=note,
+                add_to_bank=add_to_bank,
+                settings=get_settings(),
             )
     except ModerationError as exc:
         raise fail(f"error [{exc.code}]: {exc.message}") from exc

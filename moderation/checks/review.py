@@ -19,7 +19,7 @@ from moderation.checks.repository import (
 )
 from moderation.checks.schemas import ReviewEntry
 from moderation.checks.service import checks, hashes_of
-from moderation.config import Settings, get_settings
+from moderation.config import Settings
 from moderation.exceptions import IllegalTransition, ValidationFailed
 from moderation.kit import evidence_crypto
 from moderation.kit.paging import Page, decode_cursor, page_of
@@ -112,7 +112,7 @@ class ReviewQueue:
         note: str | None = None,
         add_to_bank: str | None = None,
         policy_version: str | None = None,
-        settings: Settings | None = None,
+        settings: Settings,
     ) -> ReviewEntry:
         """Record a reviewer's verdict (`allow`, `block`, `escalate`) against the item and its check.
 
@@ -162,7 +162,7 @@ class ReviewQueue:
                 )
                 session.refresh(item)
                 item.added_to_bank = add_to_bank
-        copy = self._settle_copy(session, item.id, verdict, now, settings or get_settings())
+        copy = self._settle_copy(session, item.id, verdict, now, settings)
         session.flush()
         audit.record(
             session,
@@ -209,7 +209,7 @@ class ReviewQueue:
         *,
         actor: str,
         reason: str | None = None,
-        settings: Settings | None = None,
+        settings: Settings,
     ) -> bytes:
         """The decrypted image bytes of a review item, for an authorised reader; every read is audited
         (`review.image_read`, in the caller's transaction). 404 `review_item_not_found` or
@@ -229,7 +229,7 @@ class ReviewQueue:
             subject_id=review_item_id,
             details={"check_id": item.check_id, "sha256": copy.sha256, "reason": reason},
         )
-        return evidence_crypto.decrypt(settings or get_settings(), copy.ciphertext)
+        return evidence_crypto.decrypt(settings, copy.ciphertext)
 
     def purge_copies(self, session: Session, *, actor: str, limit: int = 500) -> int:
         """Delete the image copies of blocked items whose retention has ended (one audit event per run)."""

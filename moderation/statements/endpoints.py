@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 
 from moderation.auth.service import Principal
 from moderation.dependencies import ID, DBSession, require_role
@@ -40,9 +40,11 @@ def list_statements(
 
 @router.post("/statements/{statement_id}/email", response_model=EmailQueued, status_code=202)
 def email_statement(
-    statement_id: ID, body: EmailRequest, session: DBSession, principal: Platform
+    statement_id: ID, body: EmailRequest, request: Request, session: DBSession, principal: Platform
 ) -> EmailQueued:
     """Queue the statement to the uploader's address (the platform supplies it; it is not stored
     outside the email outbox). Sending twice to the same address queues one message."""
-    queued = statements.email(session, statement_id, to=body.to, actor=principal.actor)
+    queued = statements.email(
+        session, statement_id, to=body.to, actor=principal.actor, settings=request.app.state.settings
+    )
     return EmailQueued(statement_id=statement_id, queued=queued)

@@ -98,7 +98,9 @@ def _for_caller(
     """Admins get the case file; an intake key gets the reporter's receipt."""
     if principal.role == Role.ADMIN:
         return NoticeOut.model_validate({**_detail(request, session, notice_id), "created": created})
-    return NoticeReceipt.model_validate(notice_access.receipt(session, notice_id, created=created))
+    return NoticeReceipt.model_validate(
+        notice_access.receipt(session, notice_id, settings=request.app.state.settings, created=created)
+    )
 
 
 @router.post(
@@ -194,7 +196,7 @@ def attach_content_image(
     settings = request.app.state.settings
     data = read_limited(file.file, ImageLimits.from_settings(settings))
     takedown.attach_image(session, notice_id, item_id, data, actor=principal.actor, settings=settings)
-    return notice_access.receipt(session, notice_id)
+    return notice_access.receipt(session, notice_id, settings=request.app.state.settings)
 
 
 @router.post("/notices/{notice_id}/action", response_model=NoticeOut, summary="Remove the content")

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from moderation.config import Settings
+from moderation.config import Settings, get_settings
 from moderation.kit.outbox import Claim, Outbox, OutboxTable, RetryPolicy
 from moderation.kit.time import utc_now
 from moderation.models.notice import Notice
@@ -24,11 +24,23 @@ from moderation.takedown.repository import takedown_repository as repo
 
 
 def enqueue_action(
-    session: Session, notice: Notice, item: NoticeContent, action: str, *, reason: str | None, actor: str
+    session: Session,
+    notice: Notice,
+    item: NoticeContent,
+    action: str,
+    *,
+    reason: str | None,
+    actor: str,
+    settings: Settings | None = None,
 ) -> None:
+    """Queue the platform action (`remove`, `restore`) of one content item in the caller's
+    transaction, once per (notice, item, action). Takedown passes its settings; other features
+    enqueue through this signature without them, so only here the process settings stand in."""
     key = f"notice-{notice.id}/content-{item.id}/{action}"
     # The statement of reasons of this removal (or its reversal) travels with the action webhook.
-    statement = statements.record_notice_action(session, notice, item, action, actor=actor)
+    statement = statements.record_notice_action(
+        session, notice, item, action, actor=actor, settings=settings or get_settings()
+    )
     payload = {
         "event": f"content.{action}",
         "idempotency_key": key,

@@ -149,7 +149,7 @@ class NoticeViews:
             item["due_soon"] = item["id"] in alerting and not item["overdue"]
         return QueueResult(items, page.next_cursor)
 
-    def detail(self, session: Session, notice_id: int, settings: Settings | None = None) -> dict[str, Any]:
+    def detail(self, session: Session, notice_id: int, settings: Settings) -> dict[str, Any]:
         """Everything about one notice: clocks, pauses, content and copies, sweep, duty flags,
         webhook delivery state, evidence (never the bytes) and the audit timeline."""
         _, regime_set, notice = open_notice(session, notice_id, settings)
