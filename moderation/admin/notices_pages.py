@@ -236,7 +236,7 @@ def _notice_page(
 ) -> Response:
     settings = _settings(request)
     try:
-        notice = takedown.detail(session, notice_id, settings)
+        notice = takedown.detail(session, notice_id, settings).model_dump()
     except ModerationError as exc:
         raise PageNotFound(exc.message) from exc
     return render(

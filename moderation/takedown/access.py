@@ -69,14 +69,14 @@ class NoticeAccess:
             # The submitter's own references (no reporter details): ids to attach images to.
             "content": [
                 {
-                    "id": c["id"],
-                    "ref": c["ref"],
-                    "content_id": c["content_id"],
-                    "url": c["url"],
-                    "state": c["state"],
-                    "stay_down": c["stay_down"],
+                    "id": c.id,
+                    "ref": c.ref,
+                    "content_id": c.content_id,
+                    "url": c.url,
+                    "state": c.state,
+                    "stay_down": c.stay_down,
                 }
-                for c in takedown.detail(session, notice_id, settings)["content"]
+                for c in takedown.detail(session, notice_id, settings).content
             ],
         }
 

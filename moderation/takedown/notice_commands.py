@@ -83,7 +83,7 @@ def create(
         with transaction() as session:
             settings = get_settings()
             notice, created = takedown.submit(session, body, actor=cli_actor(), settings=settings)
-            row = takedown.detail(session, notice.id, settings)
+            row = takedown.detail(session, notice.id, settings).model_dump(exclude={"created"})
     except ModerationError as exc:
         raise _fail(f"error [{exc.code}]: {exc.message}") from exc
     if as_json:
@@ -197,7 +197,7 @@ def show(notice_id: NoticeID) -> None:
     """Print one notice as JSON: state, clocks, content, webhooks and timeline (never evidence bytes)."""
     try:
         with transaction() as session:
-            row = takedown.detail(session, notice_id, get_settings())
+            row = takedown.detail(session, notice_id, get_settings()).model_dump(exclude={"created"})
     except ModerationError as exc:
         raise _fail(f"error [{exc.code}]: {exc.message}") from exc
     typer.echo(json.dumps(row, default=lambda v: _iso(v) if isinstance(v, datetime) else str(v), indent=2))

@@ -22,7 +22,7 @@ from moderation.takedown.context import load_notice
 from moderation.takedown.evidence_store import EvidenceRead, evidence_store
 from moderation.takedown.intake import NoticeIntake
 from moderation.takedown.outbox import action_outbox
-from moderation.takedown.schemas import NoticeCreate
+from moderation.takedown.schemas import NoticeCreate, NoticeOut
 from moderation.takedown.staydown import PlatformStayDown, StayDownPort
 from moderation.takedown.transitions import NoticeTransitions
 from moderation.takedown.views import QueueResult, notice_views
@@ -226,7 +226,7 @@ class TakedownService:
             limit=limit,
         )
 
-    def detail(self, session: Session, notice_id: int, settings: Settings) -> dict[str, Any]:
+    def detail(self, session: Session, notice_id: int, settings: Settings) -> NoticeOut:
         """Everything about one notice (never the evidence bytes)."""
         return notice_views.detail(session, notice_id, settings)
 

@@ -26,6 +26,7 @@ from moderation.takedown.context import (
 )
 from moderation.takedown.repository import QUEUE_KEY
 from moderation.takedown.repository import takedown_repository as repo
+from moderation.takedown.schemas import NoticeOut
 
 
 @dataclass(frozen=True)
@@ -149,7 +150,7 @@ class NoticeViews:
             item["due_soon"] = item["id"] in alerting and not item["overdue"]
         return QueueResult(items, page.next_cursor)
 
-    def detail(self, session: Session, notice_id: int, settings: Settings) -> dict[str, Any]:
+    def detail(self, session: Session, notice_id: int, settings: Settings) -> NoticeOut:
         """Everything about one notice: clocks, pauses, content and copies, sweep, duty flags,
         webhook delivery state, evidence (never the bytes) and the audit timeline."""
         _, regime_set, notice = open_notice(session, notice_id, settings)
@@ -162,7 +163,7 @@ class NoticeViews:
         # Items whose image we were given (at intake or attached later): banked with robust variants.
         imaged = {e.notice_content_id for e in evidence if (e.details or {}).get("kind") in IMAGE_EVIDENCE}
         base = queue_item(notice, now)
-        return {
+        body = {
             **base,
             "regimes": notice.regimes,
             "state_reason": notice.state_reason,
@@ -268,6 +269,7 @@ class NoticeViews:
                 for ev in audit.for_subject(session, SUBJECT, notice.id)
             ],
         }
+        return NoticeOut.model_validate(body)
 
     def overview(self, session: Session, *, days: int = 30) -> dict[str, Any]:
         """Queue health per regime: open notices, due within 24 hours, overdue (from each open
