@@ -76,7 +76,7 @@ def notices_page(
             cursor=cursor or None,
             limit=50,
         )
-        items, next_cursor = page.items, page.next_cursor
+        items, next_cursor = [i.model_dump() for i in page.items], page.next_cursor
     except ModerationError as exc:
         items, next_cursor, error = [], None, exc.message
     return render(

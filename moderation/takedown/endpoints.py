@@ -135,11 +135,11 @@ def notice_queue(
     overdue: bool = False,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-) -> dict[str, Any]:
+) -> QueuePage:
     page = takedown.queue(
         session, regime=regime, state=state, assignee=assignee, overdue=overdue, cursor=cursor, limit=limit
     )
-    return {"items": page.items, "next_cursor": page.next_cursor}
+    return QueuePage(items=page.items, next_cursor=page.next_cursor)
 
 
 @router.get("/notices/{notice_id}", response_model=NoticeOut, summary="One notice with everything about it")

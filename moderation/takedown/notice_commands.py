@@ -127,7 +127,8 @@ def list_(
         raise _fail(f"error [{exc.code}]: {exc.message}") from exc
     if not as_json:
         typer.echo(f"{'ID':>8} {'STATE':11} {'DUE (UTC)':21} {'REMAINING':>10} {'ASSIGNEE':16} REGIMES")
-    for item in page.items:
+    for entry in page.items:
+        item = entry.model_dump()
         remaining = item["time_remaining_seconds"]
         if as_json:
             typer.echo(

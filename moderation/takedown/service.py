@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from moderation.config import Settings
+from moderation.kit.paging import Page
 from moderation.models.notice import Notice
 from moderation.models.notice_clock import NoticeClock
 from moderation.takedown import deadlines
@@ -22,10 +23,10 @@ from moderation.takedown.context import load_notice
 from moderation.takedown.evidence_store import EvidenceRead, evidence_store
 from moderation.takedown.intake import NoticeIntake
 from moderation.takedown.outbox import action_outbox
-from moderation.takedown.schemas import NoticeCreate, NoticeOut
+from moderation.takedown.schemas import NoticeCreate, NoticeOut, QueueItem
 from moderation.takedown.staydown import PlatformStayDown, StayDownPort
 from moderation.takedown.transitions import NoticeTransitions
-from moderation.takedown.views import QueueResult, notice_views
+from moderation.takedown.views import notice_views
 
 __all__ = ["TakedownService", "action_outbox", "evidence_store", "takedown"]
 
@@ -214,7 +215,7 @@ class TakedownService:
         overdue: bool = False,
         cursor: str | None = None,
         limit: int = 50,
-    ) -> QueueResult:
+    ) -> Page[QueueItem]:
         """Open notices (or those in `state`) by due time, earliest first."""
         return notice_views.queue(
             session,

@@ -3,7 +3,6 @@ dashboard's per-regime overview."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -11,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from moderation.audit.service import audit
 from moderation.config import Settings
-from moderation.kit.paging import decode_cursor, page_of
+from moderation.kit.paging import Page, decode_cursor, page_of
 from moderation.kit.time import utc_now
 from moderation.models.notice import OPEN_STATES, Notice
 from moderation.models.notice_content import NoticeContent
@@ -26,13 +25,7 @@ from moderation.takedown.context import (
 )
 from moderation.takedown.repository import QUEUE_KEY
 from moderation.takedown.repository import takedown_repository as repo
-from moderation.takedown.schemas import NoticeOut
-
-
-@dataclass(frozen=True)
-class QueueResult:
-    items: list[dict[str, Any]]
-    next_cursor: str | None
+from moderation.takedown.schemas import NoticeOut, QueueItem
 
 
 def iso_or_none(value: datetime | None) -> str | None:
@@ -128,7 +121,7 @@ class NoticeViews:
         overdue: bool = False,
         cursor: str | None = None,
         limit: int = 50,
-    ) -> QueueResult:
+    ) -> Page[QueueItem]:
         """Open notices (or those in `state`) by due time, earliest first, with time remaining."""
         now = utc_now()
         states = [state] if state else list(OPEN_STATES)
@@ -148,7 +141,7 @@ class NoticeViews:
         for item in items:
             # Past the first alert threshold but not overdue: the queue highlights it.
             item["due_soon"] = item["id"] in alerting and not item["overdue"]
-        return QueueResult(items, page.next_cursor)
+        return Page([QueueItem.model_validate(item) for item in items], page.next_cursor)
 
     def detail(self, session: Session, notice_id: int, settings: Settings) -> NoticeOut:
         """Everything about one notice: clocks, pauses, content and copies, sweep, duty flags,
