@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 
-from moderation.config import Settings, get_settings
+from moderation.config import Settings
 from moderation.db import get_engine, transaction
 from moderation.jobs import JobContext, JobResult, job
 from moderation.kit.request_context import bound_request_id, current_request_id
@@ -47,13 +47,12 @@ def default_worker_id() -> str:
 def deliver_webhooks(
     engine: Engine | None = None,
     *,
-    settings: Settings | None = None,
+    settings: Settings,
     worker: str | None = None,
     limit: int = 50,
     send: Sender = webhook.send,
 ) -> DeliveryRun:
     """Send due outbox rows to MODERATION_ACTION_WEBHOOK_URL, signed, one claimed attempt at a time."""
-    settings = settings or get_settings()
     engine = engine or get_engine(settings)
     worker = worker or default_worker_id()
     run = DeliveryRun()
