@@ -9,8 +9,6 @@ from fastapi.testclient import TestClient
 # Values people typed in (statements, reporter details, audit details) are any JSON by design.
 FREE_FORM = "#/components/schemas/JsonValue"
 PREFIXES = ("/v1/notices", "/v1/check", "/v1/review")
-# Typed, but open to the extra per-model fields the classifier adds (they pass through as sent).
-OPEN_ENTRIES = {"Reason-Output", "ClassifierOut", "CategoryScoreOut"}
 
 
 def _untyped(schema: dict[str, Any], where: str, components: dict[str, Any], seen: set[str]) -> list[str]:
@@ -29,7 +27,7 @@ def _untyped(schema: dict[str, Any], where: str, components: dict[str, Any], see
     if schema.get("type") == "object":
         properties = schema.get("properties") or {}
         extra = schema.get("additionalProperties")
-        if (extra is True and where not in OPEN_ENTRIES) or extra == {} or (not properties and extra is None):
+        if extra is True or extra == {} or (not properties and extra is None):
             found.append(where)
         for name, value in properties.items():
             found += _untyped(value, f"{where}.{name}", components, seen)

@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response, Streamin
 from moderation.admin.pages import CSRF, PageNotFound, Viewer, ViewerDep, actor, render, require_roles
 from moderation.banks.formats import FileFormat
 from moderation.banks.service import banks
-from moderation.dependencies import MAX_BIG_ID, BigID, DBSession
+from moderation.dependencies import BigID, DBSession
 from moderation.exceptions import ModerationError, ValidationFailed
 from moderation.hashing.intake import ImageLimits
 from moderation.kit.time import utc_now
@@ -112,12 +112,12 @@ def bank_page(
     session: DBSession,
     viewer: ViewerDep,
     name: str,
-    after: Annotated[int | None, Query(ge=0, le=MAX_BIG_ID)] = None,
+    cursor: Annotated[str, Query(max_length=512)] = "",
     hash_type: Annotated[str, Query(max_length=16)] = "",
     value: Annotated[str, Query(max_length=200)] = "",
 ) -> Response:
     require_roles(viewer, *READERS)
-    return _bank(request, session, viewer, name, after=after, hash_type=hash_type, value=value)
+    return _bank(request, session, viewer, name, cursor=cursor, hash_type=hash_type, value=value)
 
 
 def _bank(
@@ -126,7 +126,7 @@ def _bank(
     viewer: Viewer,
     name: str,
     *,
-    after: int | None = None,
+    cursor: str = "",
     hash_type: str = "",
     value: str = "",
     report: Any = None,
@@ -141,14 +141,14 @@ def _bank(
         page = banks.list_entries(
             session,
             name,
-            after=after,
+            cursor=cursor or None,
             limit=PAGE_SIZE,
             hash_type=hash_type or None,
             value=value.strip() or None,
         )
-        entries, next_after = page.items, page.next_after
+        entries, next_cursor = page.items, page.next_cursor
     except ModerationError as exc:
-        entries, next_after = [], None
+        entries, next_cursor = [], None
         error, status_code = exc.message, exc.status
     return render(
         request,
@@ -158,7 +158,7 @@ def _bank(
         bank=bank,
         total=banks.count_entries(session, bank),
         entries=[{"entry": e, "enabled": _enabled(e)} for e in entries],
-        next_after=next_after,
+        next_cursor=next_cursor,
         filters={"hash_type": hash_type, "value": value},
         hash_types=HASH_TYPES,
         formats=[f.value for f in FileFormat],
@@ -290,7 +290,7 @@ def import_file(
             actor=actor(viewer),
         )
 
-    return _change(request, session, viewer, name, change, after=None)
+    return _change(request, session, viewer, name, change, cursor="")
 
 
 @router.post("/banks/{name}/export", dependencies=[CSRF])

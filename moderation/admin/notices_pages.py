@@ -76,7 +76,7 @@ def notices_page(
             cursor=cursor or None,
             limit=50,
         )
-        items, next_cursor = page.items, page.next_cursor
+        items, next_cursor = [i.model_dump() for i in page.items], page.next_cursor
     except ModerationError as exc:
         items, next_cursor, error = [], None, exc.message
     return render(
@@ -236,7 +236,7 @@ def _notice_page(
 ) -> Response:
     settings = _settings(request)
     try:
-        notice = takedown.detail(session, notice_id, settings)
+        notice = takedown.detail(session, notice_id, settings).model_dump()
     except ModerationError as exc:
         raise PageNotFound(exc.message) from exc
     return render(

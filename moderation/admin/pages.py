@@ -22,8 +22,9 @@ from moderation.auth.service import api_keys, users
 from moderation.auth.sign_in import sign_in
 from moderation.checks.review import review_queue
 from moderation.config import Settings
-from moderation.dependencies import MAX_ID, DBSession, ReadSession
+from moderation.dependencies import DBSession, ReadSession
 from moderation.exceptions import ModerationError
+from moderation.kit.paging import Page
 from moderation.kit.time import ensure_utc, utc_now
 from moderation.takedown.service import takedown
 
@@ -231,9 +232,9 @@ def audit_page(
     subject_id: str | None = None,
     since: str | None = None,
     until: str | None = None,
-    before_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
 ) -> Response:
-    filters = {
+    filters: dict[str, Any] = {
         "actor": actor_filter or None,
         "action": action or None,
         "subject_type": subject_type or None,
@@ -241,13 +242,19 @@ def audit_page(
         "since": _parse_time(since),
         "until": _parse_time(until),
     }
-    events = audit.page(session, before_id=before_id, limit=50, **filters)
+    error, status_code = None, 200
+    try:
+        page = audit.events(session, cursor=cursor or None, limit=50, **filters)
+    except ModerationError as exc:
+        page, error, status_code = Page([], None), exc.message, exc.status
     last_check = audit.page(session, action="audit.verify", limit=1)
     return render(
         request,
         "audit.html",
         viewer,
-        events=events,
+        status_code=status_code,
+        error=error,
+        events=page.items,
         filters={
             "actor": actor_filter or "",
             "action": action or "",
@@ -256,7 +263,7 @@ def audit_page(
             "since": since or "",
             "until": until or "",
         },
-        next_before_id=events[-1].id if len(events) == 50 else None,
+        next_cursor=page.next_cursor,
         last_check=last_check[0] if last_check else None,
     )
 

@@ -26,10 +26,11 @@ from moderation.audit.service import audit
 from moderation.banks.service import banks
 from moderation.checks.review import review_queue
 from moderation.checks.service import checks
-from moderation.dependencies import ID, MAX_ID, DBSession
+from moderation.dependencies import ID, DBSession
 from moderation.exceptions import ImageRejected, ModerationError
 from moderation.hashing.intake import MEDIA_TYPES, ImageLimits, decode_image, probe_image, sniff_format
 from moderation.hashing.video import hash_video, sniff_video
+from moderation.kit.paging import Page
 from moderation.kit.time import utc_now
 from moderation.takedown.service import takedown
 
@@ -55,9 +56,9 @@ def review_page(
     session: DBSession,
     viewer: ViewerDep,
     state: Annotated[str, Query(max_length=20)] = "pending",
-    offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
+    cursor: Annotated[str, Query(max_length=512)] = "",
 ) -> Response:
-    return _review(request, session, viewer, state, offset)
+    return _review(request, session, viewer, state, cursor)
 
 
 def _review(
@@ -65,24 +66,26 @@ def _review(
     session: DBSession,
     viewer: Viewer,
     state: str = "pending",
-    offset: int = 0,
+    cursor: str = "",
     error: str | None = None,
     status_code: int = 200,
 ) -> Response:
     require_roles(viewer, "reviewer", "admin", "auditor")
     view = state if state in QUEUE_VIEWS else "pending"
-    offset = max(offset, 0)
-    items = review_queue.list(session, state=view, limit=51, offset=offset)
+    try:
+        page = review_queue.page(session, state=view, cursor=cursor or None, limit=50)
+    except ModerationError as exc:
+        page, error, status_code = Page([], None), exc.message, exc.status
     return render(
         request,
         "review.html",
         viewer,
         status_code=status_code,
-        items=items[:50],
-        more=len(items) > 50,
+        items=page.items,
+        next_cursor=page.next_cursor,
+        paged=bool(cursor),
         view=view,
         views=QUEUE_VIEWS,
-        offset=offset,
         error=error,
     )
 
@@ -113,6 +116,7 @@ async def review_bulk(
                 verdict=verdict,
                 actor=actor(viewer),
                 note=note.strip() or f"bulk {verdict} of {len(ids)} items",
+                settings=request.app.state.settings,
                 policy_version=request.app.state.policy.version,
             )
     except ModerationError as exc:
@@ -129,7 +133,7 @@ async def review_bulk(
 
 def _next_pending(session: DBSession, after_item: int | None) -> int | None:
     """The check id of the next pending item in queue order (skipping the current one)."""
-    for entry in review_queue.list(session, state="pending", limit=2, offset=0):
+    for entry in review_queue.page(session, state="pending", limit=2).items:
         if entry.id != after_item:
             return entry.check.check_id
     return None
@@ -225,6 +229,7 @@ def content_verdict(
             actor=actor(viewer),
             note=note.strip() or None,
             add_to_bank=(add_to_bank or None) if verdict == "block" else None,
+            settings=request.app.state.settings,
             policy_version=request.app.state.policy.version,
         )
     except ModerationError as exc:

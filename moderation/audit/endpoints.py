@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query
 from moderation.audit.schemas import AuditEventOut, AuditPage
 from moderation.audit.service import audit
 from moderation.dependencies import MAX_ID, Admin, DBSession
+from moderation.kit.paging import CURSOR_HELP
 
 router = APIRouter()
 
@@ -24,11 +25,15 @@ def list_audit_events(
     action: Annotated[str | None, Query(max_length=100)] = None,
     since: datetime | None = None,
     until: datetime | None = None,
-    before_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    cursor: Annotated[str | None, Query(description=CURSOR_HELP)] = None,
+    before_id: Annotated[
+        int | None, Query(ge=1, le=MAX_ID, deprecated=True, description="Deprecated: use `cursor`.")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> AuditPage:
-    """Newest first. Pass `next_before_id` from one page as `before_id` to get the next."""
-    events = audit.page(
+    """Newest first. Pass `next_cursor` from one page as `cursor` to get the next (`before_id` with
+    `next_before_id` still works, deprecated)."""
+    page = audit.events(
         session,
         subject_type=subject_type,
         subject_id=subject_id,
@@ -36,8 +41,13 @@ def list_audit_events(
         action=action,
         since=since,
         until=until,
+        cursor=cursor,
         before_id=before_id,
         limit=limit,
     )
-    items = [AuditEventOut.model_validate(e) for e in events]
-    return AuditPage(items=items, next_before_id=items[-1].id if len(items) == limit else None)
+    items = [AuditEventOut.model_validate(e) for e in page.items]
+    return AuditPage(
+        items=items,
+        next_cursor=page.next_cursor,
+        next_before_id=items[-1].id if page.next_cursor and items else None,
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class AuditEventOut(BaseModel):
@@ -25,4 +25,7 @@ class AuditEventOut(BaseModel):
 
 class AuditPage(BaseModel):
     items: list[AuditEventOut]
-    next_before_id: int | None
+    next_cursor: str | None = Field(description="pass as `cursor` for the next page; null on the last page")
+    next_before_id: int | None = Field(
+        description="Deprecated: the `before_id` of the next page; use `next_cursor`.", deprecated=True
+    )

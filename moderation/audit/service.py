@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from moderation.audit.checkpoints import Checkpoint
 from moderation.audit.repository import audit_repository
 from moderation.config import get_settings
+from moderation.kit.paging import ID_DESC, Page, decode_id_cursor, page_of
 from moderation.kit.request_context import current_request_id
 from moderation.kit.time import utc_now
 from moderation.models.audit_event import AuditEvent
@@ -202,6 +203,22 @@ class AuditService:
     def page(self, session: Session, **filters: Any) -> list[AuditEvent]:
         """Events newest first with optional filters (see `AuditRepository.page`)."""
         return audit_repository.page(session, **filters)
+
+    def events(
+        self,
+        session: Session,
+        *,
+        cursor: str | None = None,
+        before_id: int | None = None,
+        limit: int = 50,
+        **filters: Any,
+    ) -> Page[AuditEvent]:
+        """A page of events newest first with optional filters (see `AuditRepository.page`); pass
+        `next_cursor` back as `cursor` for the next page (`before_id`: the deprecated API alias)."""
+        if cursor:
+            before_id = decode_id_cursor(cursor, ID_DESC)
+        rows = audit_repository.page(session, before_id=before_id, limit=limit + 1, **filters)
+        return page_of(rows, limit, lambda e: (e.id,))
 
     def for_subject(self, session: Session, subject_type: str, subject_id: str | int) -> list[AuditEvent]:
         """A subject's timeline, oldest first."""

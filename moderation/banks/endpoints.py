@@ -26,6 +26,7 @@ from moderation.hashing.video import (
     to_jsonl,
     to_vpdq_text,
 )
+from moderation.kit.paging import CURSOR_HELP
 from moderation.kit.time import utc_now
 
 router = APIRouter(prefix="/banks")
@@ -207,25 +208,31 @@ def list_entries(
     name: str,
     session: DBSession,
     principal: Admin,
+    cursor: Annotated[str | None, Query(description=CURSOR_HELP)] = None,
     after: Annotated[
-        int | None, Query(ge=0, le=MAX_BIG_ID, description="last id of the previous page")
+        int | None,
+        Query(ge=0, le=MAX_BIG_ID, deprecated=True, description="Deprecated: use `cursor`."),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     hash_type: Annotated[str | None, Query(max_length=16)] = None,
     value: Annotated[str | None, Query(max_length=200, description="exact hash value to look for")] = None,
     include_variants: bool = False,
 ) -> schemas.EntryPage:
-    """A page of the bank's entries in id order (keyset paging: pass `next_after` as `after`)."""
+    """A page of the bank's entries in id order (keyset paging: pass `next_cursor` as `cursor`;
+    `after` with `next_after` still works, deprecated)."""
     page = banks.list_entries(
         session,
         name,
+        cursor=cursor,
         after=after,
         limit=limit,
         hash_type=hash_type,
         value=value,
         include_variants=include_variants,
     )
-    return schemas.EntryPage(items=[_entry(e, name) for e in page.items], next_after=page.next_after)
+    return schemas.EntryPage(
+        items=[_entry(e, name) for e in page.items], next_cursor=page.next_cursor, next_after=page.next_after
+    )
 
 
 @router.get("/{name}/entries/{entry_id}")

@@ -99,7 +99,10 @@ class ImageEntryAdded(Entry):
 
 class EntryPage(BaseModel):
     items: list[Entry]
-    next_after: int | None = Field(description="pass as `after` for the next page; null on the last page")
+    next_cursor: str | None = Field(description="pass as `cursor` for the next page; null on the last page")
+    next_after: int | None = Field(
+        description="Deprecated: the `after` of the next page; use `next_cursor`.", deprecated=True
+    )
 
 
 class EntryDisable(BaseModel):

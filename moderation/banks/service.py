@@ -47,6 +47,7 @@ from moderation.hashing.video import (
     frames_digest,
     parse_frame_variant,
 )
+from moderation.kit.paging import Page, decode_id_cursor, page_of
 from moderation.kit.time import utc_now
 from moderation.models.bank import Bank
 from moderation.models.bank_entry import BankEntry
@@ -84,9 +85,13 @@ class ImportReport:
 
 
 @dataclass(frozen=True)
-class EntryPage:
-    items: list[BankEntry]
-    next_after: int | None
+class EntryPage(Page[BankEntry]):
+    """A page of a bank's entries in id order."""
+
+    @property
+    def next_after(self) -> int | None:
+        """The deprecated `after` of the next page (the last id of this one)."""
+        return self.items[-1].id if self.next_cursor and self.items else None
 
 
 def _canonical_thresholds(given: dict[str, Any] | None, base: dict[str, Any]) -> dict[str, int]:
@@ -680,13 +685,17 @@ class BankService:
         session: Session,
         bank_name: str,
         *,
+        cursor: str | None = None,
         after: int | None = None,
         limit: int = 100,
         hash_type: str | None = None,
         value: str | None = None,
         include_variants: bool = False,
     ) -> EntryPage:
-        """A keyset page of a bank's entries in id order; pass `next_after` back for the next page."""
+        """A keyset page of a bank's entries in id order; pass `next_cursor` back as `cursor` for the
+        next page (`after`, the last id of the previous page, is the deprecated API alias)."""
+        if cursor:
+            after = decode_id_cursor(cursor)
         if not 1 <= limit <= 1000:
             raise ValidationFailed("limit must be 1-1000", code="invalid_limit")
         bank = self.get(session, bank_name)
@@ -704,9 +713,8 @@ class BankService:
             value=value,
             include_variants=include_variants,
         )
-        more = len(items) > limit
-        items = items[:limit]
-        return EntryPage(items, items[-1].id if more and items else None)
+        page = page_of(items, limit, lambda e: (e.id,))
+        return EntryPage(page.items, page.next_cursor)
 
     def search_entries(
         self, session: Session, hash_type: str, value: str, *, limit: int = 100

@@ -80,7 +80,13 @@ def review_verdict(
     try:
         with transaction() as session:
             entry = review_queue.verdict(
-                session, item_id, verdict=verdict, actor=cli_actor(), note=note, add_to_bank=add_to_bank
+                session,
+                item_id,
+                verdict=verdict,
+                actor=cli_actor(),
+                note=note,
+                add_to_bank=add_to_bank,
+                settings=get_settings(),
             )
     except ModerationError as exc:
         raise fail(f"error [{exc.code}]: {exc.message}") from exc
@@ -96,7 +102,7 @@ def seal(
 ) -> None:
     """Seal every unsealed check now (what the `checks.seal_decisions` job does each interval)."""
 
-    run = seal_decisions(actor=cli_actor(), batch_size=batch_size)
+    run = seal_decisions(settings=get_settings(), actor=cli_actor(), batch_size=batch_size)
     for done in run.seals:
         typer.echo(
             f"sealed checks {done.first_id}-{done.last_id} ({done.count}) in audit event {done.event_id}"

@@ -24,6 +24,7 @@ from moderation.checks.service import CheckContext, CheckInput, checks
 from moderation.checks.upload import read_upload
 from moderation.dependencies import Admin, Checker, DBSession
 from moderation.exceptions import ModerationError
+from moderation.kit.paging import CURSOR_HELP
 from moderation.observability import metrics
 
 router = APIRouter()
@@ -211,11 +212,15 @@ def review_list(
     _: Admin,
     state: Annotated[str, Query(pattern="^(open|escalated|pending|decided|all)$")] = "pending",
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    cursor: Annotated[str | None, Query(description=CURSOR_HELP)] = None,
+    offset: Annotated[
+        int, Query(ge=0, le=1_000_000, deprecated=True, description="Deprecated: use `cursor`.")
+    ] = 0,
 ) -> ReviewPage:
-    """`state`: open, escalated, pending (open and escalated; the default), decided, all."""
-    items = review_queue.list(session, state=state, limit=limit, offset=offset)
-    return ReviewPage(items=items, limit=limit, offset=offset)
+    """`state`: open, escalated, pending (open and escalated; the default), decided, all. Keyset
+    paging: pass `next_cursor` as `cursor` (`offset` still works, deprecated)."""
+    page = review_queue.page(session, state=state, cursor=cursor, limit=limit, offset=offset)
+    return ReviewPage(items=page.items, limit=limit, offset=offset, next_cursor=page.next_cursor)
 
 
 @router.get("/review/{item_id}", response_model=ReviewEntry, summary="One review item with its check")

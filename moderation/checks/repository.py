@@ -10,11 +10,15 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
+from moderation.kit.paging import CursorKey, KeyPart, KeyValue, keyset_after
 from moderation.models.check import Check
 from moderation.models.content_item import ContentItem
 from moderation.models.content_pdq_key import ContentPDQKey
 from moderation.models.review_copy import ReviewCopy
 from moderation.models.review_item import ReviewItem
+
+# The review queue's order: highest risk first, then oldest (lowest id) first.
+REVIEW_KEY: CursorKey = (KeyPart("float", descending=True), KeyPart("int"))
 
 
 class CheckRepository:
@@ -160,16 +164,21 @@ class ReviewRepository:
     def by_check(self, session: Session, check_id: int) -> ReviewItem | None:
         return session.scalars(select(ReviewItem).where(ReviewItem.check_id == check_id)).first()
 
-    def queue(self, session: Session, *, states: Sequence[str], limit: int, offset: int) -> list[ReviewItem]:
-        """Highest risk first, then oldest first."""
+    def queue(
+        self,
+        session: Session,
+        *,
+        states: Sequence[str],
+        limit: int,
+        after: Sequence[KeyValue] | None = None,
+        offset: int = 0,
+    ) -> list[ReviewItem]:
+        """Highest risk first, then oldest first; `after` is the keyset cursor (`REVIEW_KEY`)."""
+        query = select(ReviewItem).where(ReviewItem.state.in_(list(states)))
+        if after is not None:
+            query = keyset_after(query, (ReviewItem.risk, ReviewItem.id), REVIEW_KEY, after)
         return list(
-            session.scalars(
-                select(ReviewItem)
-                .where(ReviewItem.state.in_(list(states)))
-                .order_by(ReviewItem.risk.desc(), ReviewItem.id)
-                .limit(limit)
-                .offset(offset)
-            )
+            session.scalars(query.order_by(ReviewItem.risk.desc(), ReviewItem.id).limit(limit).offset(offset))
         )
 
     def claim_transition(

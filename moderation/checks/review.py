@@ -11,6 +11,7 @@ from moderation.audit.service import audit
 from moderation.checks.errors import ReviewCopyNotFound, ReviewItemNotFound
 from moderation.checks.ports import add_hashes_to_bank
 from moderation.checks.repository import (
+    REVIEW_KEY,
     checks_repository,
     content_repository,
     review_copy_repository,
@@ -18,9 +19,10 @@ from moderation.checks.repository import (
 )
 from moderation.checks.schemas import ReviewEntry
 from moderation.checks.service import checks, hashes_of
-from moderation.config import Settings, get_settings
+from moderation.config import Settings
 from moderation.exceptions import IllegalTransition, ValidationFailed
 from moderation.kit import evidence_crypto
+from moderation.kit.paging import Page, decode_cursor, page_of
 from moderation.kit.time import utc_now
 from moderation.models.check import Check
 from moderation.models.review_item import ReviewItem
@@ -48,11 +50,33 @@ class ReviewQueue:
         self, session: Session, *, state: str = "pending", limit: int = 50, offset: int = 0
     ) -> list[ReviewEntry]:
         """A page of the queue (`state`: open, escalated, pending = both, decided, all)."""
+        return self.page(session, state=state, limit=limit, offset=offset).items
+
+    def page(
+        self,
+        session: Session,
+        *,
+        state: str = "pending",
+        cursor: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> Page[ReviewEntry]:
+        """A page of the queue; pass `next_cursor` back as `cursor` for the next one (`offset`: the
+        deprecated API alias, ignored with a cursor)."""
         if state not in QUEUE_STATES:
             raise ValidationFailed(f"state must be one of {', '.join(QUEUE_STATES)}", code="invalid_state")
-        items = review_repository.queue(session, states=QUEUE_STATES[state], limit=limit, offset=offset)
-        checks_by_id = checks_repository.by_ids(session, [i.check_id for i in items])
-        return [self._entry(session, item, checks_by_id[item.check_id]) for item in items]
+        after = decode_cursor(cursor, REVIEW_KEY) if cursor else None
+        rows = review_repository.queue(
+            session,
+            states=QUEUE_STATES[state],
+            limit=limit + 1,
+            after=after,
+            offset=0 if after else offset,
+        )
+        page = page_of(rows, limit, lambda i: (i.risk, i.id))
+        checks_by_id = checks_repository.by_ids(session, [i.check_id for i in page.items])
+        entries = [self._entry(session, item, checks_by_id[item.check_id]) for item in page.items]
+        return Page(entries, page.next_cursor)
 
     def get(self, session: Session, item_id: int) -> ReviewEntry:
         item = review_repository.get(session, item_id)
@@ -88,7 +112,7 @@ class ReviewQueue:
         note: str | None = None,
         add_to_bank: str | None = None,
         policy_version: str | None = None,
-        settings: Settings | None = None,
+        settings: Settings,
     ) -> ReviewEntry:
         """Record a reviewer's verdict (`allow`, `block`, `escalate`) against the item and its check.
 
@@ -138,7 +162,7 @@ class ReviewQueue:
                 )
                 session.refresh(item)
                 item.added_to_bank = add_to_bank
-        copy = self._settle_copy(session, item.id, verdict, now, settings or get_settings())
+        copy = self._settle_copy(session, item.id, verdict, now, settings)
         session.flush()
         audit.record(
             session,
@@ -185,7 +209,7 @@ class ReviewQueue:
         *,
         actor: str,
         reason: str | None = None,
-        settings: Settings | None = None,
+        settings: Settings,
     ) -> bytes:
         """The decrypted image bytes of a review item, for an authorised reader; every read is audited
         (`review.image_read`, in the caller's transaction). 404 `review_item_not_found` or
@@ -205,7 +229,7 @@ class ReviewQueue:
             subject_id=review_item_id,
             details={"check_id": item.check_id, "sha256": copy.sha256, "reason": reason},
         )
-        return evidence_crypto.decrypt(settings or get_settings(), copy.ciphertext)
+        return evidence_crypto.decrypt(settings, copy.ciphertext)
 
     def purge_copies(self, session: Session, *, actor: str, limit: int = 500) -> int:
         """Delete the image copies of blocked items whose retention has ended (one audit event per run)."""

@@ -88,10 +88,10 @@ class Reason(OmitNone):
     `bank_match` (bank, entry_id, hash_type, variant, distance, threshold, action, suppressed_by),
     `classifier` (category, score, threshold, threshold_level, child_safety), `classifier_combination`
     (categories, scores), `classifier_unavailable` (state, source), `prompt` (term or pattern, matched),
-    `review_verdict` (by). `rule` is the decision policy's rule id. Absent fields are left out."""
-
-    # Fields the classifier adds per model (label, model, unscored ...) pass through as sent.
-    model_config = ConfigDict(extra="allow")
+    `review_verdict` (by), `classifier_unscored` (category, child_safety, source, reason). Classifier
+    findings name the `model` that scored them and, where the policy gives one, a `label`;
+    a combination that fired with some categories unscored lists them in `unscored`. `rule` is the
+    decision policy's rule id. Absent fields are left out."""
 
     kind: str
     rule: str
@@ -116,6 +116,10 @@ class Reason(OmitNone):
     matched: str | None = None
     by: str | None = None
     suppressed_by: str | None = None
+    model: str | None = None
+    label: str | None = None
+    unscored: list[str] | None = None
+    reason: str | None = None
     # Videos: bank matches carry where the matched frames lie and how much of each side matched;
     # classifier reasons the timestamp of the frame with the category's highest score.
     query_match_pct: float | None = None
@@ -142,31 +146,57 @@ class ImageInfo(BaseModel):
 
 
 class CategoryScoreOut(BaseModel):
-    # Fields the classifier adds per model (label, model ...) pass through as sent.
-    model_config = ConfigDict(extra="allow")
+    """One category's score, the thresholds it fired and the model that scored it."""
 
     id: str
     score: float
     review: bool
     block: bool
     child_safety: bool
+    model: str | None = None
+
+
+class ModelOut(BaseModel):
+    """A model that scored categories: its id (`open_nsfw`, `open_clip`), version and file checksum."""
+
+    id: str
+    version: str
+    sha256: str | None = None
+
+
+class UnscoredOut(BaseModel):
+    """A category no available model could score, and why."""
+
+    id: str
+    reason: str
+    child_safety: bool = False
+
+
+class FrameScoresOut(BaseModel):
+    """A video frame the classifier scored: its timestamp (seconds) and the score per category."""
+
+    timestamp: float
+    scores: dict[str, float]
 
 
 class ClassifierOut(OmitNone):
     """The classifier's part of a check: its state, and when it ran, the scores and fired thresholds
-    (`reason` says why it did not run). Absent fields are left out."""
-
-    # Fields the classifier adds per model (label, model, unscored ...) pass through as sent.
-    model_config = ConfigDict(extra="allow")
+    (`reason` says why it did not run), the models that scored, and the categories left unscored.
+    Videos add the frames scored and, per category, the timestamp of its highest score (`peaks`).
+    Absent fields are left out."""
 
     state: str
     reason: str | None = None
     model: str | None = None
+    models: list[ModelOut] | None = None
     policy_version: str | None = None
     scores: dict[str, float] | None = None
     review: list[str] | None = None
     block: list[str] | None = None
     categories: list[CategoryScoreOut] | None = None
+    unscored: list[UnscoredOut] | None = None
+    frames: list[FrameScoresOut] | None = None
+    peaks: dict[str, float] | None = None
 
 
 class CheckResult(BaseModel):
@@ -230,7 +260,10 @@ class ReviewEntry(BaseModel):
 class ReviewPage(BaseModel):
     items: list[ReviewEntry]
     limit: int
-    offset: int
+    offset: int = Field(description="Deprecated: the `offset` asked for; page with `next_cursor`.")
+    next_cursor: str | None = Field(
+        default=None, description="pass as `cursor` for the next page; null on the last page"
+    )
 
 
 class VerdictRequest(BaseModel):

@@ -43,7 +43,7 @@ from moderation.checks.schemas import (
 from moderation.classifier.interface import ImageClassifier
 from moderation.classifier.results import CategoryScore, ClassifierResult
 from moderation.classifier.setup import build_classifier
-from moderation.config import Settings, get_settings
+from moderation.config import Settings
 from moderation.exceptions import ModerationError
 from moderation.hashing.hashers import ImageHashes, dhash_of, pdq_of_array, phash_of
 from moderation.hashing.intake import DecodedImage, ImageLimits, check_size, decode_image
@@ -76,8 +76,8 @@ class CheckContext:
     matcher: Matcher
     classifier: ImageClassifier | None
     limits: ImageLimits
-    # For the encrypted review copies (the evidence key); the process settings when None.
-    settings: Settings | None = None
+    # For the encrypted review copies (the evidence key) and the statements of reasons.
+    settings: Settings
     # Sessions for the read-only cache lookup that take no write lock (SQLite: deferred BEGIN, so
     # concurrent lookups do not queue behind writers); the caller's session when None.
     reader: Callable[[], Session] | None = None
@@ -521,7 +521,7 @@ class CheckService:
     ) -> None:
         decisions = get_decisions(policy)
         thresholds = _category_thresholds(policy)
-        settings = context.settings or get_settings()
+        settings = context.settings
         for work in works:
             if work.error is not None or work.item.error is not None:
                 continue

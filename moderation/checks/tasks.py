@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 from moderation.checks.errors import SealConflict
 from moderation.checks.review import review_queue
 from moderation.checks.seals import Seal, check_seals
-from moderation.config import Settings, get_settings
+from moderation.config import Settings
 from moderation.db import get_engine, transaction
 from moderation.jobs import JobContext, JobResult, job
 
@@ -34,14 +34,13 @@ class SealRun:
 def seal_decisions(
     engine: Engine | None = None,
     *,
-    settings: Settings | None = None,
+    settings: Settings,
     actor: str = f"system:{SEAL_DECISIONS}",
     batch_size: int | None = None,
     max_batches: int = 1000,
 ) -> SealRun:
     """Seal every unsealed check, one transaction (and one audit event) per batch. Stops early when
     another sealer wins a batch: what is left is theirs to seal."""
-    settings = settings or get_settings()
     engine = engine or get_engine(settings)
     size = batch_size or settings.check_seal_batch_size
     run = SealRun()

@@ -5,7 +5,9 @@ nothing); the delivery job `claim`s it (conditional UPDATE to *sending* with a l
 row, committed before any SMTP traffic); after talking to the server it calls `record_sent` or
 `record_failure` (back to *pending* with an exponential backoff). A worker that dies mid-send leaves
 the message *sending*; once its lease runs out another claim closes the old attempt as *abandoned*
-and sends it again, with the same Message-ID so the resend can be recognised.
+and sends it again, with the same Message-ID so the resend can be recognised. Claims, leases, retries
+and attempt records are the shared outbox primitive (`moderation.kit.outbox`), configured by
+`retry_policy` and MODERATION_EMAIL_LEASE_SECONDS.
 """
 
 from __future__ import annotations
@@ -22,10 +24,9 @@ from sqlalchemy.orm import Session
 from moderation.audit.service import audit
 from moderation.config import Settings
 from moderation.email.repository import outbox_repository
+from moderation.kit.outbox import Claim, Outbox, OutboxTable, RetryPolicy
 from moderation.models.email_attempt import EmailAttempt
 from moderation.models.email_message import EmailMessage
-
-ABANDONED = "the worker's lease ran out before it reported; the server may or may not have the message"
 
 
 @functools.lru_cache(maxsize=1)
@@ -64,10 +65,39 @@ def message_id_header(key: str, message_id: int, from_address: str) -> str:
     return f"<outbox-{message_id}.{digest}@{domain}>"
 
 
+# The email outbox on the shared primitive: retried until the server takes it (no last attempt).
+EMAIL_OUTBOX = Outbox(
+    OutboxTable(
+        row=EmailMessage,
+        attempt=EmailAttempt,
+        lease_column="lease_expires_at",
+        done_state="sent",
+        done_at_column="sent_at",
+        attempt_row_column="message_id",
+        attempt_number_column="number",
+        open_outcome=None,
+        success_outcome="sent",
+        failure_outcome="failed",
+    )
+)
+
+
+def retry_policy(settings: Settings) -> RetryPolicy:
+    """MODERATION_EMAIL_RETRY_BASE_SECONDS doubling up to MODERATION_EMAIL_RETRY_MAX_SECONDS."""
+    return RetryPolicy(
+        base_delay=timedelta(seconds=settings.email_retry_base_seconds),
+        max_delay=timedelta(seconds=settings.email_retry_max_seconds),
+        max_attempts=None,
+    )
+
+
 def retry_delay(attempts: int, settings: Settings) -> timedelta:
     """Exponential backoff: base, 2x base, 4x base ... capped at the maximum."""
-    seconds = settings.email_retry_base_seconds * (2 ** max(attempts - 1, 0))
-    return timedelta(seconds=min(seconds, settings.email_retry_max_seconds))
+    return retry_policy(settings).backoff(attempts)
+
+
+def _claim_of(outgoing: Outgoing) -> Claim:
+    return Claim(outgoing.id, outgoing.attempt_number, outgoing.attempt_id, outgoing.resend)
 
 
 class OutboxService:
@@ -107,24 +137,21 @@ class OutboxService:
 
     def due(self, session: Session, now: datetime, limit: int = 100) -> list[int]:
         """Ids of messages to try now (pending and due, or claimed with an expired lease)."""
-        return outbox_repository.due_ids(session, now, limit)
+        return [message_id for message_id, _ in EMAIL_OUTBOX.due(session, now, limit)]
 
     def claim(
         self, session: Session, message_id: int, *, worker: str, now: datetime, settings: Settings
     ) -> Outgoing | None:
         """Claim one message for `worker` and open its attempt; None if another worker has it.
         The caller commits before sending, so the claim and the attempt survive a crash."""
-        lease_until = now + timedelta(seconds=settings.email_lease_seconds)
-        if not outbox_repository.claim(session, message_id, worker, now, lease_until):
+        claim = EMAIL_OUTBOX.claim(
+            session, message_id, worker=worker, now=now, lease=timedelta(seconds=settings.email_lease_seconds)
+        )
+        if claim is None:
             return None
-        resend = outbox_repository.abandon_open_attempts(session, message_id, now, ABANDONED) > 0
         message = outbox_repository.get(session, message_id)
         assert message is not None
         session.refresh(message)
-        attempt = outbox_repository.add_attempt(
-            session,
-            EmailAttempt(message_id=message.id, number=message.attempts, worker=worker, started_at=now),
-        )
         recipients = tuple(message.recipients) or tuple(settings.alert_recipients)
         return Outgoing(
             id=message.id,
@@ -133,9 +160,9 @@ class OutboxService:
             subject=message.subject,
             text_body=message.text_body,
             html_body=message.html_body,
-            attempt_id=attempt.id,
-            attempt_number=attempt.number,
-            resend=resend,
+            attempt_id=claim.attempt_id,
+            attempt_number=claim.attempt,
+            resend=claim.resend,
             request_id=message.request_id,
         )
 
@@ -144,8 +171,7 @@ class OutboxService:
     ) -> None:
         """The server accepted the message: the attempt and the message are marked sent."""
         note = f"refused by the server: {', '.join(sorted(refused))}" if refused else None
-        outbox_repository.finish_attempt(session, outgoing.attempt_id, "sent", now, note)
-        if outbox_repository.mark_sent(session, outgoing.id, now):
+        if EMAIL_OUTBOX.succeed(session, _claim_of(outgoing), now=now, note=note):
             audit.record(
                 session,
                 actor=actor,
@@ -167,10 +193,11 @@ class OutboxService:
     ) -> datetime:
         """The send failed: the attempt says why and the message waits for its next try (never lost,
         never marked sent). Returns when it will be retried."""
-        retry_at = now + retry_delay(outgoing.attempt_number, settings)
-        outbox_repository.finish_attempt(session, outgoing.attempt_id, "failed", now, error[:2000])
-        outbox_repository.release_for_retry(session, outgoing.id, worker, retry_at, error[:2000])
-        return retry_at
+        policy = retry_policy(settings)
+        EMAIL_OUTBOX.fail(
+            session, _claim_of(outgoing), worker=worker, now=now, error=error[:2000], policy=policy
+        )
+        return now + policy.backoff(outgoing.attempt_number)
 
     def get(self, session: Session, message_id: int) -> EmailMessage | None:
         return outbox_repository.get(session, message_id)

@@ -180,7 +180,7 @@ class ReportingService:
                 f"notice {notice_id} is not marked child_safety", code="notice_not_child_safety"
             )
         detail = takedown.detail(session, notice_id, settings)
-        urls = [c["url"] for c in detail["content"] if c.get("url")]
+        urls = [c.url for c in detail.content if c.url]
         case = repo.add_case(
             session,
             ReportCase(
@@ -199,20 +199,20 @@ class ReportingService:
             assert found is not None
             return found
         files = 0
-        for item in detail["evidence"]:
-            if not item["encrypted_bytes"] or not item["sha256"]:
+        for item in detail.evidence:
+            if not item.encrypted_bytes or not item.sha256:
                 continue
             data = takedown.evidence_bytes(
-                session, item["id"], actor=principal.actor, reason=f"report case {case.id}", settings=settings
+                session, item.id, actor=principal.actor, reason=f"report case {case.id}", settings=settings
             )
             if data is None:
                 continue
-            hashes = item.get("hashes") or {}
+            hashes = item.hashes or {}
             repo.add_file(
                 session,
                 ReportFile(
                     case_id=case.id,
-                    sha256=item["sha256"],
+                    sha256=item.sha256,
                     md5=hashes.get("md5") if isinstance(hashes.get("md5"), str) else None,
                     pdq=hashes.get("pdq") if isinstance(hashes.get("pdq"), str) else None,
                     media_type=str(hashes.get("media_type") or "image"),

@@ -37,15 +37,13 @@ class StatementRepository:
     def by_dedup_key(self, session: Session, key: str) -> Statement | None:
         return session.scalars(select(Statement).where(Statement.dedup_key == key)).first()
 
-    def for_content(self, session: Session, content_id: str, *, limit: int) -> list[Statement]:
-        return list(
-            session.scalars(
-                select(Statement)
-                .where(Statement.content_id == content_id)
-                .order_by(Statement.id)
-                .limit(limit)
-            ).all()
-        )
+    def for_content(
+        self, session: Session, content_id: str, *, limit: int, after: int | None = None
+    ) -> list[Statement]:
+        query = select(Statement).where(Statement.content_id == content_id)
+        if after is not None:
+            query = query.where(Statement.id > after)
+        return list(session.scalars(query.order_by(Statement.id).limit(limit)).all())
 
     def removal_under_notice(self, session: Session, notice_id: int, ref: str | None) -> Statement | None:
         """The removal statement of the notice's item `ref` (what a stay-down entry was made from);

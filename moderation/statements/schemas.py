@@ -113,6 +113,9 @@ class StatementList(BaseModel):
     items: list[StatementOut]
     content_id: str
     limit: int
+    next_cursor: str | None = Field(
+        default=None, description="pass as `cursor` for the next page; null on the last page"
+    )
 
 
 class EmailRequest(BaseModel):

@@ -20,9 +20,10 @@ from sqlalchemy.orm import Session
 
 from moderation.audit.service import audit
 from moderation.banks.service import STAY_DOWN_BANK
-from moderation.config import Settings, get_settings
+from moderation.config import Settings
 from moderation.email.service import outbox
 from moderation.exceptions import ModerationError, NotFound
+from moderation.kit.paging import Page, decode_id_cursor, page_of
 from moderation.kit.time import utc_now
 from moderation.models.check import Check
 from moderation.models.notice import Notice
@@ -100,7 +101,10 @@ class StatementService:
     def _policy(
         self, settings: Settings | None, policy: Policy | None = None
     ) -> tuple[Policy, StatementPolicy, RegimeSet]:
-        policy = policy or get_policy((settings or get_settings()).policies_dir)
+        if policy is None:
+            if settings is None:
+                raise TypeError("the statement needs the policy or the settings that name it")
+            policy = get_policy(settings.policies_dir)
         return policy, policy.part("statements", load_statements), policy.part("regimes", load_regimes)
 
     # --- building blocks ------------------------------------------------------------------------
@@ -412,7 +416,7 @@ class StatementService:
         action: str,
         *,
         actor: str,
-        settings: Settings | None = None,
+        settings: Settings,
     ) -> StatementOut | None:
         """The statement of a removal after a notice (`remove`) or its reversal (`restore`)."""
         policy, wording, regimes = self._policy(settings)
@@ -577,6 +581,17 @@ class StatementService:
             for s in repo.for_content(session, content_id, limit=limit)
         ]
 
+    def page_for_content(
+        self, session: Session, content_id: str, *, cursor: str | None = None, limit: int = 100
+    ) -> Page[StatementOut]:
+        """A page of the statements about a platform content id, oldest first; pass `next_cursor`
+        back as `cursor` for the next."""
+        after = decode_id_cursor(cursor) if cursor else None
+        page = page_of(
+            repo.for_content(session, content_id, limit=limit + 1, after=after), limit, lambda s: (s.id,)
+        )
+        return Page([self.present(session, s, with_submission=True) for s in page.items], page.next_cursor)
+
     def submission_overview(
         self, session: Session, *, limit: int = 100
     ) -> tuple[dict[str, int], list[StatementOut]]:
@@ -585,12 +600,9 @@ class StatementService:
         return repo.submission_counts(session), rejected
 
     # --- delivery to the user -------------------------------------------------------------------
-    def email(
-        self, session: Session, statement_id: int, *, to: str, actor: str, settings: Settings | None = None
-    ) -> bool:
+    def email(self, session: Session, statement_id: int, *, to: str, actor: str, settings: Settings) -> bool:
         """Queue the statement to the uploader's address through the email outbox (once per address).
         The address is kept only in the outbox; the audit event stores its hash."""
-        settings = settings or get_settings()
         shown = self.get(session, statement_id)
         digest = hashlib.sha256(to.strip().lower().encode()).hexdigest()[:16]
         context = {"statement": shown, "public_url": settings.public_url}

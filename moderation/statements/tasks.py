@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from moderation.config import Settings, get_settings
+from moderation.config import Settings
 from moderation.db import get_engine, transaction
 from moderation.jobs import JobContext, JobResult, job
 from moderation.kit.time import utc_now
@@ -156,12 +156,11 @@ class _Submitter:
 def submit_pending(
     engine: Engine | None = None,
     *,
-    settings: Settings | None = None,
+    settings: Settings,
     client: TransparencyClient | None = None,
     worker: str | None = None,
 ) -> SubmissionRun:
     """Submit due statements in batches of at most MODERATION_TRANSPARENCY_BATCH_SIZE (<= 100)."""
-    settings = settings or get_settings()
     if client is None and not (settings.transparency_api_url and settings.transparency_api_token):
         run = SubmissionRun()
         run.skipped_reason = "MODERATION_TRANSPARENCY_API_URL and _TOKEN are not set; statements stay pending"

@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from moderation.config import Settings
 from moderation.exceptions import Conflict
 from moderation.kit.time import utc_now
 from moderation.models.notice import Notice
@@ -36,7 +37,9 @@ class NoticeAccess:
                 "this client_reference is already used; choose one unique to your submissions"
             )
 
-    def receipt(self, session: Session, notice_id: int, *, created: bool | None = None) -> dict[str, Any]:
+    def receipt(
+        self, session: Session, notice_id: int, *, settings: Settings, created: bool | None = None
+    ) -> dict[str, Any]:
         """What a reporter needs: where the notice stands and what is still missing."""
         notice = takedown.get(session, notice_id)
         due_at = notice.due_at
@@ -66,14 +69,14 @@ class NoticeAccess:
             # The submitter's own references (no reporter details): ids to attach images to.
             "content": [
                 {
-                    "id": c["id"],
-                    "ref": c["ref"],
-                    "content_id": c["content_id"],
-                    "url": c["url"],
-                    "state": c["state"],
-                    "stay_down": c["stay_down"],
+                    "id": c.id,
+                    "ref": c.ref,
+                    "content_id": c.content_id,
+                    "url": c.url,
+                    "state": c.state,
+                    "stay_down": c.stay_down,
                 }
-                for c in takedown.detail(session, notice_id)["content"]
+                for c in takedown.detail(session, notice_id, settings).content
             ],
         }
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from moderation.config import Settings, get_settings
+from moderation.config import Settings
 from moderation.exceptions import ValidationFailed
 from moderation.kit import evidence_crypto
 from moderation.kit.time import utc_now
@@ -58,12 +58,11 @@ class Actioning:
         *,
         actor: str,
         reason: str | None = None,
-        settings: Settings | None = None,
+        settings: Settings,
     ) -> Notice:
         """Remove the notice's content: validated -> actioned exactly once (conditional UPDATE), then in
         the same transaction an outbox row per (notice, content), stay-down hashes, the copy sweep,
         evidence under holds and the clocks stopped. A second reviewer gets 409 `illegal_transition`."""
-        settings = settings or get_settings()
         policy, regime_set = policy_and_regimes(settings)
         notice = load_notice(session, notice_id)
         versions = regime_versions(notice, regime_set)
@@ -138,7 +137,7 @@ class Actioning:
             stay_down_added += banked.rows
             item.stay_down_entry_ids = [*(item.stay_down_entry_ids or []), *banked.entry_ids]
             item.state = "removed"
-            enqueue_action(session, notice, item, "remove", reason=reason, actor=actor)
+            enqueue_action(session, notice, item, "remove", reason=reason, actor=actor, settings=settings)
             if item.content_id:
                 self._mark_removed(session, item.content_id, notice, actor=actor)
             if item.sha256 or item.pdq:
@@ -152,6 +151,7 @@ class Actioning:
             scopes,
             actor=actor,
             reason=reason,
+            settings=settings,
             video_frames=video_frames,
         )
         sweep = {
@@ -227,6 +227,7 @@ class Actioning:
         *,
         actor: str,
         reason: str | None,
+        settings: Settings,
         video_frames: dict[str, list[list[Any]]] | None = None,
     ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """Search the registry for copies of every removed item: identical ones are actioned under
@@ -278,7 +279,7 @@ class Actioning:
             (identical if copy.identical else near).append(row)
             if not remove:
                 continue
-            enqueue_action(session, notice, item, "remove", reason=reason, actor=actor)
+            enqueue_action(session, notice, item, "remove", reason=reason, actor=actor, settings=settings)
             self._mark_removed(session, content_id, notice, actor=actor)
             hashes, _ = self._copy_evidence(session, notice, item)
             if not copy.identical:
@@ -414,7 +415,7 @@ class Actioning:
         *,
         actor: str,
         reason: str | None = None,
-        settings: Settings | None = None,
+        settings: Settings,
     ) -> Notice:
         """Remove a near-duplicate the sweep left in review, under the same notice: `review ->
         removed`, a `remove` outbox row, the registry marked, its hashes into the stay-down bank,
@@ -428,7 +429,7 @@ class Actioning:
                 details={"state": notice.state, "action": "remove_copy", "allowed_from": ["actioned"]},
             )
         self._decide_copy(session, item, "removed", actor=actor, reason=reason)
-        enqueue_action(session, notice, item, "remove", reason=reason, actor=actor)
+        enqueue_action(session, notice, item, "remove", reason=reason, actor=actor, settings=settings)
         if item.content_id:
             self._mark_removed(session, item.content_id, notice, actor=actor)
         hashes, evidence = self._copy_evidence(session, notice, item)
@@ -455,11 +456,10 @@ class Actioning:
         *,
         actor: str,
         reason: str,
-        settings: Settings | None = None,
+        settings: Settings,
     ) -> Notice:
         """Keep a near-duplicate up (`review -> dismissed`), e.g. not substantially the same content.
         A reason is required; the decision is audited and shown on the notice."""
-        settings = settings or get_settings()
         policy, _ = policy_and_regimes(settings)
         if not (reason and reason.strip()):
             raise ValidationFailed("a reason is required to dismiss a copy", code="reason_required")
@@ -477,7 +477,7 @@ class Actioning:
         data: bytes,
         *,
         actor: str,
-        settings: Settings | None = None,
+        settings: Settings,
     ) -> Notice:
         """Attach the bytes of a reported item that was named by content id or URL only, so that its
         stay-down covers edited copies: the image is kept as encrypted evidence under the notice's
@@ -485,7 +485,6 @@ class Actioning:
         on top of the exact hashes already banked. The bytes must be the item the registry knows
         (same SHA-256) when it knows one: 409 `image_mismatch` otherwise. Attaching the same image
         twice changes nothing."""
-        settings = settings or get_settings()
         policy, regime_set = policy_and_regimes(settings)
         notice = load_notice(session, notice_id)
         item = repo.get_content(session, content_item_id)

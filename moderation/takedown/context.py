@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from moderation.audit.service import audit
-from moderation.config import Settings, get_settings
+from moderation.config import Settings
 from moderation.models.notice import Notice
 from moderation.policy.loader import Policy, get_policy
 from moderation.policy.regimes import Regime, RegimeSet, RegimeVersion, load_regimes
@@ -55,11 +55,9 @@ def load_notice(session: Session, notice_id: int) -> Notice:
     return notice
 
 
-def open_notice(
-    session: Session, notice_id: int, settings: Settings | None
-) -> tuple[Policy, RegimeSet, Notice]:
+def open_notice(session: Session, notice_id: int, settings: Settings) -> tuple[Policy, RegimeSet, Notice]:
     """The current policy, its regimes and the notice (404 `notice_not_found` if it does not exist)."""
-    policy, regime_set = policy_and_regimes(settings or get_settings())
+    policy, regime_set = policy_and_regimes(settings)
     return policy, regime_set, load_notice(session, notice_id)
 
 

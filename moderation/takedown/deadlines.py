@@ -7,7 +7,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from moderation.config import Settings, get_settings
+from moderation.config import Settings
 from moderation.kit.time import ensure_utc, utc_now
 from moderation.models.notice import OPEN_STATES, Notice
 from moderation.models.notice_clock import NoticeClock
@@ -122,9 +122,8 @@ def clocks_crossing_threshold(session: Session, *, limit: int = 500) -> list[Not
     return repo.alerts_due(session, utc_now(), limit)
 
 
-def mark_alert_sent(session: Session, clock: NoticeClock, *, settings: Settings | None = None) -> bool:
+def mark_alert_sent(session: Session, clock: NoticeClock, *, settings: Settings) -> bool:
     """Advance a clock past the threshold just alerted; False if another worker already did."""
-    settings = settings or get_settings()
     _, regime_set = policy_and_regimes(settings)
     assert clock.next_alert_at is not None and clock.next_alert_threshold is not None
     sent = clock.next_alert_threshold

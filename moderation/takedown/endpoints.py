@@ -71,7 +71,7 @@ class LimitedBodyRoute(APIRoute):
 router = APIRouter(route_class=LimitedBodyRoute)
 
 
-def _detail(request: Request, session: DBSession, notice_id: ID) -> dict[str, Any]:
+def _detail(request: Request, session: DBSession, notice_id: ID) -> NoticeOut:
     return takedown.detail(session, notice_id, request.app.state.settings)
 
 
@@ -86,7 +86,7 @@ def _change(
     change: Callable[..., object],
     *args: Any,
     **kwargs: Any,
-) -> dict[str, Any]:
+) -> NoticeOut:
     """Apply one takedown service change to the notice with the app's settings; answer its new detail."""
     change(session, notice_id, *args, settings=request.app.state.settings, **kwargs)
     return _detail(request, session, notice_id)
@@ -97,8 +97,10 @@ def _for_caller(
 ) -> NoticeOut | NoticeReceipt:
     """Admins get the case file; an intake key gets the reporter's receipt."""
     if principal.role == Role.ADMIN:
-        return NoticeOut.model_validate({**_detail(request, session, notice_id), "created": created})
-    return NoticeReceipt.model_validate(notice_access.receipt(session, notice_id, created=created))
+        return _detail(request, session, notice_id).model_copy(update={"created": created})
+    return NoticeReceipt.model_validate(
+        notice_access.receipt(session, notice_id, settings=request.app.state.settings, created=created)
+    )
 
 
 @router.post(
@@ -133,22 +135,22 @@ def notice_queue(
     overdue: bool = False,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-) -> dict[str, Any]:
+) -> QueuePage:
     page = takedown.queue(
         session, regime=regime, state=state, assignee=assignee, overdue=overdue, cursor=cursor, limit=limit
     )
-    return {"items": page.items, "next_cursor": page.next_cursor}
+    return QueuePage(items=page.items, next_cursor=page.next_cursor)
 
 
 @router.get("/notices/{notice_id}", response_model=NoticeOut, summary="One notice with everything about it")
-def get_notice(notice_id: ID, request: Request, session: DBSession, _: Admin) -> dict[str, Any]:
+def get_notice(notice_id: ID, request: Request, session: DBSession, _: Admin) -> NoticeOut:
     return _detail(request, session, notice_id)
 
 
 @router.post("/notices/{notice_id}/assign", response_model=NoticeOut)
 def assign_notice(
     notice_id: ID, body: Assign, request: Request, session: DBSession, principal: Admin
-) -> dict[str, Any]:
+) -> NoticeOut:
     takedown.assign(session, notice_id, body.assignee, actor=principal.actor)
     return _detail(request, session, notice_id)
 
@@ -194,13 +196,13 @@ def attach_content_image(
     settings = request.app.state.settings
     data = read_limited(file.file, ImageLimits.from_settings(settings))
     takedown.attach_image(session, notice_id, item_id, data, actor=principal.actor, settings=settings)
-    return notice_access.receipt(session, notice_id)
+    return notice_access.receipt(session, notice_id, settings=request.app.state.settings)
 
 
 @router.post("/notices/{notice_id}/action", response_model=NoticeOut, summary="Remove the content")
 def action_notice(
     notice_id: ID, request: Request, session: DBSession, principal: Admin, body: Reason | None = None
-) -> dict[str, Any]:
+) -> NoticeOut:
     return _change(request, session, notice_id, takedown.action, actor=principal.actor, reason=_reason(body))
 
 
@@ -209,7 +211,7 @@ def _transition_route(name: str, path: str, *, reason_required: bool) -> None:
 
         def handler(
             notice_id: ID, body: RequiredReason, request: Request, session: DBSession, principal: Admin
-        ) -> dict[str, Any]:
+        ) -> NoticeOut:
             return _change(
                 request,
                 session,
@@ -224,7 +226,7 @@ def _transition_route(name: str, path: str, *, reason_required: bool) -> None:
 
         def handler(  # type: ignore[misc]
             notice_id: ID, request: Request, session: DBSession, principal: Admin, body: Reason | None = None
-        ) -> dict[str, Any]:
+        ) -> NoticeOut:
             return _change(
                 request,
                 session,
@@ -261,7 +263,7 @@ for _name, _path, _required in (
 @router.post("/notices/{notice_id}/pause", response_model=NoticeOut, summary="Pause pausable clocks")
 def pause_notice(
     notice_id: ID, body: PauseRequest, request: Request, session: DBSession, principal: Admin
-) -> dict[str, Any]:
+) -> NoticeOut:
     return _change(
         request, session, notice_id, takedown.pause, reason=body.reason, note=body.note, actor=principal.actor
     )
@@ -270,7 +272,7 @@ def pause_notice(
 @router.post("/notices/{notice_id}/resume", response_model=NoticeOut, summary="Resume paused clocks")
 def resume_notice(
     notice_id: ID, request: Request, session: DBSession, principal: Admin, body: Reason | None = None
-) -> dict[str, Any]:
+) -> NoticeOut:
     return _change(request, session, notice_id, takedown.resume, actor=principal.actor, note=_reason(body))
 
 
@@ -281,7 +283,7 @@ def resume_notice(
 )
 def record_step(
     notice_id: ID, body: StepRequest, request: Request, session: DBSession, principal: Admin
-) -> dict[str, Any]:
+) -> NoticeOut:
     return _change(
         request, session, notice_id, takedown.record_step, body.step, actor=principal.actor, note=body.note
     )
@@ -299,7 +301,7 @@ def remove_copy(
     session: DBSession,
     principal: Admin,
     body: Reason | None = None,
-) -> dict[str, Any]:
+) -> NoticeOut:
     return _change(
         request,
         session,
@@ -318,7 +320,7 @@ def remove_copy(
 )
 def dismiss_copy(
     notice_id: ID, copy_id: ID, body: RequiredReason, request: Request, session: DBSession, principal: Admin
-) -> dict[str, Any]:
+) -> NoticeOut:
     return _change(
         request, session, notice_id, takedown.dismiss_copy, copy_id, actor=principal.actor, reason=body.reason
     )

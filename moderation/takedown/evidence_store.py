@@ -9,7 +9,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from moderation.config import Settings, get_settings
+from moderation.config import Settings
 from moderation.exceptions import ValidationFailed
 from moderation.kit import evidence_crypto
 from moderation.kit.time import utc_now
@@ -100,11 +100,10 @@ class EvidenceStore:
         *,
         actor: str,
         reason: str | None = None,
-        settings: Settings | None = None,
+        settings: Settings,
     ) -> bytes | None:
         """Decrypt preserved bytes for an authorised reader; every read is audited. None when the
         item does not exist or holds no bytes (hash-only, or purged)."""
-        settings = settings or get_settings()
         item = repo.get_evidence(session, evidence_id)
         if item is None or item.ciphertext is None:
             return None
@@ -130,7 +129,7 @@ class EvidenceStore:
         *,
         actor: str,
         reason: str,
-        settings: Settings | None = None,
+        settings: Settings,
     ) -> EvidenceRead:
         """The decrypted bytes of one evidence item of a notice, for a named reader with a stated
         reason (required); the read is audited as `evidence.read` with actor, reason and whether it is

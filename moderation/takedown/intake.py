@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from moderation.config import Settings, get_settings
+from moderation.config import Settings
 from moderation.exceptions import (
     Conflict,
     ImageRejected,
@@ -79,14 +79,13 @@ class NoticeIntake:
         self.stay_down = stay_down
 
     def submit(
-        self, session: Session, body: NoticeCreate, *, actor: str, settings: Settings | None = None
+        self, session: Session, body: NoticeCreate, *, actor: str, settings: Settings
     ) -> tuple[Notice, bool]:
         """Store a notice exactly once (per `client_reference`) and start its clocks.
 
         A notice missing required fields is kept in `needs_info` with the missing fields per regime;
         each regime's clock rule decides whether its clock already runs. Returns (notice, created):
         a resubmission with a known client reference returns the stored notice and False."""
-        settings = settings or get_settings()
         policy, regime_set = policy_and_regimes(settings)
         if body.client_reference:
             existing = repo.by_client_reference(session, body.client_reference)
@@ -289,7 +288,7 @@ class NoticeIntake:
         statements: dict[str, dict[str, Any]],
         actor: str,
         reason: str | None = None,
-        settings: Settings | None = None,
+        settings: Settings,
     ) -> Notice:
         """Add fields or statements to an open notice. A regime whose last missing field arrives is
         complete from now: its `completed`-triggered clocks start now."""

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 from sqlalchemy.orm import Session
 
+from moderation.config import get_settings
 from moderation.db import transaction
 from moderation.exceptions import ModerationError
 from moderation.kit.cli import cli_actor
@@ -80,8 +81,9 @@ def create(
         raise _fail(f"error [validation_error]: {where}: {first['msg']}", 2) from exc
     try:
         with transaction() as session:
-            notice, created = takedown.submit(session, body, actor=cli_actor())
-            row = takedown.detail(session, notice.id)
+            settings = get_settings()
+            notice, created = takedown.submit(session, body, actor=cli_actor(), settings=settings)
+            row = takedown.detail(session, notice.id, settings).model_dump(exclude={"created"})
     except ModerationError as exc:
         raise _fail(f"error [{exc.code}]: {exc.message}") from exc
     if as_json:
@@ -125,7 +127,8 @@ def list_(
         raise _fail(f"error [{exc.code}]: {exc.message}") from exc
     if not as_json:
         typer.echo(f"{'ID':>8} {'STATE':11} {'DUE (UTC)':21} {'REMAINING':>10} {'ASSIGNEE':16} REGIMES")
-    for item in page.items:
+    for entry in page.items:
+        item = entry.model_dump()
         remaining = item["time_remaining_seconds"]
         if as_json:
             typer.echo(
@@ -175,7 +178,9 @@ def _transition_command(name: str) -> None:
             raise _fail(f"error [reason_required]: {name} needs --reason", 2)
         _changed(
             notice_id,
-            lambda session: takedown.transition(session, notice_id, name, actor=cli_actor(), reason=reason),
+            lambda session: takedown.transition(
+                session, notice_id, name, actor=cli_actor(), reason=reason, settings=get_settings()
+            ),
             as_json,
         )
 
@@ -193,7 +198,7 @@ def show(notice_id: NoticeID) -> None:
     """Print one notice as JSON: state, clocks, content, webhooks and timeline (never evidence bytes)."""
     try:
         with transaction() as session:
-            row = takedown.detail(session, notice_id)
+            row = takedown.detail(session, notice_id, get_settings()).model_dump(exclude={"created"})
     except ModerationError as exc:
         raise _fail(f"error [{exc.code}]: {exc.message}") from exc
     typer.echo(json.dumps(row, default=lambda v: _iso(v) if isinstance(v, datetime) else str(v), indent=2))
@@ -221,7 +226,9 @@ def pause(
     """Pause the notice's clocks that may pause for REASON."""
     _changed(
         notice_id,
-        lambda session: takedown.pause(session, notice_id, reason=reason, note=note, actor=cli_actor()),
+        lambda session: takedown.pause(
+            session, notice_id, reason=reason, note=note, actor=cli_actor(), settings=get_settings()
+        ),
         as_json,
     )
 
@@ -229,7 +236,11 @@ def pause(
 @notice_app.command("resume")
 def resume(notice_id: NoticeID, as_json: AsJSON = False) -> None:
     """End every open pause of the notice."""
-    _changed(notice_id, lambda session: takedown.resume(session, notice_id, actor=cli_actor()), as_json)
+    _changed(
+        notice_id,
+        lambda session: takedown.resume(session, notice_id, actor=cli_actor(), settings=get_settings()),
+        as_json,
+    )
 
 
 @notice_app.command("remove-copy")
@@ -242,7 +253,9 @@ def remove_copy(
     """Remove a near-duplicate copy the sweep left in review."""
     _changed(
         notice_id,
-        lambda session: takedown.remove_copy(session, notice_id, copy_id, actor=cli_actor(), reason=reason),
+        lambda session: takedown.remove_copy(
+            session, notice_id, copy_id, actor=cli_actor(), reason=reason, settings=get_settings()
+        ),
         as_json,
     )
 
@@ -257,6 +270,8 @@ def dismiss_copy(
     """Keep a near-duplicate copy up (not substantially the same content)."""
     _changed(
         notice_id,
-        lambda session: takedown.dismiss_copy(session, notice_id, copy_id, actor=cli_actor(), reason=reason),
+        lambda session: takedown.dismiss_copy(
+            session, notice_id, copy_id, actor=cli_actor(), reason=reason, settings=get_settings()
+        ),
         as_json,
     )

@@ -9,6 +9,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from moderation.config import Settings, get_settings
+from moderation.kit.outbox import Claim, Outbox, OutboxTable, RetryPolicy
 from moderation.kit.time import utc_now
 from moderation.models.notice import Notice
 from moderation.models.notice_content import NoticeContent
@@ -22,11 +24,23 @@ from moderation.takedown.repository import takedown_repository as repo
 
 
 def enqueue_action(
-    session: Session, notice: Notice, item: NoticeContent, action: str, *, reason: str | None, actor: str
+    session: Session,
+    notice: Notice,
+    item: NoticeContent,
+    action: str,
+    *,
+    reason: str | None,
+    actor: str,
+    settings: Settings | None = None,
 ) -> None:
+    """Queue the platform action (`remove`, `restore`) of one content item in the caller's
+    transaction, once per (notice, item, action). Takedown passes its settings; other features
+    enqueue through this signature without them, so only here the process settings stand in."""
     key = f"notice-{notice.id}/content-{item.id}/{action}"
     # The statement of reasons of this removal (or its reversal) travels with the action webhook.
-    statement = statements.record_notice_action(session, notice, item, action, actor=actor)
+    statement = statements.record_notice_action(
+        session, notice, item, action, actor=actor, settings=settings or get_settings()
+    )
     payload = {
         "event": f"content.{action}",
         "idempotency_key": key,
@@ -65,6 +79,29 @@ class ClaimedDelivery:
     payload: dict[str, Any]
     # The request that enqueued the action: the delivery logs and audits under it.
     request_id: str | None = None
+    attempt_id: int = 0
+
+
+# The action webhook outbox on the shared primitive.
+WEBHOOK_OUTBOX = Outbox(
+    OutboxTable(
+        row=WebhookDelivery,
+        attempt=WebhookAttempt,
+        lease_column="lease_until",
+        done_state="delivered",
+        done_at_column="delivered_at",
+        attempt_row_column="delivery_id",
+        attempt_number_column="attempt",
+        open_outcome="sending",
+        success_outcome="delivered",
+        failure_outcome="error",
+    )
+)
+
+
+def lease_for(settings: Settings) -> timedelta:
+    """How long a claimed delivery is held: the webhook timeout and 30 s to record the outcome."""
+    return timedelta(seconds=settings.action_webhook_timeout_seconds + 30)
 
 
 class ActionOutbox:
@@ -72,37 +109,47 @@ class ActionOutbox:
     `claim` (conditional UPDATE: `sending`, attempts+1, a lease) -> the job sends it outside any
     transaction -> `record` makes it `delivered`, `pending` again with exponential backoff, or
     `failed` after the last attempt. A row whose worker died is claimable again once its lease
-    expires; the receiver deduplicates on the idempotency key, so a resend is harmless."""
+    expires; the receiver deduplicates on the idempotency key, so a resend is harmless. Claims,
+    leases, retries and attempt records are the shared primitive (`moderation.kit.outbox`)."""
 
     max_attempts = 10
     base_delay = timedelta(seconds=30)
     max_delay = timedelta(hours=1)
 
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        """30 s, 1 min, 2 min ... capped at one hour; `failed` after ten attempts."""
+        return RetryPolicy(
+            base_delay=self.base_delay, max_delay=self.max_delay, max_attempts=self.max_attempts
+        )
+
     def backoff(self, attempt: int) -> timedelta:
         """Delay after failed attempt n (1-based): 30 s, 1 min, 2 min ... capped at one hour."""
-        return min(self.base_delay * (2 ** (attempt - 1)), self.max_delay)
+        return self.retry_policy.backoff(attempt)
 
     def due(self, session: Session, *, limit: int) -> list[tuple[int, int]]:
-        return repo.due_deliveries(session, utc_now(), limit)
+        return WEBHOOK_OUTBOX.due(session, utc_now(), limit)
 
     def claim(
         self, session: Session, delivery_id: int, *, seen_attempts: int, worker: str, lease: timedelta
     ) -> ClaimedDelivery | None:
-        """Claim one attempt of a row; None when another worker got it first."""
-        now = utc_now()
-        if not repo.claim_delivery(
-            session, delivery_id, attempts=seen_attempts, now=now, lease_until=now + lease, worker=worker
-        ):
-            return None
-        attempt = seen_attempts + 1
-        repo.abandon_attempts(session, delivery_id, before_attempt=attempt, at=now)
-        repo.add_attempt(
-            session, WebhookAttempt(delivery_id=delivery_id, attempt=attempt, worker=worker, started_at=now)
+        """Claim one attempt of a row; None when another worker got it first (or, `seen_attempts`
+        being out of date, has claimed it since it was listed as due)."""
+        claim = WEBHOOK_OUTBOX.claim(
+            session, delivery_id, worker=worker, now=utc_now(), lease=lease, seen_attempts=seen_attempts
         )
+        if claim is None:
+            return None
         row = repo.get_delivery(session, delivery_id)
         assert row is not None
         return ClaimedDelivery(
-            row.id, attempt, row.notice_id, row.idempotency_key, dict(row.payload), row.request_id
+            row.id,
+            claim.attempt,
+            row.notice_id,
+            row.idempotency_key,
+            dict(row.payload),
+            row.request_id,
+            claim.attempt_id,
         )
 
     def record(
@@ -117,47 +164,35 @@ class ActionOutbox:
         actor: str,
     ) -> str:
         """Store the outcome of an attempt; returns the row's new state ('lost' if the lease lapsed
-        and another worker owns the row now: its outcome is recorded on the attempt only)."""
+        and another worker owns the row now, or had delivered it: the outcome is recorded on the
+        attempt only)."""
         now = utc_now()
+        claim = Claim(claimed.id, claimed.attempt, claimed.attempt_id, resend=False)
+        status = {"status_code": status_code}
+        state: str | None
         if ok:
-            values: dict[str, Any] = {
-                "state": "delivered",
-                "delivered_at": now,
-                "lease_until": None,
-                "last_status": status_code,
-                "last_error": None,
-            }
-        elif claimed.attempt >= self.max_attempts:
-            values = {"state": "failed", "lease_until": None, "last_status": status_code, "last_error": error}
+            made = WEBHOOK_OUTBOX.succeed(
+                session, claim, now=now, attempt_values=status, row_values={"last_status": status_code}
+            )
+            state = "delivered" if made else None
         else:
-            values = {
-                "state": "pending",
-                "lease_until": None,
-                "last_status": status_code,
-                "last_error": error,
-                "next_attempt_at": now + self.backoff(claimed.attempt),
-            }
-        owned = repo.finish_delivery(
-            session, claimed.id, attempt=claimed.attempt, worker=worker, values=values
-        )
-        repo.finish_attempt(
-            session,
-            claimed.id,
-            claimed.attempt,
-            {
-                "outcome": "delivered" if ok else "error",
-                "status_code": status_code,
-                "error": error,
-                "finished_at": now,
-            },
-        )
-        if not owned:
+            state, _ = WEBHOOK_OUTBOX.fail(
+                session,
+                claim,
+                worker=worker,
+                now=now,
+                error=error or "failed",
+                policy=self.retry_policy,
+                attempt_values=status,
+                row_values={"last_status": status_code},
+            )
+        if state is None:
             return "lost"
-        if values["state"] in ("delivered", "failed"):
+        if state in ("delivered", "failed"):
             audit_notice(
                 session,
                 claimed.notice_id,
-                f"notice.action_{values['state']}",
+                f"notice.action_{state}",
                 actor=actor,
                 details={
                     "delivery_id": claimed.id,
@@ -167,7 +202,7 @@ class ActionOutbox:
                     "error": error,
                 },
             )
-        return str(values["state"])
+        return state
 
 
 action_outbox = ActionOutbox()

@@ -6,10 +6,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, func, or_, select, true, update
+from sqlalchemy import delete, exists, func, or_, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from moderation.kit.paging import CursorKey, KeyPart, KeyValue, keyset_after
 from moderation.models.evidence_hold import EvidenceHold
 from moderation.models.evidence_item import EvidenceItem
 from moderation.models.notice import OPEN_STATES, Notice
@@ -19,6 +20,9 @@ from moderation.models.notice_pause import NoticePause
 from moderation.models.notice_step import NoticeStep
 from moderation.models.webhook_attempt import WebhookAttempt
 from moderation.models.webhook_delivery import WebhookDelivery
+
+# The queue's order: due time (none last), then id; notices.id is a 32-bit INTEGER on PostgreSQL.
+QUEUE_KEY: CursorKey = (KeyPart("time", nullable=True), KeyPart("int", maximum=2**31 - 1))
 
 
 class TakedownRepository:
@@ -73,7 +77,7 @@ class TakedownRepository:
         regime: str | None,
         assignee: str | None,
         overdue_at: datetime | None,
-        after: tuple[datetime | None, int] | None,
+        after: Sequence[KeyValue] | None,
         limit: int,
     ) -> list[Notice]:
         """Notices by due time (no due time last), then id; `after` is the keyset cursor.
@@ -111,7 +115,7 @@ class TakedownRepository:
         regime: str,
         assignee: str | None,
         overdue_at: datetime | None,
-        after: tuple[datetime | None, int] | None,
+        after: Sequence[KeyValue] | None,
         limit: int,
     ) -> list[Notice]:
         query = (
@@ -299,98 +303,6 @@ class TakedownRepository:
     def get_delivery(self, session: Session, delivery_id: int) -> WebhookDelivery | None:
         return session.get(WebhookDelivery, delivery_id, populate_existing=True)
 
-    def due_deliveries(self, session: Session, now: datetime, limit: int) -> list[tuple[int, int]]:
-        """(id, attempts) of rows ready to send: pending and due, or sending with an expired lease."""
-        rows = session.execute(
-            select(WebhookDelivery.id, WebhookDelivery.attempts)
-            .where(
-                or_(
-                    and_(WebhookDelivery.state == "pending", WebhookDelivery.next_attempt_at <= now),
-                    and_(WebhookDelivery.state == "sending", WebhookDelivery.lease_until < now),
-                )
-            )
-            .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
-            .limit(limit)
-        ).all()
-        return [(int(r[0]), int(r[1])) for r in rows]
-
-    def claim_delivery(
-        self,
-        session: Session,
-        delivery_id: int,
-        *,
-        attempts: int,
-        now: datetime,
-        lease_until: datetime,
-        worker: str,
-    ) -> bool:
-        """Take one row for one attempt. The WHERE repeats the readiness test and the attempt count
-        seen, so of two workers racing for the same row exactly one gets rowcount 1."""
-        result = session.execute(
-            update(WebhookDelivery)
-            .where(
-                WebhookDelivery.id == delivery_id,
-                WebhookDelivery.attempts == attempts,
-                or_(
-                    and_(WebhookDelivery.state == "pending", WebhookDelivery.next_attempt_at <= now),
-                    and_(WebhookDelivery.state == "sending", WebhookDelivery.lease_until < now),
-                ),
-            )
-            .values(state="sending", attempts=attempts + 1, lease_until=lease_until, claimed_by=worker)
-            .execution_options(synchronize_session=False)
-        )
-        return result.rowcount == 1  # type: ignore[attr-defined]
-
-    def finish_delivery(
-        self, session: Session, delivery_id: int, *, attempt: int, worker: str, values: dict[str, Any]
-    ) -> bool:
-        """Record the outcome only if this worker still holds this attempt (its lease did not lapse
-        into someone else's claim)."""
-        result = session.execute(
-            update(WebhookDelivery)
-            .where(
-                WebhookDelivery.id == delivery_id,
-                WebhookDelivery.attempts == attempt,
-                WebhookDelivery.claimed_by == worker,
-                WebhookDelivery.state == "sending",
-            )
-            .values(**values)
-            .execution_options(synchronize_session=False)
-        )
-        return result.rowcount == 1  # type: ignore[attr-defined]
-
-    def add_attempt(self, session: Session, attempt: WebhookAttempt) -> WebhookAttempt:
-        session.add(attempt)
-        session.flush()
-        return attempt
-
-    def abandon_attempts(
-        self, session: Session, delivery_id: int, *, before_attempt: int, at: datetime
-    ) -> None:
-        """Attempts left 'sending' by a worker that died are marked abandoned when the row is retried."""
-        session.execute(
-            update(WebhookAttempt)
-            .where(
-                WebhookAttempt.delivery_id == delivery_id,
-                WebhookAttempt.attempt < before_attempt,
-                WebhookAttempt.outcome == "sending",
-            )
-            .values(
-                outcome="abandoned", finished_at=at, error="lease expired before the outcome was recorded"
-            )
-            .execution_options(synchronize_session=False)
-        )
-
-    def finish_attempt(
-        self, session: Session, delivery_id: int, attempt: int, values: dict[str, Any]
-    ) -> None:
-        session.execute(
-            update(WebhookAttempt)
-            .where(WebhookAttempt.delivery_id == delivery_id, WebhookAttempt.attempt == attempt)
-            .values(**values)
-            .execution_options(synchronize_session=False)
-        )
-
     def attempts(self, session: Session, delivery_ids: Sequence[int]) -> list[WebhookAttempt]:
         if not delivery_ids:
             return []
@@ -513,16 +425,11 @@ class TakedownRepository:
         )
 
 
-def _after(query: Any, due_column: Any, id_column: Any, after: tuple[datetime | None, int] | None) -> Any:
-    """Keyset condition for ORDER BY due NULLS LAST, id: rows strictly after the cursor."""
+def _after(query: Any, due_column: Any, id_column: Any, after: Sequence[KeyValue] | None) -> Any:
+    """Rows strictly after the cursor in the queue's order (due NULLS LAST, id)."""
     if after is None:
         return query
-    due, last_id = after
-    if due is None:
-        return query.where(due_column.is_(None), id_column > last_id)
-    return query.where(
-        or_(due_column > due, and_(due_column == due, id_column > last_id), due_column.is_(None))
-    )
+    return keyset_after(query, (due_column, id_column), QUEUE_KEY, after)
 
 
 takedown_repository = TakedownRepository()

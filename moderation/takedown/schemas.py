@@ -106,11 +106,11 @@ class QueueItem(BaseModel):
     due_at: datetime | None
     time_remaining_seconds: float | None
     overdue: bool
+    assignee: str | None
+    missing_fields: dict[str, list[str]]
     due_soon: bool = Field(
         default=False, description="past the first alert threshold of a running clock, not yet overdue"
     )
-    assignee: str | None
-    missing_fields: dict[str, list[str]]
 
 
 class QueuePage(BaseModel):

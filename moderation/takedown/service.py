@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from moderation.config import Settings
+from moderation.kit.paging import Page
 from moderation.models.notice import Notice
 from moderation.models.notice_clock import NoticeClock
 from moderation.takedown import deadlines
@@ -22,10 +23,10 @@ from moderation.takedown.context import load_notice
 from moderation.takedown.evidence_store import EvidenceRead, evidence_store
 from moderation.takedown.intake import NoticeIntake
 from moderation.takedown.outbox import action_outbox
-from moderation.takedown.schemas import NoticeCreate
+from moderation.takedown.schemas import NoticeCreate, NoticeOut, QueueItem
 from moderation.takedown.staydown import PlatformStayDown, StayDownPort
 from moderation.takedown.transitions import NoticeTransitions
-from moderation.takedown.views import QueueResult, notice_views
+from moderation.takedown.views import notice_views
 
 __all__ = ["TakedownService", "action_outbox", "evidence_store", "takedown"]
 
@@ -50,7 +51,7 @@ class TakedownService:
 
     # --- changes ------------------------------------------------------------------------------
     def submit(
-        self, session: Session, body: NoticeCreate, *, actor: str, settings: Settings | None = None
+        self, session: Session, body: NoticeCreate, *, actor: str, settings: Settings
     ) -> tuple[Notice, bool]:
         """Store a notice exactly once (per `client_reference`) and start its clocks; see `NoticeIntake`."""
         return self._intake.submit(session, body, actor=actor, settings=settings)
@@ -64,7 +65,7 @@ class TakedownService:
         statements: dict[str, dict[str, Any]],
         actor: str,
         reason: str | None = None,
-        settings: Settings | None = None,
+        settings: Settings,
     ) -> Notice:
         """Add fields or statements to an open notice; completed regimes' clocks start now."""
         return self._intake.supply_info(
@@ -85,7 +86,7 @@ class TakedownService:
         *,
         actor: str,
         reason: str | None = None,
-        settings: Settings | None = None,
+        settings: Settings,
     ) -> Notice:
         """Apply a state change by name; `action` removes the content (see `action`), the others are
         in `NoticeTransitions`. Illegal ones raise 409 `illegal_transition`."""
@@ -102,7 +103,7 @@ class TakedownService:
         *,
         actor: str,
         reason: str | None = None,
-        settings: Settings | None = None,
+        settings: Settings,
     ) -> Notice:
         """Remove the notice's content exactly once, with stay-down, copy sweep and evidence holds."""
         return self._actioning.action(session, notice_id, actor=actor, reason=reason, settings=settings)
@@ -115,7 +116,7 @@ class TakedownService:
         *,
         actor: str,
         reason: str | None = None,
-        settings: Settings | None = None,
+        settings: Settings,
     ) -> Notice:
         """Remove a near-duplicate the sweep left in review, under the same (actioned) notice."""
         return self._actioning.remove_copy(
@@ -130,7 +131,7 @@ class TakedownService:
         data: bytes,
         *,
         actor: str,
-        settings: Settings | None = None,
+        settings: Settings,
     ) -> Notice:
         """Attach the image of an item named by content id or URL, so its stay-down covers crops and
         rotations (see `Actioning.attach_image`)."""
@@ -146,7 +147,7 @@ class TakedownService:
         *,
         actor: str,
         reason: str,
-        settings: Settings | None = None,
+        settings: Settings,
     ) -> Notice:
         """Keep a near-duplicate up; a reason is required."""
         return self._actioning.dismiss_copy(
@@ -165,7 +166,7 @@ class TakedownService:
         reason: str,
         note: str | None,
         actor: str,
-        settings: Settings | None = None,
+        settings: Settings,
     ) -> Notice:
         """Pause every clock of the notice that may pause for `reason`."""
         return self._transitions.pause(
@@ -179,7 +180,7 @@ class TakedownService:
         *,
         actor: str,
         note: str | None = None,
-        settings: Settings | None = None,
+        settings: Settings,
     ) -> Notice:
         """End every open pause of the notice."""
         return self._transitions.resume(session, notice_id, actor=actor, note=note, settings=settings)
@@ -192,7 +193,7 @@ class TakedownService:
         *,
         actor: str,
         note: str | None = None,
-        settings: Settings | None = None,
+        settings: Settings,
     ) -> Notice:
         """Record an acknowledgement, a status update or a decision; that step's clocks are met."""
         return self._transitions.record_step(
@@ -214,7 +215,7 @@ class TakedownService:
         overdue: bool = False,
         cursor: str | None = None,
         limit: int = 50,
-    ) -> QueueResult:
+    ) -> Page[QueueItem]:
         """Open notices (or those in `state`) by due time, earliest first."""
         return notice_views.queue(
             session,
@@ -226,7 +227,7 @@ class TakedownService:
             limit=limit,
         )
 
-    def detail(self, session: Session, notice_id: int, settings: Settings | None = None) -> dict[str, Any]:
+    def detail(self, session: Session, notice_id: int, settings: Settings) -> NoticeOut:
         """Everything about one notice (never the evidence bytes)."""
         return notice_views.detail(session, notice_id, settings)
 
@@ -243,9 +244,7 @@ class TakedownService:
         """Running clocks whose next alert threshold time is now or past."""
         return deadlines.clocks_crossing_threshold(session, limit=limit)
 
-    def mark_alert_sent(
-        self, session: Session, clock: NoticeClock, *, settings: Settings | None = None
-    ) -> bool:
+    def mark_alert_sent(self, session: Session, clock: NoticeClock, *, settings: Settings) -> bool:
         """Advance a clock past the threshold just alerted; False if another worker already did."""
         return deadlines.mark_alert_sent(session, clock, settings=settings)
 
@@ -261,7 +260,7 @@ class TakedownService:
         *,
         actor: str,
         reason: str | None = None,
-        settings: Settings | None = None,
+        settings: Settings,
     ) -> bytes | None:
         """Decrypted preserved bytes for an authorised reader; every read is audited."""
         return evidence_store.evidence_bytes(
@@ -276,7 +275,7 @@ class TakedownService:
         *,
         actor: str,
         reason: str,
-        settings: Settings | None = None,
+        settings: Settings,
     ) -> EvidenceRead:
         """One evidence item of a notice, decrypted, for a named reader with a stated reason."""
         return evidence_store.read_evidence(

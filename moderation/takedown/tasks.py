@@ -11,18 +11,17 @@ import socket
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
 
 from sqlalchemy import Engine
 
-from moderation.config import Settings, get_settings
+from moderation.config import Settings
 from moderation.db import get_engine, transaction
 from moderation.jobs import JobContext, JobResult, job
 from moderation.kit.request_context import bound_request_id, current_request_id
 from moderation.kit.time import utc_now
 from moderation.takedown import webhook
 from moderation.takedown.evidence_store import evidence_store
-from moderation.takedown.outbox import action_outbox
+from moderation.takedown.outbox import action_outbox, lease_for
 
 DELIVER_WEBHOOKS = "takedown.deliver_webhooks"
 PURGE_EVIDENCE = "takedown.purge_evidence"
@@ -48,20 +47,19 @@ def default_worker_id() -> str:
 def deliver_webhooks(
     engine: Engine | None = None,
     *,
-    settings: Settings | None = None,
+    settings: Settings,
     worker: str | None = None,
     limit: int = 50,
     send: Sender = webhook.send,
 ) -> DeliveryRun:
     """Send due outbox rows to MODERATION_ACTION_WEBHOOK_URL, signed, one claimed attempt at a time."""
-    settings = settings or get_settings()
     engine = engine or get_engine(settings)
     worker = worker or default_worker_id()
     run = DeliveryRun()
     if not settings.action_webhook_url:
         run.skipped_reason = "MODERATION_ACTION_WEBHOOK_URL is not set; actions stay pending"
         return run
-    lease = timedelta(seconds=settings.action_webhook_timeout_seconds + 30)
+    lease = lease_for(settings)
     actor = f"system:{DELIVER_WEBHOOKS}"
     with transaction(engine) as session:
         due = action_outbox.due(session, limit=limit)

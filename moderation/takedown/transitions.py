@@ -105,7 +105,7 @@ class NoticeTransitions:
         *,
         actor: str,
         reason: str | None = None,
-        settings: Settings | None = None,
+        settings: Settings,
     ) -> Notice:
         """Apply a state change other than `action` (validate, reject, request_info, appeal,
         counter_notice, uphold, restore, close); illegal ones raise 409 `illegal_transition`."""
@@ -155,7 +155,7 @@ class NoticeTransitions:
         if name in ("reject", "request_info", "validate"):
             recompute_clocks(session, notice, regime_set)
         if name == "restore":
-            self._restore_content(session, notice, actor=actor, reason=reason)
+            self._restore_content(session, notice, actor=actor, reason=reason, settings=settings)
         return notice
 
     def _check_restore(self, notice: Notice, versions: list[tuple[Regime, RegimeVersion]]) -> None:
@@ -178,7 +178,9 @@ class NoticeTransitions:
                         },
                     )
 
-    def _restore_content(self, session: Session, notice: Notice, *, actor: str, reason: str | None) -> None:
+    def _restore_content(
+        self, session: Session, notice: Notice, *, actor: str, reason: str | None, settings: Settings
+    ) -> None:
         """Restore every removed item: a `restore` outbox row each, and the stay-down entries this
         notice added are disabled so a re-upload of the restored content is no longer blocked."""
         entry_ids: list[int] = []
@@ -186,7 +188,7 @@ class NoticeTransitions:
             if item.state != "removed":
                 continue
             item.state = "restored"
-            enqueue_action(session, notice, item, "restore", reason=reason, actor=actor)
+            enqueue_action(session, notice, item, "restore", reason=reason, actor=actor, settings=settings)
             entry_ids.extend(int(i) for i in item.stay_down_entry_ids or [])
         session.flush()
         # _check_restore already refuses child-safety notices; never unblock such content regardless.
@@ -226,7 +228,7 @@ class NoticeTransitions:
         reason: str,
         note: str | None,
         actor: str,
-        settings: Settings | None = None,
+        settings: Settings,
     ) -> Notice:
         """Pause every clock of the notice that may pause for `reason` (e.g. TCO force majeure);
         the pause and its reason are recorded and audited. 409 `pause_not_allowed` otherwise."""
@@ -275,7 +277,7 @@ class NoticeTransitions:
         *,
         actor: str,
         note: str | None = None,
-        settings: Settings | None = None,
+        settings: Settings,
     ) -> Notice:
         """End every open pause; paused clocks run again with their due time pushed back."""
         policy, regime_set, notice = open_notice(session, notice_id, settings)
@@ -301,7 +303,7 @@ class NoticeTransitions:
         *,
         actor: str,
         note: str | None = None,
-        settings: Settings | None = None,
+        settings: Settings,
     ) -> Notice:
         """Record that an acknowledgement or a status update was sent to the reporter, or that a
         decision was made, now; the clocks of that step are met (California SB 981, India grievances,

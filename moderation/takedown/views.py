@@ -3,10 +3,6 @@ dashboard's per-regime overview."""
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -14,8 +10,8 @@ from sqlalchemy.orm import Session
 
 from moderation.audit.service import audit
 from moderation.config import Settings
-from moderation.exceptions import ValidationFailed
-from moderation.kit.time import ensure_utc, utc_now
+from moderation.kit.paging import Page, decode_cursor, page_of
+from moderation.kit.time import utc_now
 from moderation.models.notice import OPEN_STATES, Notice
 from moderation.models.notice_content import NoticeContent
 from moderation.policy.regimes import RegimeSet
@@ -27,36 +23,13 @@ from moderation.takedown.context import (
     open_notice,
     regime_versions,
 )
+from moderation.takedown.repository import QUEUE_KEY
 from moderation.takedown.repository import takedown_repository as repo
-
-
-@dataclass(frozen=True)
-class QueueResult:
-    items: list[dict[str, Any]]
-    next_cursor: str | None
+from moderation.takedown.schemas import NoticeOut, QueueItem
 
 
 def iso_or_none(value: datetime | None) -> str | None:
     return iso_utc(value) if value is not None else None
-
-
-def encode_cursor(due: datetime | None, notice_id: int) -> str:
-    raw = json.dumps([iso_or_none(due), notice_id]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-MAX_NOTICE_ID = 2**31 - 1  # notices.id is a 32-bit INTEGER on PostgreSQL
-
-
-def decode_cursor(cursor: str) -> tuple[datetime | None, int]:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        due, notice_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        if not 0 <= int(notice_id) <= MAX_NOTICE_ID:
-            raise ValueError("notice id out of range")
-        return (ensure_utc(datetime.fromisoformat(due)) if due else None), int(notice_id)
-    except (ValueError, TypeError, binascii.Error, RecursionError) as exc:
-        raise ValidationFailed("cursor is not valid", code="invalid_cursor") from exc
 
 
 def queue_item(notice: Notice, now: datetime) -> dict[str, Any]:
@@ -148,11 +121,11 @@ class NoticeViews:
         overdue: bool = False,
         cursor: str | None = None,
         limit: int = 50,
-    ) -> QueueResult:
+    ) -> Page[QueueItem]:
         """Open notices (or those in `state`) by due time, earliest first, with time remaining."""
         now = utc_now()
         states = [state] if state else list(OPEN_STATES)
-        after = decode_cursor(cursor) if cursor else None
+        after = decode_cursor(cursor, QUEUE_KEY) if cursor else None
         rows = repo.queue(
             session,
             states=states,
@@ -162,17 +135,15 @@ class NoticeViews:
             after=after,
             limit=limit + 1,
         )
-        more = len(rows) > limit
-        rows = rows[:limit]
-        items = [queue_item(n, now) for n in rows]
-        alerting = repo.alerting(session, [n.id for n in rows], now)
+        page = page_of(rows, limit, lambda n: (n.due_at, n.id))
+        items = [queue_item(n, now) for n in page.items]
+        alerting = repo.alerting(session, [n.id for n in page.items], now)
         for item in items:
             # Past the first alert threshold but not overdue: the queue highlights it.
             item["due_soon"] = item["id"] in alerting and not item["overdue"]
-        next_cursor = encode_cursor(rows[-1].due_at, rows[-1].id) if more and rows else None
-        return QueueResult(items, next_cursor)
+        return Page([QueueItem.model_validate(item) for item in items], page.next_cursor)
 
-    def detail(self, session: Session, notice_id: int, settings: Settings | None = None) -> dict[str, Any]:
+    def detail(self, session: Session, notice_id: int, settings: Settings) -> NoticeOut:
         """Everything about one notice: clocks, pauses, content and copies, sweep, duty flags,
         webhook delivery state, evidence (never the bytes) and the audit timeline."""
         _, regime_set, notice = open_notice(session, notice_id, settings)
@@ -185,7 +156,7 @@ class NoticeViews:
         # Items whose image we were given (at intake or attached later): banked with robust variants.
         imaged = {e.notice_content_id for e in evidence if (e.details or {}).get("kind") in IMAGE_EVIDENCE}
         base = queue_item(notice, now)
-        return {
+        body = {
             **base,
             "regimes": notice.regimes,
             "state_reason": notice.state_reason,
@@ -291,6 +262,7 @@ class NoticeViews:
                 for ev in audit.for_subject(session, SUBJECT, notice.id)
             ],
         }
+        return NoticeOut.model_validate(body)
 
     def overview(self, session: Session, *, days: int = 30) -> dict[str, Any]:
         """Queue health per regime: open notices, due within 24 hours, overdue (from each open

@@ -105,7 +105,10 @@ def make_review_item(engine: Any, settings: Any) -> Callable[..., int]:
 
     def _make(seed: int = 1, prompt: str = "a watercolour of a lighthouse", data: bytes | None = None) -> int:
         context = CheckContext(
-            matcher=NothingMatches(), classifier=None, limits=ImageLimits.from_settings(settings)
+            matcher=NothingMatches(),
+            classifier=None,
+            limits=ImageLimits.from_settings(settings),
+            settings=settings,
         )
         with session_factory(engine)() as session:
             result = checks.check_sync(

@@ -3,6 +3,7 @@ disable/enable, import with a report, audited export; admins only act, reviewers
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from fastapi.testclient import TestClient
@@ -66,9 +67,17 @@ def test_add_by_image_and_page_through_entries(
     )
     first = client.get("/admin/banks/imgs")
     assert "Next entries" in first.text
-    after = first.text.split("after=")[1].split('"')[0]
-    second = client.get(f"/admin/banks/imgs?after={after}")
+    cursor = first.text.split("cursor=")[1].split('"')[0]
+    second = client.get(f"/admin/banks/imgs?cursor={cursor}")
     assert second.status_code == 200 and f"{120:064x}" not in first.text
+    seen: list[str] = []
+    page = first
+    while True:
+        seen += re.findall(r'class="hash">([0-9a-f]{64})<', page.text)
+        if "cursor=" not in page.text:
+            break
+        page = client.get("/admin/banks/imgs?cursor=" + page.text.split("cursor=")[1].split('"')[0])
+    assert len(seen) == len(set(seen)) and {f"{i:064x}" for i in range(1, 121)} <= set(seen)
 
 
 def test_import_reports_bad_lines_and_export_is_audited(

@@ -234,7 +234,10 @@ def test_notice_forms_need_csrf_and_an_acting_role(
 
 
 def test_record_a_step_from_the_notice_page(
-    signed_in: Callable[[str], TestClient], make_notice: Callable[..., int], session: Session
+    signed_in: Callable[[str], TestClient],
+    make_notice: Callable[..., int],
+    session: Session,
+    settings: Settings,
 ) -> None:
     ca = make_notice(regimes=["us-ca-sb-981"], fields={}, statements={})
     client = signed_in("reviewer")
@@ -250,7 +253,7 @@ def test_record_a_step_from_the_notice_page(
     assert done.status_code == 200 and "emailed" in done.text
     session.rollback()
     assert audit.page(session, action="notice.step")[0].details["step"] == "acknowledgement"
-    clocks = {c["clock"]: c for c in takedown.detail(session, ca)["clocks"]}
+    clocks = {c["clock"]: c for c in takedown.detail(session, ca, settings).model_dump()["clocks"]}
     assert clocks["acknowledgement"]["met"] is True and clocks["status-update"]["due_at"] is not None
 
 
@@ -293,7 +296,10 @@ def test_near_duplicate_copies_are_decided_on_the_notice_page(
     assert 'class="copy-decision"' not in page and 'id="undecided-copies"' not in page
     assert 'value="close"' in page
     session.commit()  # a fresh read, after the requests' own transactions
-    states = {c["content_id"]: c["state"] for c in takedown.detail(session, notice.id, settings)["copies"]}
+    states = {
+        c["content_id"]: c["state"]
+        for c in takedown.detail(session, notice.id, settings).model_dump()["copies"]
+    }
     assert states == {"c-3": "removed", "c-4": "dismissed"}
     actions = [e.action for e in audit.for_subject(session, "notice", notice.id)]
     assert {"notice.copy_removed", "notice.copy_dismissed"} <= set(actions)

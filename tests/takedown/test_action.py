@@ -50,7 +50,7 @@ def test_action_removes_sweeps_and_banks(
     notice_id = _validated(session, settings)
     set_clock(T0 + timedelta(hours=2))
     takedown.action(session, notice_id, actor="apikey:reviewer", reason="NCII", settings=settings)
-    detail = takedown.detail(session, notice_id, settings)
+    detail = takedown.detail(session, notice_id, settings).model_dump()
 
     assert detail["state"] == "actioned" and detail["actioned_at"] == T0 + timedelta(hours=2)
     assert [c["state"] for c in detail["content"]] == ["removed"]
@@ -85,7 +85,7 @@ def test_substantially_similar_copies_are_removed_under_uk_duty(
         session, settings, regimes=["uk-osa-intimate-image"], fields={**UK_FIELDS, "signature": "x"}
     )
     takedown.action(session, notice_id, actor="admin", settings=settings)
-    detail = takedown.detail(session, notice_id, settings)
+    detail = takedown.detail(session, notice_id, settings).model_dump()
     assert detail["copies"][0]["state"] == "removed"
     duties = {d["scope"]: d["met"] for d in detail["duties"]}
     assert duties == {"item": True, "identical_copies": True, "substantially_similar": True}
@@ -94,7 +94,7 @@ def test_substantially_similar_copies_are_removed_under_uk_duty(
 
 def test_duties_not_met_before_the_sweep(session: Session, settings: Settings) -> None:
     notice = submit(session, settings)
-    duties = takedown.detail(session, notice.id, settings)["duties"]
+    duties = takedown.detail(session, notice.id, settings).model_dump()["duties"]
     assert duties == [
         {"regime": "us-take-it-down", "scope": "item", "met": False},
         {"regime": "us-take-it-down", "scope": "identical_copies", "met": False},
@@ -106,7 +106,7 @@ def test_uploaded_copy_is_encrypted_hashed_and_banked(
 ) -> None:
     image = generated_png(3)
     notice_id = _validated(session, settings, content={"image_base64": b64(image)})
-    detail = takedown.detail(session, notice_id, settings)
+    detail = takedown.detail(session, notice_id, settings).model_dump()
     [evidence] = detail["evidence"]
     assert evidence["encrypted_bytes"] and evidence["hashes"]["pdq"]
     stored = takedown.evidence_bytes(session, evidence["id"], actor="admin", settings=settings)
@@ -150,7 +150,7 @@ def test_purge_deletes_only_unheld_evidence(
     set_clock(T0 + timedelta(days=91))
     assert purge_evidence(engine) == 1
     session.expire_all()
-    [evidence] = takedown.detail(session, notice.id, settings)["evidence"]
+    [evidence] = takedown.detail(session, notice.id, settings).model_dump()["evidence"]
     assert evidence["purged_at"] is not None and not evidence["encrypted_bytes"] and evidence["hashes"] == {}
 
 
@@ -174,7 +174,11 @@ def test_child_safety_content_is_never_restored(
             session, notice_id, "restore", actor="admin", reason="appeal granted", settings=settings
         )
     assert caught.value.code == "restore_forbidden_child_safety" and caught.value.status == 409
-    kinds = {h["kind"] for e in takedown.detail(session, notice_id, settings)["evidence"] for h in e["holds"]}
+    kinds = {
+        h["kind"]
+        for e in takedown.detail(session, notice_id, settings).model_dump()["evidence"]
+        for h in e["holds"]
+    }
     assert "child_safety" in kinds
 
 
@@ -187,7 +191,7 @@ def test_appeal_restore_enqueues_restore_actions(
     takedown.transition(
         session, notice_id, "restore", actor="admin", reason="not intimate", settings=settings
     )
-    detail = takedown.detail(session, notice_id, settings)
+    detail = takedown.detail(session, notice_id, settings).model_dump()
     assert detail["state"] == "restored"
     assert [d["action"] for d in detail["deliveries"]] == ["remove", "restore"]
     assert detail["content"][0]["state"] == "restored"

@@ -50,7 +50,7 @@ def test_remove_copy_actions_it_under_the_notice(
     takedown.remove_copy(
         session, notice_id, copy_id, actor="apikey:rev", reason="same image", settings=settings
     )
-    detail = takedown.detail(session, notice_id, settings)
+    detail = takedown.detail(session, notice_id, settings).model_dump()
 
     [copy] = detail["copies"]
     assert copy["state"] == "removed" and copy["reviewed_by"] == "apikey:rev"
@@ -87,7 +87,7 @@ def test_restore_disables_the_entries_of_a_reviewed_copy(
 
     # c-1: sha256 and pdq (entries 1, 2); c-3: sha256 and pdq (entries 3, 4).
     assert sorted(fake_stay_down.disabled) == [1, 2, 3, 4]
-    detail = takedown.detail(session, notice.id, settings)
+    detail = takedown.detail(session, notice.id, settings).model_dump()
     assert {c["state"] for c in detail["content"] + detail["copies"]} == {"restored"}
     [event] = [e for e in detail["timeline"] if e["action"] == "notice.stay_down_disabled"]
     assert event["details"]["notice_id"] == notice.id and event["details"]["reason"] == "appeal ok"
@@ -103,7 +103,7 @@ def test_dismiss_copy_needs_a_reason_and_is_final(
     takedown.dismiss_copy(
         session, notice_id, copy_id, actor="apikey:rev", reason="different photo", settings=settings
     )
-    detail = takedown.detail(session, notice_id, settings)
+    detail = takedown.detail(session, notice_id, settings).model_dump()
     assert detail["copies"][0]["state"] == "dismissed" and len(detail["deliveries"]) == 1
     assert detail["sweep"]["near_duplicates"][0]["action"] == "dismissed"
     assert "c-3" not in fake_stay_down.removed
@@ -126,7 +126,7 @@ def test_illegal_states_and_unknown_copies(
     session: Session, settings: Settings, fake_stay_down: FakeStayDown, actioned: tuple[int, int]
 ) -> None:
     notice_id, copy_id = actioned
-    [reported] = takedown.detail(session, notice_id, settings)["content"]
+    [reported] = takedown.detail(session, notice_id, settings).model_dump()["content"]
     other = submit(session, settings, client_reference="other")
     for wrong_notice, wrong_copy in ((notice_id, reported["id"]), (other.id, copy_id), (notice_id, 10**9)):
         assert _codes(
@@ -205,7 +205,7 @@ def test_the_sweep_searches_pdq_distance_31_and_no_further(
     notice = submit(session, settings)
     takedown.transition(session, notice.id, "validate", actor="admin", settings=settings)
     takedown.action(session, notice.id, actor="admin", settings=settings)
-    detail = takedown.detail(session, notice.id, settings)
+    detail = takedown.detail(session, notice.id, settings).model_dump()
     assert [(c["content_id"], c["distance"]) for c in detail["copies"]] == [("c-31", 31)]
     assert [row["content_id"] for row in detail["sweep"]["near_duplicates"]] == ["c-31"]
 

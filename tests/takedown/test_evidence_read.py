@@ -110,7 +110,7 @@ def test_purged_evidence_is_410(
         content={"image_base64": b64(generated_png(26))},
         fields={"reason": "spam"},
     )
-    [evidence] = takedown.detail(session, notice.id, settings)["evidence"]
+    [evidence] = takedown.detail(session, notice.id, settings).model_dump()["evidence"]
     data = takedown.read_evidence(
         session, notice.id, evidence["id"], actor="cli:ops", reason="x", settings=settings
     )

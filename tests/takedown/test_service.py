@@ -27,7 +27,7 @@ def _actions(session: Session, notice_id: int) -> list[str]:
 
 def test_complete_notice_is_received_with_its_48_hour_clock(session: Session, settings: Settings) -> None:
     notice = submit(session, settings)
-    detail = takedown.detail(session, notice.id, settings)
+    detail = takedown.detail(session, notice.id, settings).model_dump()
     assert detail["state"] == "received"
     assert detail["missing_fields"] == {}
     assert detail["regimes"][0]["version"] == "2026-05-19"
@@ -89,7 +89,7 @@ def test_several_regimes_earliest_clock_wins(session: Session, settings: Setting
             "good_faith_statement": "yes",
         },
     )
-    detail = takedown.detail(session, notice.id, settings)
+    detail = takedown.detail(session, notice.id, settings).model_dump()
     regimes = {c["regime"] for c in detail["clocks"]}
     assert regimes == {"us-take-it-down", "uk-osa-intimate-image", "eu-dsa-16"}
     fixed = [c["due_at"] for c in detail["clocks"] if c["due_at"] is not None]
@@ -185,7 +185,7 @@ def test_rejection_keeps_reason_and_stops_clocks(session: Session, settings: Set
     takedown.transition(
         session, notice.id, "reject", actor="admin", reason="not intimate imagery", settings=settings
     )
-    detail = takedown.detail(session, notice.id, settings)
+    detail = takedown.detail(session, notice.id, settings).model_dump()
     assert detail["state"] == "rejected" and detail["state_reason"] == "not intimate imagery"
     assert all(c["next_alert_at"] is None and c["stopped_at"] is not None for c in detail["clocks"])
 
@@ -211,14 +211,14 @@ def test_tco_clock_pauses_for_an_allowed_reason_and_resumes(session: Session, se
         actor="admin",
         settings=settings,
     )
-    detail = takedown.detail(session, notice.id, settings)
+    detail = takedown.detail(session, notice.id, settings).model_dump()
     assert detail["due_at"] is None and detail["clocks"][0]["paused"] is True
     assert detail["clocks"][0]["next_alert_at"] is None
     set_clock(T0 + timedelta(minutes=50))
     takedown.resume(session, notice.id, actor="admin", settings=settings)
     # Art. 3(7): the hour starts to run again in full once the force majeure ends (restart).
     assert notice.due_at == T0 + timedelta(minutes=50) + timedelta(hours=1)
-    pauses = takedown.detail(session, notice.id, settings)["pauses"]
+    pauses = takedown.detail(session, notice.id, settings).model_dump()["pauses"]
     assert pauses[0]["reason"] == "force_majeure" and pauses[0]["ended_at"] == T0 + timedelta(minutes=50)
     with pytest.raises(ModerationError) as caught:
         takedown.resume(session, notice.id, actor="admin", settings=settings)

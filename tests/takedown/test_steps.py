@@ -30,7 +30,7 @@ def _clock(settings: Settings) -> None:
 
 
 def clocks(session: Session, settings: Settings, notice_id: int) -> dict[str, dict[str, Any]]:
-    return {c["clock"]: c for c in takedown.detail(session, notice_id, settings)["clocks"]}
+    return {c["clock"]: c for c in takedown.detail(session, notice_id, settings).model_dump()["clocks"]}
 
 
 def test_california_steps_are_met_in_turn(session: Session, settings: Settings) -> None:
@@ -76,7 +76,7 @@ def test_california_steps_are_met_in_turn(session: Session, settings: Settings) 
     )
     # The temporary block has no figure: it runs (without a due time) until the notice is actioned.
     assert done["temporary-block"]["met"] is None and notice.due_at is None
-    steps = takedown.detail(session, notice.id, settings)["steps"]
+    steps = takedown.detail(session, notice.id, settings).model_dump()["steps"]
     assert [s["step"] for s in steps] == ["acknowledgement", "status_update", "decision"]
     assert steps[0]["note"] == "email sent" and steps[0]["recorded_by"] == "admin"
     actions = [e.action for e in audit.for_subject(session, "notice", notice.id)]

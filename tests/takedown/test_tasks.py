@@ -63,10 +63,10 @@ def test_delivery_is_signed_idempotent_and_recorded(
         assert payload["event"] == "content.remove" and payload["notice_id"] == notice_id
         assert request.headers[webhook.IDEMPOTENCY_HEADER] == payload["idempotency_key"]
     session.expire_all()
-    deliveries = takedown.detail(session, notice_id, settings)["deliveries"]
+    deliveries = takedown.detail(session, notice_id, settings).model_dump()["deliveries"]
     assert [d["state"] for d in deliveries] == ["delivered", "delivered"]
     assert deliveries[0]["history"][0]["outcome"] == "delivered"
-    timeline = [e["action"] for e in takedown.detail(session, notice_id, settings)["timeline"]]
+    timeline = [e["action"] for e in takedown.detail(session, notice_id, settings).model_dump()["timeline"]]
     assert timeline.count("notice.action_delivered") == 2
 
 
@@ -89,7 +89,7 @@ def test_failures_retry_with_exponential_backoff(
     keys = {r.headers[webhook.IDEMPOTENCY_HEADER] for r in receiver.requests}
     assert len(keys) == 1  # the same action, never a new one
     session.expire_all()
-    [delivery] = takedown.detail(session, notice_id, settings)["deliveries"]
+    [delivery] = takedown.detail(session, notice_id, settings).model_dump()["deliveries"]
     assert delivery["attempts"] == 3 and delivery["state"] == "delivered"
     assert [h["status_code"] for h in delivery["history"]] == [500, 503, 200]
 
@@ -108,7 +108,7 @@ def test_gives_up_after_the_last_attempt(
     set_clock(T0 + timedelta(minutes=5))
     assert deliver_webhooks(engine, settings=configured).failed == 1
     session.expire_all()
-    [delivery] = takedown.detail(session, notice_id, settings)["deliveries"]
+    [delivery] = takedown.detail(session, notice_id, settings).model_dump()["deliveries"]
     assert delivery["state"] == "failed" and delivery["last_error"]
 
 
@@ -153,7 +153,7 @@ def test_a_dead_workers_claim_is_retried_after_the_lease(
                 == "lost"
             )
     session.expire_all()
-    [delivery] = takedown.detail(session, notice_id, settings)["deliveries"]
+    [delivery] = takedown.detail(session, notice_id, settings).model_dump()["deliveries"]
     assert delivery["state"] == "delivered" and delivery["attempts"] == 2
     # Abandoned when w2 took over, then the late report of the dead worker is kept on its own attempt.
     assert (delivery["history"][0]["outcome"], delivery["history"][0]["error"]) == ("error", "late")
