@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from moderation.auth.service import Principal
@@ -61,9 +61,13 @@ def list_cases(
 
 
 @router.post("/reporting/cases", response_model=ReportCaseOut, status_code=201)
-def open_notice_case(body: NoticeCaseCreate, session: DBSession, principal: ReporterKey) -> ReportCaseOut:
+def open_notice_case(
+    request: Request, body: NoticeCaseCreate, session: DBSession, principal: ReporterKey
+) -> ReportCaseOut:
     """Open the case of a child-safety notice (the existing case when there is one)."""
-    case = reporting.open_from_notice(session, body.notice_id, principal=principal)
+    case = reporting.open_from_notice(
+        session, body.notice_id, principal=principal, settings=request.app.state.settings
+    )
     return case_out(session, case)
 
 
@@ -74,9 +78,13 @@ def get_case(case_id: ID, session: DBSession, principal: ReporterKey) -> ReportC
 
 
 @router.get("/reporting/cases/{case_id}/files/{file_id}")
-def view_file(case_id: ID, file_id: ID, session: DBSession, principal: ReporterKey) -> Response:
+def view_file(
+    request: Request, case_id: ID, file_id: ID, session: DBSession, principal: ReporterKey
+) -> Response:
     """The whole file. Opening it records that a person viewed it (the report's fileViewedByEsp)."""
-    file, data = reporting.view_file(session, case_id, file_id, principal=principal)
+    file, data = reporting.view_file(
+        session, case_id, file_id, principal=principal, settings=request.app.state.settings
+    )
     return Response(
         content=data,
         media_type="application/octet-stream",
@@ -105,9 +113,11 @@ def set_account(
 
 
 @router.post("/reporting/cases/{case_id}/confirm", response_model=ReportCaseOut)
-def confirm_case(case_id: ID, session: DBSession, principal: ReporterKey) -> ReportCaseOut:
+def confirm_case(request: Request, case_id: ID, session: DBSession, principal: ReporterKey) -> ReportCaseOut:
     """Confirm the case: the worker files the report (`reporting.submit_reports`)."""
-    return case_out(session, reporting.confirm(session, case_id, principal=principal))
+    return case_out(
+        session, reporting.confirm(session, case_id, principal=principal, settings=request.app.state.settings)
+    )
 
 
 @router.post("/reporting/cases/{case_id}/dismiss", response_model=ReportCaseOut)

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from moderation.audit.service import audit
 from moderation.auth.service import Principal, Role
 from moderation.banks.service import banks
-from moderation.config import Settings, get_settings
+from moderation.config import Settings
 from moderation.kit import evidence_crypto
 from moderation.kit.time import utc_now
 from moderation.models.check import Check
@@ -81,14 +81,13 @@ class ReportingService:
         actor: str,
         content_id: str | None = None,
         uploader_id: str | None = None,
-        settings: Settings | None = None,
+        settings: Settings,
     ) -> ReportCase | None:
         """Called in the check's transaction when a check matched a bank (for a cached answer: the
         original check, with this upload's content and uploader ids). A match in one of
         MODERATION_REPORTING_BANKS opens a case holding an encrypted copy of the bytes; when a case
         already holds the same file (SHA-256 or MD5), the match is linked to that case instead, once per
         upload (file, content id, uploader). Returns the case (None: not a reporting bank)."""
-        settings = settings or get_settings()
         hit = sorted(set(matched_banks) & set(settings.reporting_banks))
         if not hit:
             return None
@@ -165,12 +164,11 @@ class ReportingService:
         return case
 
     def open_from_notice(
-        self, session: Session, notice_id: int, *, principal: Principal, settings: Settings | None = None
+        self, session: Session, notice_id: int, *, principal: Principal, settings: Settings
     ) -> ReportCase:
         """Open the case of a child-safety notice (its reported items' URLs and preserved files);
         the existing case when one is open already. 409 when the notice is not child-safety."""
         ensure_reporter(principal)
-        settings = settings or get_settings()
         existing = repo.case_by_source(session, "notice", str(notice_id))
         if existing is not None:
             return existing
@@ -268,7 +266,7 @@ class ReportingService:
         file_id: int,
         *,
         principal: Principal,
-        settings: Settings | None = None,
+        settings: Settings,
     ) -> tuple[ReportFile, bytes]:
         """The whole file, decrypted, for a reporter. Records that a person viewed it (the report's
         fileViewedByEsp for this file) and audits the view."""
@@ -278,7 +276,7 @@ class ReportingService:
             raise ReportFileNotFound(f"case {case_id} has no file {file_id}", details={"file_id": file_id})
         if file.ciphertext is None:
             raise FileNotHeld(f"file {file_id} no longer holds bytes", details={"file_id": file_id})
-        data = evidence_crypto.decrypt(settings or get_settings(), file.ciphertext)
+        data = evidence_crypto.decrypt(settings, file.ciphertext)
         first = file.viewed_at is None
         if first:
             repo.set_values(session, file, viewed_at=utc_now(), viewed_by=principal.actor)
@@ -343,11 +341,10 @@ class ReportingService:
             )
 
     def confirm(
-        self, session: Session, case_id: int, *, principal: Principal, settings: Settings | None = None
+        self, session: Session, case_id: int, *, principal: Principal, settings: Settings
     ) -> ReportCase:
         """A reporter confirms the case: the worker files it (`reporting.submit_reports`). An automated
         hash match may be confirmed without anyone viewing the files; the report then says so."""
-        settings = settings or get_settings()
         case = self.get(session, case_id, principal=principal)
         if case.state not in (CaseState.OPEN, CaseState.FAILED):
             raise CaseStateConflict(f"case {case.id} is {case.state}", details={"state": case.state})
