@@ -158,7 +158,7 @@ class ExchangeRepository:
             .where(ExchangeRecord.entry_id.in_(list(entry_ids)))
             .order_by(ExchangeRecord.id)
         )
-        return [(r, e) for r, e in rows.tuples()]
+        return [(r, e) for r, e in rows]
 
     def records_by_ids(self, session: Session, ids: Sequence[int]) -> list[tuple[ExchangeRecord, Exchange]]:
         if not ids:
@@ -168,7 +168,7 @@ class ExchangeRepository:
             .join(Exchange, Exchange.id == ExchangeRecord.exchange_id)
             .where(ExchangeRecord.id.in_(list(ids)))
         )
-        return [(r, e) for r, e in rows.tuples()]
+        return [(r, e) for r, e in rows]
 
     def page_records(
         self, session: Session, exchange_id: int, *, after: int | None, limit: int
@@ -282,7 +282,7 @@ class ExchangeRepository:
             .where(ExchangeFeedback.exchange_id == exchange_id)
             .group_by(ExchangeFeedback.state)
         )
-        return dict(rows.tuples())
+        return {str(state): int(count) for state, count in rows}
 
 
 exchange_repository = ExchangeRepository()
