@@ -37,7 +37,7 @@ def _fail(exc: Exception) -> typer.Exit:
 
 @exchange_app.command("add")
 def add(
-    name: Annotated[str, typer.Argument(metavar="NAME", help="The exchange's name (its credentials key).")],
+    name: Annotated[str, typer.Argument(help="The exchange's name (its credentials key).")],
     type_: Annotated[
         schemas.ExchangeType,
         typer.Option("--type", metavar="TYPE", help="ncmec | stopncii | tat | threatexchange | file"),
@@ -124,7 +124,7 @@ def list_(as_json: Annotated[bool, typer.Option("--json", help="One JSON object 
 
 @exchange_app.command("status")
 def status(
-    name: Annotated[str, typer.Argument(metavar="NAME")],
+    name: Annotated[str, typer.Argument(help="The exchange's name.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Last fetch, checkpoint, counts, last error and feedback of an exchange."""
@@ -154,7 +154,7 @@ def status(
 
 @exchange_app.command("set")
 def set_(
-    name: Annotated[str, typer.Argument(metavar="NAME")],
+    name: Annotated[str, typer.Argument(help="The exchange's name.")],
     enabled: Annotated[bool | None, typer.Option("--enabled/--disabled", help="Fetch it or not.")] = None,
     feedback: Annotated[
         bool | None, typer.Option("--feedback/--no-feedback", help="Send feedback or not.")
@@ -176,7 +176,7 @@ def set_(
 
 @exchange_app.command("fetch")
 def fetch(
-    name: Annotated[str, typer.Argument(metavar="NAME")],
+    name: Annotated[str, typer.Argument(help="The exchange's name.")],
     max_pages: Annotated[
         int | None, typer.Option(metavar="N", help="Stop after N pages (resume later).")
     ] = None,

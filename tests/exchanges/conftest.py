@@ -62,7 +62,12 @@ def ncmec_clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
 
 
 def add_exchange(
-    engine: Engine, fake: fakes.FakeExchanges, kind: str, *, name: str | None = None, bank: str | None = None,
+    engine: Engine,
+    fake: fakes.FakeExchanges,
+    kind: str,
+    *,
+    name: str | None = None,
+    bank: str | None = None,
     **options: Any,
 ) -> schemas.Exchange:
     """Configure exchange `name` (default: the type's name, which the credentials file knows)."""

@@ -101,7 +101,7 @@ def _parse_ts(text: str) -> int:
 class _Handler(BaseHTTPRequestHandler):
     fake: FakeState
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+    def log_message(self, format: str, *args: Any) -> None:
         return
 
     # --- plumbing ---------------------------------------------------------------------------------
@@ -120,7 +120,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.fake.requests.append(request)
         return request
 
-    def _send(self, status: int, body: bytes | str | dict[str, Any], content_type: str = "application/json") -> None:
+    def _send(
+        self, status: int, body: bytes | str | dict[str, Any], content_type: str = "application/json"
+    ) -> None:
         if isinstance(body, dict):
             body = json.dumps(body)
         data = body.encode() if isinstance(body, str) else body
@@ -132,7 +134,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _scripted_failure(self, request: Request) -> bool:
         for failure in self.fake.failures:
-            if failure.times > 0 and failure.method == request.method and request.path.startswith(failure.prefix):
+            if (
+                failure.times > 0
+                and failure.method == request.method
+                and request.path.startswith(failure.prefix)
+            ):
                 if failure.after > 0:
                     failure.after -= 1
                     continue
@@ -142,17 +148,21 @@ class _Handler(BaseHTTPRequestHandler):
         return False
 
     def _hang(self, request: Request, offset: int) -> None:
-        if self.fake.hang_prefix and request.path.startswith(self.fake.hang_prefix) and offset == self.fake.hang_offset:
+        if (
+            self.fake.hang_prefix
+            and request.path.startswith(self.fake.hang_prefix)
+            and offset == self.fake.hang_offset
+        ):
             self.fake.hanging.set()
             self.fake.release.wait(timeout=60)
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+    def do_GET(self) -> None:
         self._dispatch()
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         self._dispatch()
 
-    def do_PUT(self) -> None:  # noqa: N802
+    def do_PUT(self) -> None:
         self._dispatch()
 
     def _dispatch(self) -> None:
@@ -196,7 +206,8 @@ class _Handler(BaseHTTPRequestHandler):
         offset = int(q.get("start", "0"))
         self._hang(request, offset)
         window = sorted(
-            (e for e in self.fake.ncmec if start <= e["ts"] < end), key=lambda e: (e["ts"], e["member"], e["id"])
+            (e for e in self.fake.ncmec if start <= e["ts"] < end),
+            key=lambda e: (e["ts"], e["member"], e["id"]),
         )
         page = window[offset : offset + self.fake.page_size]
         parts = []
@@ -205,14 +216,19 @@ class _Handler(BaseHTTPRequestHandler):
             if not rows:
                 continue
             body = "".join(_ncmec_entry(e, kind) for e in rows)
-            parts.append(
-                f'<{kind}s count="{len(rows)}" maxTimestamp="{_ts(max(e["ts"] for e in rows))}">{body}</{kind}s>'
-            )
+            newest = _ts(max(e["ts"] for e in rows))
+            parts.append(f'<{kind}s count="{len(rows)}" maxTimestamp="{newest}">{body}</{kind}s>')
         after = offset + len(page)
         paging = ""
         if after < len(window):
             query = urllib.parse.urlencode(
-                {"from": q["from"], "to": q["to"], "start": after, "size": self.fake.page_size, "max": len(window)}
+                {
+                    "from": q["from"],
+                    "to": q["to"],
+                    "start": after,
+                    "size": self.fake.page_size,
+                    "max": len(window),
+                }
             )
             paging = f"<paging><next>/v2/entries?{escape(query)}</next></paging>"
         self._send(
@@ -236,7 +252,10 @@ class _Handler(BaseHTTPRequestHandler):
             start = int(q.get("startTimestamp", "0"))
             offset = int(q.get("nextPageToken") or 0)
             self._hang(request, offset)
-            changed = sorted((r for r in self.fake.stopncii if r["lastModtimestamp"] > start), key=lambda r: r["lastModtimestamp"])
+            changed = sorted(
+                (r for r in self.fake.stopncii if r["lastModtimestamp"] > start),
+                key=lambda r: r["lastModtimestamp"],
+            )
             page = changed[offset : offset + self.fake.page_size]
             more = offset + len(page) < len(changed)
             self._send(
@@ -279,7 +298,10 @@ class _Handler(BaseHTTPRequestHandler):
         self._hang(request, offset)
         after = q.get("after", [""])[0]
         mark = (float(after.partition(",")[0]), int(after.partition(",")[2])) if after else (-1.0, -1)
-        rows = sorted((r for r in self.fake.tat if (r["updated_on"], r["id"]) > mark), key=lambda r: (r["updated_on"], r["id"]))
+        rows = sorted(
+            (r for r in self.fake.tat if (r["updated_on"], r["id"]) > mark),
+            key=lambda r: (r["updated_on"], r["id"]),
+        )
         page = rows[offset : offset + self.fake.page_size]
         more = offset + len(page) < len(rows)
         base = f"http://{self.headers['host']}/tat/api/hash-list/v2/all"
@@ -287,7 +309,8 @@ class _Handler(BaseHTTPRequestHandler):
             200,
             {
                 "count": len(rows),
-                # The real API answers with a full URL; the client appends it after '?', where the offset still parses.
+                # The real API answers with a full URL; the client appends it after '?' (the offset
+                # still parses there).
                 "next": f"{base}?limit={self.fake.page_size}&offset={offset + len(page)}" if more else None,
                 "previous": None,
                 "checkpoint": f"{page[-1]['updated_on']},{page[-1]['id']}" if page else after,
@@ -310,7 +333,10 @@ class _Handler(BaseHTTPRequestHandler):
             start = int(q["start_time"]) if q.get("start_time") else 0
             offset = int(q.get("after", "0"))
             self._hang(request, offset)
-            rows = sorted((r for r in self.fake.te if r["last_updated"] >= start), key=lambda r: (r["last_updated"], r["id"]))
+            rows = sorted(
+                (r for r in self.fake.te if r["last_updated"] >= start),
+                key=lambda r: (r["last_updated"], r["id"]),
+            )
             page = rows[offset : offset + self.fake.page_size]
             body: dict[str, Any] = {"data": page}
             if offset + len(page) < len(rows):
@@ -332,7 +358,9 @@ def _ncmec_entry(entry: dict[str, Any], kind: str) -> str:
         tag = "deleted" + kind.capitalize()
         return f"<{tag}><id>{entry['id']}</id>{member}<timestamp>{_ts(entry['ts'])}</timestamp></{tag}>"
     prints = "".join(f"<{k}>{v}</{k}>" for k, v in entry.get("fingerprints", {}).items())
-    classification = f"<classification>{entry['classification']}</classification>" if entry.get("classification") else ""
+    classification = (
+        f"<classification>{entry['classification']}</classification>" if entry.get("classification") else ""
+    )
     return (
         f"<{kind}><id>{entry['id']}</id>{member}<timestamp>{_ts(entry['ts'])}</timestamp>"
         f"{classification}<fingerprints>{prints}</fingerprints></{kind}>"
@@ -353,8 +381,15 @@ def stopncii_record(value: str, ts: int, *, status: str = "Active", kind: str = 
     }
 
 
-def tat_record(value: str, ident: int, updated_on: float, *, deleted: bool = False, algorithm: str = "PDQ",
-               file_type: str = "jpg") -> dict[str, Any]:
+def tat_record(
+    value: str,
+    ident: int,
+    updated_on: float,
+    *,
+    deleted: bool = False,
+    algorithm: str = "PDQ",
+    file_type: str = "jpg",
+) -> dict[str, Any]:
     return {
         "hash_digest": value,
         "algorithm": algorithm,
@@ -367,8 +402,16 @@ def tat_record(value: str, ident: int, updated_on: float, *, deleted: bool = Fal
     }
 
 
-def te_record(ident: int, value: str, updated: int, *, delete: bool = False, status: str = "MALICIOUS",
-              descriptor: int = 9001, kind: str = "HASH_PDQ") -> dict[str, Any]:
+def te_record(
+    ident: int,
+    value: str,
+    updated: int,
+    *,
+    delete: bool = False,
+    status: str = "MALICIOUS",
+    descriptor: int = 9001,
+    kind: str = "HASH_PDQ",
+) -> dict[str, Any]:
     record: dict[str, Any] = {
         "id": str(ident),
         "indicator": value,
@@ -379,7 +422,13 @@ def te_record(ident: int, value: str, updated: int, *, delete: bool = False, sta
     if not delete:
         record["descriptors"] = {
             "data": [
-                {"id": str(descriptor), "owner": {"id": "4444"}, "status": status, "tags": ["terrorism"], "reactions": []}
+                {
+                    "id": str(descriptor),
+                    "owner": {"id": "4444"},
+                    "status": status,
+                    "tags": ["terrorism"],
+                    "reactions": [],
+                }
             ]
         }
     return record

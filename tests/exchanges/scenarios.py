@@ -38,10 +38,23 @@ def seed(fake: fakes.FakeExchanges, kind: str, s: Scenario, file: Path) -> None:
     if kind == "ncmec":
         # Two members; member 7's entry 100 carries a PDQ and an (image) MD5 the exchange does not map.
         state.ncmec = [
-            {"id": f"e{i}", "member": 7 if i % 2 else 8, "ts": BASE_TS + 100 * i, "classification": "A1",
-             "fingerprints": {"pdq": v, "md5": f"{i:032x}"}}
+            {
+                "id": f"e{i}",
+                "member": 7 if i % 2 else 8,
+                "ts": BASE_TS + 100 * i,
+                "classification": "A1",
+                "fingerprints": {"pdq": v, "md5": f"{i:032x}"},
+            }
             for i, v in enumerate(s.pdqs)
-        ] + [{"id": "v1", "member": 7, "type": "video", "ts": BASE_TS + 1000, "fingerprints": {"md5": VIDEO_MD5}}]
+        ] + [
+            {
+                "id": "v1",
+                "member": 7,
+                "type": "video",
+                "ts": BASE_TS + 1000,
+                "fingerprints": {"md5": VIDEO_MD5},
+            }
+        ]
     elif kind == "stopncii":
         state.stopncii = [fakes.stopncii_record(v, BASE_TS + i) for i, v in enumerate(s.pdqs)] + [
             fakes.stopncii_record(VIDEO_MD5, BASE_TS + 10, kind="VideoMD5")
@@ -68,7 +81,13 @@ def change(fake: fakes.FakeExchanges, kind: str, s: Scenario, file: Path) -> Non
         state.ncmec[0] = {"id": "e0", "member": 8, "ts": late, "deleted": True}
         state.ncmec[1] = {**state.ncmec[1], "ts": late + 1, "classification": "B1"}
         state.ncmec.append(
-            {"id": "e9", "member": 7, "ts": late + 2, "classification": "A1", "fingerprints": {"pdq": s.new_pdq}}
+            {
+                "id": "e9",
+                "member": 7,
+                "ts": late + 2,
+                "classification": "A1",
+                "fingerprints": {"pdq": s.new_pdq},
+            }
         )
     elif kind == "stopncii":
         state.stopncii[0] = fakes.stopncii_record(s.pdqs[0], late, status="Withdrawn")

@@ -36,7 +36,9 @@ runner = CliRunner()
 
 
 def _deliver(engine: Engine, settings: Settings) -> dict[str, int]:
-    return exchange_feedback.deliver(lambda: transaction(engine), settings=settings, worker="w1", actor="system:test")
+    return exchange_feedback.deliver(
+        lambda: transaction(engine), settings=settings, worker="w1", actor="system:test"
+    )
 
 
 def _reviewed_match(client: TestClient, auth: Auth, seed: int) -> dict[str, Any]:
@@ -48,7 +50,11 @@ def _reviewed_match(client: TestClient, auth: Auth, seed: int) -> dict[str, Any]
 
 
 def test_feedback_is_delivered_exactly_once_after_a_reviewers_verdict(
-    app_client: TestClient, auth: Auth, fake: fakes.FakeExchanges, credentials: Settings, engine: Engine,
+    app_client: TestClient,
+    auth: Auth,
+    fake: fakes.FakeExchanges,
+    credentials: Settings,
+    engine: Engine,
     session: Session,
 ) -> None:
     pdq = hash_image_bytes(jpeg(5), ImageLimits()).pdq
@@ -81,15 +87,24 @@ def test_feedback_is_delivered_exactly_once_after_a_reviewers_verdict(
     assert (status.counts.reviewed, status.counts.confirmations, status.counts.overturns) == (1, 1, 0)
     # The same verdict again (a retried request, a second hook call) enqueues nothing more.
     entry_id = body["reasons"][0]["entry_id"]
-    assert exchange_feedback.on_verdict(
-        session, check_id=body["check_id"], entry_ids=[entry_id], verdict="block", actor="user:rita"
-    ) == 0
+    assert (
+        exchange_feedback.on_verdict(
+            session, check_id=body["check_id"], entry_ids=[entry_id], verdict="block", actor="user:rita"
+        )
+        == 0
+    )
     assert session.scalar(select(func.count(ExchangeFeedback.id))) == 1
-    assert [e.action for e in audit.page(session, action="exchange.feedback_sent")] == ["exchange.feedback_sent"]
+    assert [e.action for e in audit.page(session, action="exchange.feedback_sent")] == [
+        "exchange.feedback_sent"
+    ]
 
 
 def test_no_feedback_leaves_unless_the_operator_enabled_it(
-    app_client: TestClient, auth: Auth, fake: fakes.FakeExchanges, credentials: Settings, engine: Engine,
+    app_client: TestClient,
+    auth: Auth,
+    fake: fakes.FakeExchanges,
+    credentials: Settings,
+    engine: Engine,
     session: Session,
 ) -> None:
     pdq = hash_image_bytes(jpeg(6), ImageLimits()).pdq
@@ -106,7 +121,11 @@ def test_no_feedback_leaves_unless_the_operator_enabled_it(
 
 
 def test_ncmec_votes_and_threatexchange_reactions_go_through_the_librarys_clients(
-    fake: fakes.FakeExchanges, credentials: Settings, engine: Engine, session: Session, tmp_path: Path,
+    fake: fakes.FakeExchanges,
+    credentials: Settings,
+    engine: Engine,
+    session: Session,
+    tmp_path: Path,
     ncmec_clock: list[float],
 ) -> None:
     story = scenarios.scenario()
@@ -115,12 +134,15 @@ def test_ncmec_votes_and_threatexchange_reactions_go_through_the_librarys_client
         add_exchange(engine, fake, kind, feedback_enabled=True)
         fetch(engine, credentials, kind)
     records = {
-        kind: {r.value: r for r in exchanges.records(session, kind).items} for kind in ("ncmec", "threatexchange")
+        kind: {r.value: r for r in exchanges.records(session, kind).items}
+        for kind in ("ncmec", "threatexchange")
     }
     confirmed = [records["ncmec"][story.pdqs[1]].entry_id, records["threatexchange"][story.pdqs[2]].entry_id]
     overturned = [records["ncmec"][story.pdqs[2]].entry_id]
     exchange_feedback.on_verdict(session, check_id=1, entry_ids=confirmed, verdict="block", actor="user:rita")
-    exchange_feedback.on_verdict(session, check_id=2, entry_ids=overturned, verdict="allow", actor="user:rita")
+    exchange_feedback.on_verdict(
+        session, check_id=2, entry_ids=overturned, verdict="allow", actor="user:rita"
+    )
     session.commit()
     assert _deliver(engine, credentials) == {"sent": 3, "retried": 0, "failed": 0}
 
@@ -134,7 +156,11 @@ def test_ncmec_votes_and_threatexchange_reactions_go_through_the_librarys_client
 
 
 def test_confirmations_promote_a_held_entry_to_the_block_bank(
-    app_client: TestClient, auth: Auth, fake: fakes.FakeExchanges, credentials: Settings, engine: Engine,
+    app_client: TestClient,
+    auth: Auth,
+    fake: fakes.FakeExchanges,
+    credentials: Settings,
+    engine: Engine,
     session: Session,
 ) -> None:
     pdq = hash_image_bytes(jpeg(8), ImageLimits()).pdq
@@ -162,7 +188,11 @@ def test_confirmations_promote_a_held_entry_to_the_block_bank(
 
 
 def test_an_operators_overturn_disables_the_entry_and_says_not_blocked(
-    app_client: TestClient, auth: Auth, fake: fakes.FakeExchanges, credentials: Settings, engine: Engine,
+    app_client: TestClient,
+    auth: Auth,
+    fake: fakes.FakeExchanges,
+    credentials: Settings,
+    engine: Engine,
 ) -> None:
     pdq = hash_image_bytes(jpeg(9), ImageLimits()).pdq
     fake.state.stopncii = [fakes.stopncii_record(pdq, scenarios.BASE_TS)]
@@ -180,5 +210,7 @@ def test_an_operators_overturn_disables_the_entry_and_says_not_blocked(
     (post,) = fake.received("POST", "/stopncii/SubmitFeedback")
     assert json.loads(post.body)["hashFeedbacks"][0]["feedbackValue"] == "NotBlocked"
     assert app_client.post(url, headers=admin, json={"reason": ""}).status_code == 422
-    other = app_client.post("/v1/exchanges/stopncii/records/999/overturn", headers=admin, json={"reason": "x"})
+    other = app_client.post(
+        "/v1/exchanges/stopncii/records/999/overturn", headers=admin, json={"reason": "x"}
+    )
     assert other.status_code == 404 and other.json()["code"] == "exchange_record_not_found"

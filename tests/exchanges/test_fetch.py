@@ -80,7 +80,10 @@ def test_provenance_keeps_the_exchanges_record_key_and_opinions(
     assert first.record_key == "7-e1" and first.signal_type == "pdq"
     assert first.opinions[0]["category"] == "POSITIVE_CLASS" and first.opinions[0]["tags"] == ["A1"]
     assert first.opinions[0]["esp_id"] == 7
-    assert records[scenarios.VIDEO_MD5].signal_type == "video_md5" and records[scenarios.VIDEO_MD5].hash_type == "md5"
+    assert (
+        records[scenarios.VIDEO_MD5].signal_type == "video_md5"
+        and records[scenarios.VIDEO_MD5].hash_type == "md5"
+    )
     # NCMEC image MD5s have no signal type in the library: not taken.
     assert f"{1:032x}" not in records
 
@@ -98,7 +101,9 @@ def test_an_outage_mid_fetch_keeps_the_applied_pages_and_the_next_fetch_resumes(
     assert len(bank_rows(engine, "tat-bank")) == 2
     with transaction(engine) as session:
         status = exchanges.status(session, "tat")
-    assert status.last_error == report.error and status.checkpoint == {"checkpoint": f"{scenarios.BASE_TS + 1.5},2"}
+    assert status.last_error == report.error and status.checkpoint == {
+        "checkpoint": f"{scenarios.BASE_TS + 1.5},2"
+    }
 
     resumed = fetch(engine, credentials, "tat")
     assert resumed.error is None and resumed.complete
@@ -132,7 +137,9 @@ def test_bad_credentials_are_reported_without_the_secret(
     add_exchange(engine, fake, "threatexchange")
     report = fetch(engine, bad, "threatexchange")
     assert report.error and "HTTPError" in report.error and "wrong-secret" not in report.error
-    missing = fetch(engine, credentials.model_copy(update={"exchange_credentials_file": None}), "threatexchange")
+    missing = fetch(
+        engine, credentials.model_copy(update={"exchange_credentials_file": None}), "threatexchange"
+    )
     assert missing.error and missing.error.startswith("exchange_credentials_missing")
     with transaction(engine) as session:
         assert exchanges.status(session, "threatexchange").last_error == missing.error
