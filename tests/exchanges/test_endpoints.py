@@ -14,12 +14,15 @@ from typer.testing import CliRunner
 from moderation.cli import app
 from moderation.config import Settings
 from moderation.db import transaction
+from moderation.exchanges.feedback import exchange_feedback
 from moderation.exchanges.service import exchanges
+from tests.admin.conftest import signed_in
 from tests.exchanges import fakes, scenarios
 from tests.exchanges.conftest import add_exchange, fetch
 
 Auth = Callable[[str], dict[str, str]]
 runner = CliRunner()
+__all__ = ["signed_in"]
 
 
 def test_configure_page_inspect_and_switch_exchanges(
@@ -152,3 +155,34 @@ def test_the_worker_job_fetches_due_enabled_exchanges(
     result = runner.invoke(app, ["worker", "--job", "exchanges.fetch"])
     assert "exchanges=0" in result.output, result.output
     assert fetch(engine, credentials, "stopncii").added == 0
+
+
+def test_dashboard_shows_matches_confirmations_and_overturns_per_exchange(
+    signed_in: Callable[[str], TestClient],
+    fake: fakes.FakeExchanges,
+    credentials: Settings,
+    engine: Engine,
+    tmp_path: Path,
+) -> None:
+    story = scenarios.scenario()
+    scenarios.seed(fake, "stopncii", story, tmp_path / "x")
+    add_exchange(engine, fake, "stopncii", feedback_enabled=True)
+    fetch(engine, credentials, "stopncii")
+    with transaction(engine) as session:
+        records = exchanges.records(session, "stopncii").items
+        exchange_feedback.on_verdict(
+            session,
+            check_id=1,
+            entry_ids=[records[0].entry_id, records[1].entry_id],
+            verdict="block",
+            actor="t",
+        )
+        exchange_feedback.on_verdict(
+            session, check_id=2, entry_ids=[records[2].entry_id], verdict="allow", actor="t"
+        )
+    page = signed_in("admin").get("/admin/exchanges")
+    assert page.status_code == 200
+    row = page.text.split('data-exchange="stopncii"', 1)[1].split("</tr>", 1)[0]
+    assert '"reviewed">3<' in row and '"confirmations">2<' in row and '"overturns">1<' in row
+    assert "pending: 3" in row
+    assert signed_in("reviewer").get("/admin/exchanges").status_code == 403
