@@ -63,13 +63,23 @@ def record_key(key: Any) -> str:
     return str(key)[:200]
 
 
+# Ids some exchanges' opinions carry (NCMEC member, ThreatExchange owner app and descriptor).
+_OPINION_IDS = ("esp_id", "owner_app_id", "descriptor_id")
+
+
 def _opinions(metadata: FetchedSignalMetadata) -> list[dict[str, Any]]:
     out = []
     for opinion in metadata.get_as_opinions():
-        data = dataclasses.asdict(opinion) if dataclasses.is_dataclass(opinion) else {}
-        data["category"] = opinion.category.name
-        data["tags"] = sorted(opinion.tags)
-        out.append({k: v for k, v in data.items() if isinstance(v, str | int | bool | list) or v is None})
+        data: dict[str, Any] = {
+            "category": opinion.category.name,
+            "tags": sorted(opinion.tags),
+            "is_mine": bool(opinion.is_mine),
+        }
+        for name in _OPINION_IDS:
+            value = getattr(opinion, name, None)
+            if isinstance(value, int):
+                data[name] = value
+        out.append(data)
     return out
 
 
@@ -219,21 +229,25 @@ class ExchangeFetcher:
                 metadata={"exchange": exchange_name},
                 actor=actor,
             )
-            repo.add_records(
+            repo.insert_records(
                 session,
                 [
-                    ExchangeRecord(
-                        exchange_id=exchange_id,
-                        record_key=key,
-                        signal_type=want.signal_type,
-                        hash_type=want.hash_type,
-                        value=want.value,
-                        entry_id=entry.id,
-                        opinions=want.opinions,
-                        summary=want.summary,
-                        first_fetched_at=now,
-                        fetched_at=now,
-                    )
+                    {
+                        "exchange_id": exchange_id,
+                        "record_key": key,
+                        "signal_type": want.signal_type,
+                        "hash_type": want.hash_type,
+                        "value": want.value,
+                        "entry_id": entry.id,
+                        "opinions": want.opinions,
+                        "summary": want.summary,
+                        "first_fetched_at": now,
+                        "fetched_at": now,
+                        "reviewed": 0,
+                        "confirmations": 0,
+                        "overturns": 0,
+                        "promoted": False,
+                    }
                     for (key, want), entry in zip(to_add, entries, strict=True)
                 ],
             )

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from moderation.models.bank import Bank
@@ -135,9 +135,10 @@ class ExchangeRepository:
             )
         return found
 
-    def add_records(self, session: Session, records: Sequence[ExchangeRecord]) -> None:
-        session.add_all(records)
-        session.flush()
+    def insert_records(self, session: Session, rows: Sequence[dict[str, Any]]) -> None:
+        """Bulk insert (one executemany per page) of new records."""
+        if rows:
+            session.execute(insert(ExchangeRecord), list(rows))
 
     def delete_records(self, session: Session, ids: Sequence[int]) -> None:
         if ids:
