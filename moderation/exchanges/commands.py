@@ -1,4 +1,4 @@
-"""CLI commands of the exchanges feature: `moderation exchange add|list|status|fetch|set|records|feedback`."""
+"""CLI commands of the exchanges feature: `moderation exchange add|list|status|set|fetch|overturn`."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from moderation.config import get_settings
 from moderation.db import get_engine, transaction
 from moderation.exceptions import ModerationError
 from moderation.exchanges import schemas
+from moderation.exchanges.feedback import exchange_feedback
 from moderation.exchanges.fetching import fetcher
 from moderation.exchanges.service import exchanges
 from moderation.kit.cli import cli_actor, fail
@@ -209,3 +210,19 @@ def fetch(
     typer.echo(report.model_dump_json())
     if report.error:
         raise fail(f"error [exchange_unavailable]: {report.error}")
+
+
+@exchange_app.command("overturn")
+def overturn(
+    name: Annotated[str, typer.Argument(help="The exchange's name.")],
+    record_id: Annotated[int, typer.Argument(help="The record id (GET /v1/exchanges/NAME/records).", min=1)],
+    reason: Annotated[str, typer.Option(metavar="TEXT", help="Why this is a false positive (audited).")],
+) -> None:
+    """Mark an exchange entry a false positive: disable it, count an overturn, send negative feedback
+    where enabled."""
+    try:
+        with transaction() as session:
+            record = exchange_feedback.overturn(session, name, record_id, reason=reason, actor=cli_actor())
+    except ModerationError as exc:
+        raise _fail(exc) from exc
+    typer.echo(f"record {record.id} ({record.hash_type} {record.value}): entry {record.entry_id} disabled")

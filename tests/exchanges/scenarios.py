@@ -107,6 +107,9 @@ def change(fake: fakes.FakeExchanges, kind: str, s: Scenario, file: Path) -> Non
         file.write_text(file.read_text() + f"pdq {s.new_pdq}\n")
 
 
+# Records the second fetch receives: only what changed since the checkpoint (ThreatExchange's
+# `start_time` is inclusive, so the record at the checkpoint's second comes again; the file is re-read).
+SECOND_FETCH_RECORDS = {"ncmec": 3, "stopncii": 3, "tat": 2, "threatexchange": 4, "file": 7}
 # Whether the exchange reports withdrawals, and whether this story changes opinions on a kept record.
 REMOVES = {"ncmec": True, "stopncii": True, "tat": True, "threatexchange": True, "file": False}
 UPDATES = {"ncmec": True, "stopncii": True, "tat": False, "threatexchange": True, "file": False}

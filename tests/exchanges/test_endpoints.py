@@ -130,6 +130,14 @@ def test_cli_add_list_status_set_and_fetch(
     assert f"records: {len(story.first)}" in text and "last error: -" in text
     assert "password" not in text and fakes.TAT_PASSWORD not in text
 
+    with transaction(engine) as session:
+        record = exchanges.records(session, "tat").items[0]
+    result = runner.invoke(
+        app, ["exchange", "overturn", "tat", str(record.id), "--reason", "not terrorist content"]
+    )
+    assert result.exit_code == 0 and f"entry {record.entry_id} disabled" in result.output, result.output
+    result = runner.invoke(app, ["exchange", "overturn", "tat", "999", "--reason", "x"])
+    assert result.exit_code == 1 and "exchange_record_not_found" in result.output
     assert runner.invoke(app, ["exchange", "set", "tat", "--disabled"]).exit_code == 0
     with transaction(engine) as session:
         assert exchanges.get(session, "tat").enabled is False

@@ -46,6 +46,7 @@ def test_each_exchange_fills_its_bank_then_applies_only_the_changes(
     ncmec_clock[0] += 10_000
     second = fetch(engine, credentials, kind)
     assert second.error is None and second.complete, second
+    assert second.records == scenarios.SECOND_FETCH_RECORDS[kind]  # from the checkpoint, not the start
     assert second.added == 1
     assert second.removed == (1 if scenarios.REMOVES[kind] else 0)
     assert (second.updated >= 1) == scenarios.UPDATES[kind]
