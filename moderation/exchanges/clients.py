@@ -25,12 +25,17 @@ from threatexchange.exchanges.clients.ncmec import hash_api as ncmec_api
 from threatexchange.exchanges.clients.stopncii import api as stopncii_api
 from threatexchange.exchanges.clients.techagainstterrorism import api as tat_api
 from threatexchange.exchanges.collab_config import CollaborationConfigBase, CollaborationConfigWithDefaults
+from threatexchange.exchanges.fetch_state import FetchedSignalMetadata
 from threatexchange.exchanges.impl.fb_threatexchange_api import (
     FBThreatExchangeCollabConfig,
     FBThreatExchangeSignalExchangeAPI,
 )
 from threatexchange.exchanges.impl.file_api import FileCollaborationConfig, LocalFileSignalExchangeAPI
-from threatexchange.exchanges.impl.ncmec_api import NCMECCollabConfig, NCMECSignalExchangeAPI
+from threatexchange.exchanges.impl.ncmec_api import (
+    NCMECCollabConfig,
+    NCMECSignalExchangeAPI,
+    NCMECSignalMetadata,
+)
 from threatexchange.exchanges.impl.stop_ncii_api import (
     StopNCIICheckpoint,
     StopNCIISignalExchangeAPI,
@@ -50,7 +55,9 @@ EXCHANGE_TYPES = ("ncmec", "stopncii", "tat", "threatexchange", "file")
 # The library's signal types we take, and the bank hash type each becomes.
 SIGNAL_TYPES: dict[str, type[SignalType]] = {"pdq": PdqSignal, "video_md5": VideoMD5Signal}
 HASH_TYPE_OF_SIGNAL = {"pdq": "pdq", "video_md5": "md5"}
-SIGNAL_OF_HASH_TYPE = {"pdq": "pdq", "md5": "video_md5"}
+# NCMEC image MD5s: the library maps only video MD5s and image PDQ/PhotoDNA, but CSAM lists are
+# largely image MD5s and every check computes the upload's MD5; taken from the entry's fingerprints.
+NCMEC_IMAGE_MD5 = "image_md5"
 # Credential fields each type needs in the credentials file (the library's credential field names).
 CREDENTIAL_FIELDS: dict[str, tuple[str, ...]] = {
     "ncmec": ("user", "password"),
@@ -205,6 +212,27 @@ def build(spec: ExchangeSpec, credentials: dict[str, str]) -> tuple[AnySignalExc
         file_collab = FileCollaborationConfig(name=spec.name, filename=str(spec.config["filename"]))
         return LocalFileSignalExchangeAPI(file_collab), file_collab
     raise ValueError(f"unknown exchange type {spec.type}")
+
+
+def signal_names_for(exchange_type: str) -> tuple[str, ...]:
+    """The signal type names an exchange of this type may take (the default: all of them)."""
+    names = tuple(SIGNAL_TYPES)
+    return (*names, NCMEC_IMAGE_MD5) if exchange_type == "ncmec" else names
+
+
+def ncmec_image_md5(collab: t.Any, value: t.Any) -> tuple[str, FetchedSignalMetadata] | None:
+    """The image MD5 of an NCMEC entry with the library's metadata type, under the collab's ESP filter."""
+    if not isinstance(value, ncmec_api.NCMECEntryUpdate) or value.deleted:
+        return None
+    if value.entry_type != ncmec_api.NCMECEntryType.image:
+        return None
+    if collab.only_esp_ids and value.member_id not in collab.only_esp_ids:
+        return None
+    md5 = value.fingerprints.get("md5")
+    if not md5:
+        return None
+    tags = {value.classification} if value.classification else set()
+    return md5, NCMECSignalMetadata({value.member_id: tags})
 
 
 def checkpoint_to_json(checkpoint: fetch_state.FetchCheckpointBase | None) -> dict[str, t.Any] | None:

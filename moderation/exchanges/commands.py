@@ -46,7 +46,11 @@ def add(
     bank: Annotated[str, typer.Option(metavar="BANK", help="Bank it fills (created if missing).")],
     signal_type: Annotated[
         list[str] | None,
-        typer.Option("--signal-type", metavar="TYPE", help="pdq, video_md5 (repeat; default both)."),
+        typer.Option(
+            "--signal-type",
+            metavar="TYPE",
+            help="pdq, video_md5; ncmec also image_md5 (repeat; default: all).",
+        ),
     ] = None,
     review_only: Annotated[
         bool, typer.Option("--review-only", help="Matches go to review (a review-action bank).")

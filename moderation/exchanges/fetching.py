@@ -122,7 +122,8 @@ class ExchangeFetcher:
             if checkpoint is not None and checkpoint.is_stale():
                 log.info("exchange %s: checkpoint is stale; fetching from the start", name)
                 checkpoint = None
-            signal_types = [clients.SIGNAL_TYPES[s] for s in signal_names]
+            signal_types = [clients.SIGNAL_TYPES[s] for s in signal_names if s in clients.SIGNAL_TYPES]
+            image_md5 = clients.NCMEC_IMAGE_MD5 in signal_names
             for delta in api.fetch_iter(signal_types, checkpoint):
                 with unit_of_work() as session:
                     page = self.apply(
@@ -135,6 +136,7 @@ class ExchangeFetcher:
                         signal_types=signal_types,
                         updates=delta.updates,
                         actor=actor,
+                        image_md5=image_md5,
                     )
                     if not repo.save_progress(
                         session,
@@ -189,12 +191,13 @@ class ExchangeFetcher:
         signal_types: Sequence[Any],
         updates: Mapping[Any, Any],
         actor: str,
+        image_md5: bool = False,
     ) -> FetchReport:
         """Apply one page of the library's updates ({record key: value, None = removed}) to the bank."""
         page = FetchReport(exchange=exchange_name, records=len(updates))
         wanted: dict[str, dict[tuple[str, str], _Wanted]] = {}
         for key, value in updates.items():
-            rows, invalid = self._convert(api, collab, signal_types, key, value)
+            rows, invalid = self._convert(api, collab, signal_types, key, value, image_md5)
             wanted[record_key(key)] = rows
             page.invalid += invalid
         existing: dict[str, dict[tuple[str, str], ExchangeRecord]] = {}
@@ -255,7 +258,13 @@ class ExchangeFetcher:
         return page
 
     def _convert(
-        self, api: AnySignalExchangeAPI, collab: Any, signal_types: Sequence[Any], key: Any, value: Any
+        self,
+        api: AnySignalExchangeAPI,
+        collab: Any,
+        signal_types: Sequence[Any],
+        key: Any,
+        value: Any,
+        image_md5: bool,
     ) -> tuple[dict[tuple[str, str], _Wanted], int]:
         """The bank rows a record stands for (none: the exchange removed it), through the library's
         own merge and signal type conversion; and how many of its values were not valid hashes."""
@@ -265,22 +274,26 @@ class ExchangeFetcher:
         if merged is None:
             return {}, 0
         converted = api.naive_convert_to_signal_type(signal_types, collab, {key: merged})
+        found: list[tuple[str, str, str, FetchedSignalMetadata]] = [
+            (signal_type.get_name(), hash_type, signal_value, metadata)
+            for signal_type, by_value in converted.items()
+            if (hash_type := clients.HASH_TYPE_OF_SIGNAL.get(signal_type.get_name())) is not None
+            for signal_value, metadata in by_value.items()
+        ]
+        extra = clients.ncmec_image_md5(collab, merged) if image_md5 else None
+        if extra is not None:
+            found.append((clients.NCMEC_IMAGE_MD5, "md5", *extra))
         rows: dict[tuple[str, str], _Wanted] = {}
         invalid = 0
-        for signal_type, by_value in converted.items():
-            signal_name = signal_type.get_name()
-            hash_type = clients.HASH_TYPE_OF_SIGNAL.get(signal_name)
-            if hash_type is None:
+        for signal_name, hash_type, signal_value, metadata in found:
+            try:
+                kind, canonical = parse_hash(hash_type, signal_value)
+            except InvalidHash:
+                invalid += 1
                 continue
-            for signal_value, metadata in by_value.items():
-                try:
-                    kind, canonical = parse_hash(hash_type, signal_value)
-                except InvalidHash:
-                    invalid += 1
-                    continue
-                rows[kind.name, canonical] = _Wanted(
-                    signal_name, kind.name, canonical, _opinions(metadata), str(metadata)[:500]
-                )
+            rows[kind.name, canonical] = _Wanted(
+                signal_name, kind.name, canonical, _opinions(metadata), str(metadata)[:500]
+            )
         return rows, invalid
 
     def fetch_all(

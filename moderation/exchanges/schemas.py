@@ -35,7 +35,7 @@ class ExchangeCreate(BaseModel):
         "review_only or confirmations_required > 0, block otherwise).",
     )
     signal_types: list[str] | None = Field(
-        default=None, max_length=2, description="pdq, video_md5 (default both)"
+        default=None, max_length=3, description="pdq, video_md5; ncmec also image_md5 (default: all)"
     )
     enabled: bool = True
     review_only: bool = False

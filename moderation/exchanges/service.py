@@ -19,7 +19,7 @@ from moderation.banks.errors import BankNotFound
 from moderation.banks.service import banks
 from moderation.exceptions import ValidationFailed
 from moderation.exchanges import schemas
-from moderation.exchanges.clients import FEEDBACK_TYPES, SIGNAL_TYPES, ExchangeSpec
+from moderation.exchanges.clients import FEEDBACK_TYPES, ExchangeSpec, signal_names_for
 from moderation.exchanges.errors import ExchangeExists, ExchangeNotFound, FeedbackNotSupported
 from moderation.exchanges.repository import exchange_repository as repo
 from moderation.kit.time import utc_now
@@ -57,11 +57,12 @@ class ExchangeService:
                 code="invalid_exchange_name",
             )
         config = self._config(body)
-        signal_types = list(dict.fromkeys(body.signal_types or list(SIGNAL_TYPES)))
-        unknown = [s for s in signal_types if s not in SIGNAL_TYPES]
+        allowed = signal_names_for(body.type.value)
+        signal_types = list(dict.fromkeys(body.signal_types or list(allowed)))
+        unknown = [s for s in signal_types if s not in allowed]
         if unknown or not signal_types:
             raise ValidationFailed(
-                f"signal types are {', '.join(SIGNAL_TYPES)}",
+                f"a {body.type.value} exchange takes signal types {', '.join(allowed)}",
                 code="invalid_signal_type",
                 details={"given": unknown},
             )

@@ -31,7 +31,9 @@ def test_each_exchange_fills_its_bank_then_applies_only_the_changes(
     story = scenarios.scenario()
     signal_file = tmp_path / "signals.txt"
     scenarios.seed(fake, kind, story, signal_file)
-    options = {"filename": str(signal_file)} if kind == "file" else {}
+    options: dict[str, object] = {"filename": str(signal_file)} if kind == "file" else {}
+    if kind == "ncmec":
+        options["signal_types"] = ["pdq", "video_md5"]  # image MD5s: see the provenance test
     add_exchange(engine, fake, kind, **options)
 
     first = fetch(engine, credentials, kind)
@@ -85,8 +87,11 @@ def test_provenance_keeps_the_exchanges_record_key_and_opinions(
         records[scenarios.VIDEO_MD5].signal_type == "video_md5"
         and records[scenarios.VIDEO_MD5].hash_type == "md5"
     )
-    # NCMEC image MD5s have no signal type in the library: not taken.
-    assert f"{1:032x}" not in records
+    # NCMEC image MD5s (no signal type in the library) are taken from the entry's fingerprints.
+    image_md5 = records[f"{1:032x}"]
+    assert (image_md5.signal_type, image_md5.hash_type, image_md5.record_key) == ("image_md5", "md5", "7-e1")
+    assert image_md5.opinions[0]["tags"] == ["A1"]
+    assert len(records) == 2 * len(story.pdqs) + 1
 
 
 def test_an_outage_mid_fetch_keeps_the_applied_pages_and_the_next_fetch_resumes(
