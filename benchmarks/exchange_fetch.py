@@ -24,13 +24,13 @@ from sqlalchemy import create_engine, make_url, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from moderation.config import Settings  # noqa: E402
-from moderation.db import make_engine, transaction  # noqa: E402
-from moderation.exchanges import schemas  # noqa: E402
-from moderation.exchanges.fetching import fetcher  # noqa: E402
-from moderation.exchanges.service import exchanges  # noqa: E402
-from moderation.kit import migrations  # noqa: E402
-from tests.exchanges import fakes  # noqa: E402
+from moderation.config import Settings
+from moderation.db import make_engine, transaction
+from moderation.exchanges import schemas
+from moderation.exchanges.fetching import fetcher
+from moderation.exchanges.service import exchanges
+from moderation.kit import migrations
+from tests.exchanges import fakes
 
 
 def _fresh_postgres(url: str) -> None:
@@ -66,11 +66,15 @@ def run(url: str, records: int, page_size: int, workdir: Path) -> None:
         with transaction(engine) as session:
             exchanges.add(
                 session,
-                schemas.ExchangeCreate(name="ncii", type="stopncii", bank="ncii", base_url=fake.base("stopncii")),
+                schemas.ExchangeCreate(
+                    name="ncii", type="stopncii", bank="ncii", base_url=fake.base("stopncii")
+                ),
                 actor="bench",
             )
         started = time.perf_counter()
-        report = fetcher.fetch(lambda: transaction(engine), "ncii", settings=settings, worker="bench", actor="bench")
+        report = fetcher.fetch(
+            lambda: transaction(engine), "ncii", settings=settings, worker="bench", actor="bench"
+        )
         seconds = time.perf_counter() - started
     assert report.error is None and report.added == records, report
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
