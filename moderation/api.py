@@ -10,6 +10,7 @@ from moderation.audit import endpoints as audit_endpoints
 from moderation.banks import endpoints as banks_endpoints
 from moderation.checks import endpoints as checks_endpoints
 from moderation.checks import lifecycle as checks_lifecycle
+from moderation.exchanges import endpoints as exchanges_endpoints
 from moderation.matching import endpoints as matching_endpoints
 from moderation.matching import lifecycle as matching_lifecycle
 from moderation.observability import lifecycle as observability_lifecycle
@@ -36,3 +37,4 @@ def install_features(app: FastAPI) -> None:
     app.include_router(takedown_endpoints.router, prefix="/v1", tags=["takedown"])
     app.include_router(statements_endpoints.router, prefix="/v1", tags=["statements"])
     app.include_router(reporting_endpoints.router, prefix="/v1", tags=["reporting"])
+    app.include_router(exchanges_endpoints.router, prefix="/v1", tags=["exchanges"])

@@ -19,6 +19,7 @@ from moderation.classifier import commands as classifier_commands
 from moderation.config import get_settings
 from moderation.db import make_engine, transaction
 from moderation.exceptions import ConfigurationError, ModerationError, PolicyError, SchemaOutOfDate
+from moderation.exchanges import commands as exchanges_commands
 from moderation.hashing import commands as hashing_commands
 from moderation.kit import migrations
 from moderation.kit.backup import backup, restore_sqlite
@@ -258,6 +259,7 @@ def _register_features() -> None:
     for module in (
         hashing_commands,
         banks_commands,
+        exchanges_commands,
         checks_commands,
         classifier_commands,
         takedown_commands,

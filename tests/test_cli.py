@@ -24,7 +24,15 @@ def test_help_lists_every_command_with_a_description() -> None:
 
 
 @pytest.mark.parametrize(
-    "words", [["hash"], ["notice", "list"], ["notice", "assign"], ["review", "verdict"], ["worker"]]
+    "words",
+    [
+        ["hash"],
+        ["notice", "list"],
+        ["notice", "assign"],
+        ["review", "verdict"],
+        ["worker"],
+        ["exchange", "add"],
+    ],
 )
 def test_help_names_values_not_python_types(words: list[str]) -> None:
     """Help as an operator reads it: `--state STATE`, `FILES...`, flags without a value; no `<bool>`,

@@ -8,7 +8,14 @@ from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from moderation.admin import banks_pages, notices_pages, reporting_pages, review_pages, statements_pages
+from moderation.admin import (
+    banks_pages,
+    exchanges_pages,
+    notices_pages,
+    reporting_pages,
+    review_pages,
+    statements_pages,
+)
 from moderation.admin.pages import CSRFRejected, LoginRequired, PageForbidden, PageNotFound, render, router
 from moderation.auth.throttle import SignInThrottle, SlidingWindow
 
@@ -28,6 +35,7 @@ def install(app: FastAPI) -> None:
     app.include_router(notices_pages.router)
     app.include_router(review_pages.router)
     app.include_router(banks_pages.router)
+    app.include_router(exchanges_pages.router)
     app.include_router(statements_pages.router)
     app.include_router(reporting_pages.router)
     app.mount(

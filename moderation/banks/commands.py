@@ -32,7 +32,9 @@ bank_app = typer.Typer(
     help="Hash banks: create, list, add images, import and export hashes.", no_args_is_help=True
 )
 
-FORMAT_HELP = "csv | jsonl | pdq-hex (default: from the file name; .csv, .jsonl, anything else pdq-hex)"
+FORMAT_HELP = (
+    "csv | jsonl | pdq-hex | te | te-csv (default: from the file name; .csv, .jsonl, anything else pdq-hex)"
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -254,7 +256,7 @@ def import_file(
 @bank_app.command("export")
 def export(
     name: Annotated[str, typer.Argument(help="Bank name.")],
-    format: Annotated[str, typer.Option("--format", help="csv | jsonl | pdq-hex")] = "csv",
+    format: Annotated[str, typer.Option("--format", help="csv | jsonl | pdq-hex | te | te-csv")] = "csv",
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="File to write (default stdout).")
     ] = None,
@@ -264,7 +266,7 @@ def export(
     try:
         fmt = FileFormat(format)
     except ValueError as exc:
-        raise typer.BadParameter("csv | jsonl | pdq-hex", param_hint="--format") from exc
+        raise typer.BadParameter("csv | jsonl | pdq-hex | te | te-csv", param_hint="--format") from exc
     try:
         with transaction() as session:
             banks.record_export(session, name, fmt, actor=cli_actor())

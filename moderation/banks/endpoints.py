@@ -35,8 +35,16 @@ _MEDIA = {
     FileFormat.CSV: "text/csv",
     FileFormat.JSONL: "application/x-ndjson",
     FileFormat.PDQ_HEX: "text/plain",
+    FileFormat.TE: "text/plain",
+    FileFormat.TE_CSV: "text/csv",
 }
-_EXTENSION = {FileFormat.CSV: "csv", FileFormat.JSONL: "jsonl", FileFormat.PDQ_HEX: "txt"}
+_EXTENSION = {
+    FileFormat.CSV: "csv",
+    FileFormat.JSONL: "jsonl",
+    FileFormat.PDQ_HEX: "txt",
+    FileFormat.TE: "te.txt",
+    FileFormat.TE_CSV: "te.csv",
+}
 
 
 def _entry(entry: Any, bank: str) -> schemas.Entry:

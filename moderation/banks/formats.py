@@ -1,4 +1,6 @@
-"""Bank file formats: CSV and JSONL (`hash_type,value,metadata`) and plain PDQ hex lines, read in batches."""
+"""Bank file formats: CSV and JSONL (`hash_type,value,metadata`), plain PDQ hex lines, and the
+python-threatexchange / HMA signal formats (`te`: `<signal type> <value>` lines, `te-csv`: the
+`threatexchange dataset -P --csv` columns), read in batches."""
 
 from __future__ import annotations
 
@@ -20,6 +22,8 @@ class FileFormat(StrEnum):
     CSV = "csv"
     JSONL = "jsonl"
     PDQ_HEX = "pdq-hex"
+    TE = "te"
+    TE_CSV = "te-csv"
 
     @classmethod
     def for_path(cls, path: str) -> FileFormat:
@@ -74,9 +78,13 @@ def read_batches(lines: Iterable[str], fmt: FileFormat, batch_size: int = 20_000
     Blank lines are skipped everywhere; `#` comment lines in PDQ hex files; a header row in CSV files.
     Line numbers count every line from 1, so operators can find a bad line in the original file."""
     source = iter(lines)
-    parse = {FileFormat.CSV: _parse_csv, FileFormat.JSONL: _parse_jsonl, FileFormat.PDQ_HEX: _parse_pdq_hex}[
-        fmt
-    ]
+    parse = {
+        FileFormat.CSV: _parse_csv,
+        FileFormat.JSONL: _parse_jsonl,
+        FileFormat.PDQ_HEX: _parse_pdq_hex,
+        FileFormat.TE: _parse_te,
+        FileFormat.TE_CSV: _parse_te_csv,
+    }[fmt]
     state: dict[str, Any] = {"first": True}
     number = 1
     while True:
@@ -181,6 +189,60 @@ def _parse_jsonl(first: int, chunk: list[str], _state: dict[str, Any]) -> Parsed
     return ParsedBatch.of(hashes, bad, len(chunk))
 
 
+# python-threatexchange signal type names taken, and the bank hash type each becomes.
+TE_SIGNAL_TYPES = {"pdq": "pdq", "video_md5": "md5"}
+TE_CSV_HEADER = "signal_type,signal_str,collab,category,tags\n"
+
+
+def _te_typed(signal_type: str, value: str) -> tuple[str, str]:
+    hash_type = TE_SIGNAL_TYPES.get(signal_type.strip().lower())
+    if hash_type is None:
+        raise ValueError(f"signal type {signal_type.strip()!r} is not taken ({', '.join(TE_SIGNAL_TYPES)})")
+    return _typed(hash_type, value.strip())
+
+
+def _parse_te(first: int, chunk: list[str], _state: dict[str, Any]) -> ParsedBatch:
+    hashes: list[tuple[str, str, dict[str, Any] | None]] = []
+    bad: list[BadLine] = []
+    for number, line in enumerate(chunk, start=first):
+        text = line.strip()
+        if not text or text.startswith("#"):
+            continue
+        signal_type, _, rest = text.partition(" ")
+        try:
+            if not rest.strip():
+                raise ValueError("expected '<signal type> <value>'")
+            # `threatexchange dataset -P` may print the collaboration and opinion after the value.
+            hashes.append((*_te_typed(signal_type, rest.split(None, 1)[0]), None))
+        except (ValueError, ModerationError) as exc:
+            bad.append(BadLine(number, _reason(exc)))
+    return ParsedBatch.of(hashes, bad, len(chunk))
+
+
+def _parse_te_csv(first: int, chunk: list[str], state: dict[str, Any]) -> ParsedBatch:
+    hashes: list[tuple[str, str, dict[str, Any] | None]] = []
+    bad: list[BadLine] = []
+    for number, line in enumerate(chunk, start=first):
+        if not line.strip():
+            continue
+        try:
+            row = next(csv.reader([line]))
+        except csv.Error as exc:
+            bad.append(BadLine(number, f"not valid CSV: {exc}"))
+            continue
+        if state.pop("first", False) and row and row[0].strip().lower() == "signal_type":
+            continue
+        try:
+            if len(row) < 2:
+                raise ValueError("expected signal_type,signal_str[,collab,category,tags]")
+            extra = dict(zip(("collab", "category", "tags"), (c.strip() for c in row[2:5]), strict=False))
+            metadata = {k: v for k, v in extra.items() if v} or None
+            hashes.append((*_te_typed(row[0], row[1]), metadata))
+        except (ValueError, ModerationError) as exc:
+            bad.append(BadLine(number, _reason(exc)))
+    return ParsedBatch.of(hashes, bad, len(chunk))
+
+
 def _typed(hash_type: str, value: str) -> tuple[str, str]:
     kind, canonical = parse_hash(hash_type, value)
     return kind.name, canonical
@@ -204,6 +266,13 @@ def format_row(fmt: FileFormat, hash_type: str, value: str, metadata: dict[str, 
     """One exported line (with its newline), or None when the format cannot hold this hash type."""
     if fmt is FileFormat.PDQ_HEX:
         return f"{value}\n" if hash_type == PDQ.name else None
+    if fmt in (FileFormat.TE, FileFormat.TE_CSV):
+        # The library names no image MD5 signal type: only PDQ rows travel in its formats.
+        if hash_type != PDQ.name:
+            return None
+        if fmt is FileFormat.TE:
+            return f"pdq {value}\n"
+        return f"pdq,{value},,,\n"
     if fmt is FileFormat.JSONL:
         record: dict[str, Any] = {"hash_type": hash_type, "value": value}
         if metadata:

@@ -20,6 +20,7 @@ from moderation.audit.service import audit
 from moderation.banks.errors import BankEntryNotFound, BankExists, BankNotFound, ImportRejected
 from moderation.banks.formats import (
     CSV_HEADER,
+    TE_CSV_HEADER,
     BadLine,
     FileFormat,
     ParsedBatch,
@@ -949,6 +950,8 @@ class BankService:
         bank = self.get(session, bank_name)
         if fmt is FileFormat.CSV:
             yield CSV_HEADER
+        elif fmt is FileFormat.TE_CSV:
+            yield TE_CSV_HEADER
         for _id, hash_type, value, metadata in bank_repository.iter_export_rows(session, bank.id):
             line = format_row(fmt, hash_type, value, metadata)
             if line is not None:

@@ -21,6 +21,7 @@ from moderation.checks.schemas import ReviewEntry
 from moderation.checks.service import checks, hashes_of
 from moderation.config import Settings
 from moderation.exceptions import IllegalTransition, ValidationFailed
+from moderation.exchanges.feedback import exchange_feedback
 from moderation.kit import evidence_crypto
 from moderation.kit.paging import Page, decode_cursor, page_of
 from moderation.kit.time import utc_now
@@ -162,6 +163,18 @@ class ReviewQueue:
                 )
                 session.refresh(item)
                 item.added_to_bank = add_to_bank
+            # Exchange entries the check matched: confirmations/overturns and feedback, in this transaction.
+            exchange_feedback.on_verdict(
+                session,
+                check_id=check.id,
+                entry_ids=[
+                    r["entry_id"]
+                    for r in check.reasons
+                    if r.get("kind") == "bank_match" and r.get("entry_id")
+                ],
+                verdict=verdict,
+                actor=actor,
+            )
         copy = self._settle_copy(session, item.id, verdict, now, settings)
         session.flush()
         audit.record(

@@ -15,6 +15,9 @@ from moderation.models.email_attempt import EmailAttempt
 from moderation.models.email_message import EmailMessage
 from moderation.models.evidence_hold import EvidenceHold
 from moderation.models.evidence_item import EvidenceItem
+from moderation.models.exchange import Exchange
+from moderation.models.exchange_feedback import ExchangeFeedback
+from moderation.models.exchange_record import ExchangeRecord
 from moderation.models.job_run import JobRun
 from moderation.models.notice import Notice
 from moderation.models.notice_clock import NoticeClock
@@ -48,6 +51,9 @@ __all__ = [
     "EmailMessage",
     "EvidenceHold",
     "EvidenceItem",
+    "Exchange",
+    "ExchangeFeedback",
+    "ExchangeRecord",
     "JobRun",
     "Notice",
     "NoticeClock",

@@ -22,6 +22,7 @@ from moderation.audit import tasks as audit_tasks
 from moderation.checks import tasks as checks_tasks
 from moderation.config import Settings
 from moderation.email import tasks as email_tasks
+from moderation.exchanges import tasks as exchanges_tasks
 from moderation.jobs import Job, JobContext, JobResult, registered
 from moderation.kit.request_context import bound_request_id
 from moderation.matching import tasks as matching_tasks
@@ -42,6 +43,7 @@ TASK_MODULES = (
     email_tasks,
     checks_tasks,
     matching_tasks,
+    exchanges_tasks,
     statements_tasks,
     reporting_tasks,
     audit_tasks,

@@ -43,6 +43,15 @@ ROUTE_ROLES: dict[tuple[str, str], set[str]] = {
     ("DELETE", "/v1/banks/{name}/entries/{entry_id}"): {"admin"},
     ("POST", "/v1/banks/{name}/import"): {"admin"},
     ("GET", "/v1/banks/{name}/export"): {"admin"},
+    # hash exchanges
+    ("POST", "/v1/exchanges"): {"admin"},
+    ("GET", "/v1/exchanges"): {"admin"},
+    ("GET", "/v1/exchanges/{name}"): {"admin"},
+    ("PATCH", "/v1/exchanges/{name}"): {"admin"},
+    ("POST", "/v1/exchanges/{name}/fetch"): {"admin"},
+    ("GET", "/v1/exchanges/{name}/records"): {"admin"},
+    ("POST", "/v1/exchanges/{name}/records/{record_id}/overturn"): {"admin"},
+    ("GET", "/v1/exchanges/{name}/feedback"): {"admin"},
     # takedown
     ("POST", "/v1/notices"): {"intake"},
     ("GET", "/v1/notices"): {"admin"},

@@ -1,0 +1,1 @@
+"""Hash exchanges: fill banks from NCMEC, StopNCII, Tech Against Terrorism, ThreatExchange and files."""
