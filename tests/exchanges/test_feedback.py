@@ -63,7 +63,9 @@ def test_feedback_is_delivered_exactly_once_after_a_reviewers_verdict(
     fetch(engine, credentials, "stopncii")
     body = _reviewed_match(app_client, auth, 5)
 
-    review_queue.verdict(session, body["review_item_id"], verdict="block", actor="user:rita")
+    review_queue.verdict(
+        session, body["review_item_id"], verdict="block", actor="user:rita", settings=credentials
+    )
     session.commit()
     # Enqueued once, in the verdict's transaction; the exchange fails the first attempt.
     fake.state.failures.append(fakes.Failure("/stopncii/SubmitFeedback", 500, times=1, method="POST"))
@@ -112,7 +114,9 @@ def test_no_feedback_leaves_unless_the_operator_enabled_it(
     add_exchange(engine, fake, "stopncii", review_only=True)
     fetch(engine, credentials, "stopncii")
     body = _reviewed_match(app_client, auth, 6)
-    review_queue.verdict(session, body["review_item_id"], verdict="allow", actor="user:rita")
+    review_queue.verdict(
+        session, body["review_item_id"], verdict="allow", actor="user:rita", settings=credentials
+    )
     session.commit()
     assert _deliver(engine, credentials) == {"sent": 0, "retried": 0, "failed": 0}
     assert fake.received("POST", "/stopncii") == []
