@@ -13,6 +13,7 @@ from moderation.checks import lifecycle as checks_lifecycle
 from moderation.matching import endpoints as matching_endpoints
 from moderation.matching import lifecycle as matching_lifecycle
 from moderation.observability import lifecycle as observability_lifecycle
+from moderation.redress import endpoints as redress_endpoints
 from moderation.statements import endpoints as statements_endpoints
 from moderation.takedown import endpoints as takedown_endpoints
 from moderation.worker import lifecycle as worker_lifecycle
@@ -32,3 +33,4 @@ def install_features(app: FastAPI) -> None:
     app.include_router(checks_endpoints.router, prefix="/v1", tags=["checks"])
     app.include_router(takedown_endpoints.router, prefix="/v1", tags=["takedown"])
     app.include_router(statements_endpoints.router, prefix="/v1", tags=["statements"])
+    app.include_router(redress_endpoints.router, prefix="/v1", tags=["redress"])

@@ -22,6 +22,8 @@ class TransitionName(StrEnum):
     UPHOLD = "uphold"
     RESTORE = "restore"
     CLOSE = "close"
+    # Only through an overturned reporter appeal (moderation/redress): the rejection is undone.
+    REOPEN = "reopen"
 
 
 # Appeal routes of a regime under which the uploader can ask for the removal to be reviewed.
@@ -66,6 +68,9 @@ TRANSITIONS: dict[str, Transition] = {
         ),
         Transition(
             TransitionName.CLOSE, frozenset({NoticeState.ACTIONED, NoticeState.RESTORED}), NoticeState.CLOSED
+        ),
+        Transition(
+            TransitionName.REOPEN, frozenset({NoticeState.REJECTED}), NoticeState.VALIDATED, needs_reason=True
         ),
     )
 }
