@@ -194,6 +194,10 @@ class CounterNoticeService:
                 details={"state": fresh.state},
             )
         session.refresh(row)
+        if takedown.get(session, row.notice_id).state != "counter_noticed":
+            # Someone decided the notice by hand meanwhile; the court action is still recorded.
+            self._audit(session, row, "counter_notice.court_action", actor, {"note": note})
+            return row
         takedown.transition(
             session,
             row.notice_id,

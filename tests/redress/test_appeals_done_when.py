@@ -40,7 +40,9 @@ def test_block_appealed_and_overturned_is_allowed_again_with_one_webhook_and_one
 ) -> None:
     checker = auth("checker")
     bank_image(engine, "known-bad", jpeg(61))
-    blocked = post_check(app_client, checker, jpeg(61), {"content_id": "up-61", "uploader_id": "user-9"}).json()
+    blocked = post_check(
+        app_client, checker, jpeg(61), {"content_id": "up-61", "uploader_id": "user-9"}
+    ).json()
     assert blocked["decision"] == "block", blocked
     appeal = file_appeal(
         app_client,
@@ -55,7 +57,9 @@ def test_block_appealed_and_overturned_is_allowed_again_with_one_webhook_and_one
 
     # Nothing automated can close an appeal.
     try:
-        appeals.decide(session, int(appeal["id"]), "overturn", reason="auto", actor="system:redress.scan_clocks")
+        appeals.decide(
+            session, int(appeal["id"]), "overturn", reason="auto", actor="system:redress.scan_clocks"
+        )
         raise AssertionError("an automated decision was accepted")
     except ModerationError as exc:
         assert exc.status == 403 and exc.code == "automated_decision_forbidden"
@@ -64,13 +68,18 @@ def test_block_appealed_and_overturned_is_allowed_again_with_one_webhook_and_one
     first = {"Authorization": f"Bearer {make_key('admin', 'reviewer-a')}"}
     second = {"Authorization": f"Bearer {make_key('admin', 'reviewer-b')}"}
     url = f"/v1/appeals/{appeal['id']}/decision"
-    decided = app_client.post(url, json={"outcome": "overturn", "reason": "not the banked image"}, headers=first)
+    decided = app_client.post(
+        url, json={"outcome": "overturn", "reason": "not the banked image"}, headers=first
+    )
     assert decided.status_code == 200, decided.text
     body = decided.json()
     assert body["state"] == "overturned" and body["decided_by"] == "apikey:reviewer-a"
     assert len(body["reversal"]["allow_list_entries"]) == 3 and body["reversal"]["registry_items"]
     # The same reviewer's retry answers the decided appeal; a second reviewer's decision is refused.
-    assert app_client.post(url, json={"outcome": "overturn", "reason": "retry"}, headers=first).status_code == 200
+    assert (
+        app_client.post(url, json={"outcome": "overturn", "reason": "retry"}, headers=first).status_code
+        == 200
+    )
     late = app_client.post(url, json={"outcome": "uphold", "reason": "no"}, headers=second)
     assert late.status_code == 409 and late.json()["code"] == "appeal_already_decided"
 
@@ -81,7 +90,10 @@ def test_block_appealed_and_overturned_is_allowed_again_with_one_webhook_and_one
     assert copy["decision"] == "allow", copy
     other = post_check(app_client, checker, jpeg(62)).json()
     assert other["decision"] == "allow"  # control: the allow-list holds only the appealed image
-    assert post_check(app_client, checker, jpeg(61, quality=50), {"content_id": "x"}).json()["decision"] == "allow"
+    assert (
+        post_check(app_client, checker, jpeg(61, quality=50), {"content_id": "x"}).json()["decision"]
+        == "allow"
+    )
 
     rows = session.scalars(select(ContentItem).where(ContentItem.content_id == "up-61")).all()
     assert [r.decision for r in rows] == ["allow"]
@@ -225,7 +237,9 @@ def test_uploader_appeal_against_a_removal_is_the_notices_appeal_and_uphold_keep
     decision_url = f"/v1/appeals/{appeal['id']}/decision"
     same = app_client.post(decision_url, json={"outcome": "uphold", "reason": "x"}, headers=actioner)
     assert same.status_code == 403 and same.json()["code"] == "same_decision_maker"
-    upheld = app_client.post(decision_url, json={"outcome": "uphold", "reason": "clear harassment"}, headers=other)
+    upheld = app_client.post(
+        decision_url, json={"outcome": "uphold", "reason": "clear harassment"}, headers=other
+    )
     assert upheld.status_code == 200 and upheld.json()["state"] == "upheld"
     assert app_client.get(url, headers=other).json()["state"] == "actioned"
 
@@ -247,13 +261,21 @@ def test_appeal_window_and_bad_input(
     assert refused.status_code == 409 and refused.json()["code"] == "not_appealable"
     missing = app_client.post(
         "/v1/appeals",
-        json={"subject": {"type": "check", "id": 999999}, "appellant": {"role": "uploader"}, "statement": "x"},
+        json={
+            "subject": {"type": "check", "id": 999999},
+            "appellant": {"role": "uploader"},
+            "statement": "x",
+        },
         headers=auth("intake"),
     )
     assert missing.status_code == 404 and missing.json()["code"] == "check_not_found"
     bad = app_client.post(
         "/v1/appeals",
-        json={"subject": {"type": "tweet", "id": 1}, "appellant": {"role": "uploader"}, "statement": "x" * 20_000},
+        json={
+            "subject": {"type": "tweet", "id": 1},
+            "appellant": {"role": "uploader"},
+            "statement": "x" * 20_000,
+        },
         headers=auth("intake"),
     )
     assert bad.status_code == 422
@@ -263,7 +285,11 @@ def test_appeal_window_and_bad_input(
     set_clock(datetime(2026, 1, 1, tzinfo=UTC) + timedelta(days=settings.appeal_window_days + 1))
     late = app_client.post(
         "/v1/appeals",
-        json={"subject": {"type": "check", "id": blocked["check_id"]}, "appellant": {"role": "uploader"}, "statement": "x"},
+        json={
+            "subject": {"type": "check", "id": blocked["check_id"]},
+            "appellant": {"role": "uploader"},
+            "statement": "x",
+        },
         headers=auth("intake"),
     )
     assert late.status_code == 409 and late.json()["code"] == "appeal_window_closed"
