@@ -8,7 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from moderation.admin import banks_pages, notices_pages, review_pages, statements_pages
+from moderation.admin import banks_pages, notices_pages, redress_pages, review_pages, statements_pages
 from moderation.admin.pages import CSRFRejected, LoginRequired, PageForbidden, PageNotFound, render, router
 from moderation.auth.throttle import SignInThrottle, SlidingWindow
 
@@ -29,6 +29,7 @@ def install(app: FastAPI) -> None:
     app.include_router(review_pages.router)
     app.include_router(banks_pages.router)
     app.include_router(statements_pages.router)
+    app.include_router(redress_pages.router)
     app.mount(
         "/admin/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="admin-static"
     )

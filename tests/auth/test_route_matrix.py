@@ -74,6 +74,15 @@ ROUTE_ROLES: dict[tuple[str, str], set[str]] = {
     ("GET", "/v1/statements"): {"checker", "intake"},
     ("GET", "/v1/statements/{statement_id}"): {"checker", "intake"},
     ("POST", "/v1/statements/{statement_id}/email"): {"checker", "intake"},
+    # redress: platforms file appeals and counter-notices for their users; admins decide
+    ("POST", "/v1/appeals"): {"intake"},
+    ("GET", "/v1/appeals"): {"admin"},
+    ("GET", "/v1/appeals/{appeal_id}"): {"intake"},
+    ("POST", "/v1/appeals/{appeal_id}/decision"): {"admin"},
+    ("POST", "/v1/notices/{notice_id}/counter-notices"): {"intake"},
+    ("GET", "/v1/counter-notices"): {"admin"},
+    ("GET", "/v1/counter-notices/{counter_id}"): {"intake"},
+    ("POST", "/v1/counter-notices/{counter_id}/court-action"): {"admin"},
 }
 
 
