@@ -57,7 +57,7 @@ def test_appeal_queue_and_decision_by_a_second_reviewer(
     row = page.locator(f"tr[data-appeal='{appeal_id}']")
     assert "the removal of your content" in row.inner_text()
     screenshot(page, "appeals")
-    row.locator("text=Open").click()
+    row.locator("a.button:has-text('Open')").click()
     page.wait_for_url(f"**/admin/appeals/{appeal_id}")
     assert "another reviewer must decide" in page.inner_text("main")
     page.check("input[name=outcome][value=overturn]")
@@ -80,5 +80,6 @@ def test_appeal_queue_and_decision_by_a_second_reviewer(
 
     page.goto(f"/admin/notices/{notice_id}")
     assert "restored" in page.inner_text("h1")
+    assert f"appeal #{appeal_id} (uploader) overturned by user:victor" in page.inner_text("#redress")
     page.goto("/admin/appeals")
     assert page.locator(f"tr[data-appeal='{appeal_id}']").count() == 0

@@ -15,6 +15,7 @@ from moderation.config import Settings
 from moderation.kit.time import set_clock
 from moderation.redress.tasks import RESTORE_COUNTER_NOTICED, SCAN_CLOCKS
 from moderation.takedown.tasks import deliver_webhooks
+from tests.admin.conftest import sign_in
 from tests.email.smtp_server import SMTPServer
 from tests.redress.conftest import deliver_emails, mail_to, run_job
 from tests.takedown.receiver import webhook_receiver
@@ -67,7 +68,12 @@ def _removed(client: TestClient, auth: Auth, content_id: str) -> str:
 
 
 def test_counter_notice_restores_on_the_tenth_business_day_not_before(
-    app_client: TestClient, auth: Auth, engine: Engine, mail_settings: Settings, smtp_server: SMTPServer
+    app_client: TestClient,
+    auth: Auth,
+    engine: Engine,
+    mail_settings: Settings,
+    smtp_server: SMTPServer,
+    make_user: Callable[..., str],
 ) -> None:
     set_clock(MONDAY - timedelta(hours=2))
     url = _removed(app_client, auth, "p-77")
@@ -120,6 +126,10 @@ def test_counter_notice_restores_on_the_tenth_business_day_not_before(
     events = [json.loads(r.body)["event"] for r in receiver.requests]
     assert events.count("content.restore") == 1
     assert notice_id == detail["id"]
+
+    sign_in(app_client, make_user("auditor", "ada"))
+    page = app_client.get(f"/admin/notices/{notice_id}").text
+    assert f"counter-notice #{counter['id']} <b>restored</b>: restore from 2026-12-02 05:00" in page
 
 
 def test_no_restore_after_a_court_action_and_an_alert_before_the_window_closes(
