@@ -38,7 +38,8 @@ def test_complete_notice_is_received_with_its_48_hour_clock(session: Session, se
     # First alert at half the clock (thresholds 0.5, 0.75, 0.9 in the regime file).
     assert clock["next_alert_at"] == T0 + timedelta(hours=24)
     assert clock["next_alert_threshold"] == 0.5
-    assert _actions(session, notice.id) == ["notice.received"]
+    # The reporter gave an address: the acknowledgement is queued with the notice (docs/redress.md).
+    assert _actions(session, notice.id) == ["notice.received", "notice.reporter_notified"]
     assert notice.raw_submission["fields"]["signature"] == "/s/ A. Person"
 
 
