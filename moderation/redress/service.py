@@ -34,6 +34,7 @@ from moderation.redress.errors import (
 )
 from moderation.redress.repository import redress_repository as repo
 from moderation.redress.schemas import AppealCreate, Outcome
+from moderation.statements.service import statements
 from moderation.takedown.outbox import enqueue_event
 from moderation.takedown.service import takedown
 
@@ -311,6 +312,7 @@ class AppealService:
             metadata={"appeal_id": appeal.id, "check_id": facts.check_id},
             actor=actor,
         )
+        statement = statements.record_appeal_reversal(session, facts.check_id, facts.content_id, actor=actor)
         registry = content_registry.allow_after_appeal(
             session, facts.check_id, appeal_id=appeal.id, actor=actor
         )
@@ -319,6 +321,7 @@ class AppealService:
             "stay_down_lifted": lifted,
             "allow_list_entries": [e.id for e in allowed],
             "registry_items": registry,
+            "statement_id": statement.id if statement else None,
         }
 
     def _audit(

@@ -75,6 +75,8 @@ def test_block_appealed_and_overturned_is_allowed_again_with_one_webhook_and_one
     body = decided.json()
     assert body["state"] == "overturned" and body["decided_by"] == "apikey:reviewer-a"
     assert len(body["reversal"]["allow_list_entries"]) == 3 and body["reversal"]["registry_items"]
+    statement = app_client.get(f"/v1/statements/{body['reversal']['statement_id']}", headers=checker).json()
+    assert statement["kind"] == "reversal" and statement["content_id"] == "up-61"
     # The same reviewer's retry answers the decided appeal; a second reviewer's decision is refused.
     assert (
         app_client.post(url, json={"outcome": "overturn", "reason": "retry"}, headers=first).status_code
