@@ -23,13 +23,13 @@ from moderation.redress.counter_notices import counter_notices
 from moderation.redress.service import appeals
 from moderation.takedown.schemas import NoticeCreate
 from moderation.takedown.service import takedown
-from moderation.takedown.states import STATES, TransitionName
+from moderation.takedown.states import APPEAL_ONLY, STATES, TransitionName
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
 
 ACTING = ("reviewer", "admin")
 # Transitions a dashboard form may ask for (a counter-notice arrives through the API only).
-FORM_TRANSITIONS = frozenset(TransitionName) - {TransitionName.COUNTER_NOTICE}
+FORM_TRANSITIONS = frozenset(TransitionName) - {TransitionName.COUNTER_NOTICE} - APPEAL_ONLY
 
 
 def _settings(request: Request) -> Settings:

@@ -75,5 +75,9 @@ TRANSITIONS: dict[str, Transition] = {
     )
 }
 
+# Applied only by the redress feature (an overturned reporter appeal), never by hand: no CLI command,
+# no API route and no dashboard button.
+APPEAL_ONLY = frozenset({TransitionName.REOPEN})
+
 # Once a notice leaves these states its clocks stop: the duty was met (or the notice was refused).
 CLOCK_STOPPING = frozenset({NoticeState.ACTIONED, NoticeState.REJECTED, NoticeState.CLOSED})
