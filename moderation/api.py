@@ -14,6 +14,7 @@ from moderation.exchanges import endpoints as exchanges_endpoints
 from moderation.matching import endpoints as matching_endpoints
 from moderation.matching import lifecycle as matching_lifecycle
 from moderation.observability import lifecycle as observability_lifecycle
+from moderation.redress import endpoints as redress_endpoints
 from moderation.reporting import endpoints as reporting_endpoints
 from moderation.reporting import lifecycle as reporting_lifecycle
 from moderation.statements import endpoints as statements_endpoints
@@ -38,3 +39,4 @@ def install_features(app: FastAPI) -> None:
     app.include_router(statements_endpoints.router, prefix="/v1", tags=["statements"])
     app.include_router(reporting_endpoints.router, prefix="/v1", tags=["reporting"])
     app.include_router(exchanges_endpoints.router, prefix="/v1", tags=["exchanges"])
+    app.include_router(redress_endpoints.router, prefix="/v1", tags=["redress"])

@@ -111,6 +111,17 @@ class Settings(BaseSettings):
     action_webhook_secret: str = PLACEHOLDER_SECRET
     action_webhook_timeout_seconds: float = 10.0
     evidence_key: str | None = None  # urlsafe base64 32-byte key (Fernet); derived from secret_key if unset
+    # Also send reporter acknowledgements and decisions as webhook events (platforms that notify in-app).
+    reporter_webhook_events: bool = False
+
+    # --- redress: appeals and counter-notices -------------------------------------------------
+    appeal_window_days: int = Field(default=183, ge=1, le=3650)  # DSA Art. 20(1): at least six months
+    appeal_decision_days: int = Field(default=14, ge=1, le=365)  # the appeal clock, from filing
+    # Alert when a counter-notice restore is still pending this many hours before its window closes.
+    counter_notice_alert_hours: int = Field(default=48, ge=1, le=240)
+    out_of_court_url: str = (
+        "https://digital-strategy.ec.europa.eu/en/policies/dsa-out-court-dispute-settlement"
+    )
 
     # --- email ------------------------------------------------------------------------------
     smtp_host: str = "localhost"

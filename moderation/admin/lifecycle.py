@@ -12,6 +12,7 @@ from moderation.admin import (
     banks_pages,
     exchanges_pages,
     notices_pages,
+    redress_pages,
     reporting_pages,
     review_pages,
     statements_pages,
@@ -38,6 +39,7 @@ def install(app: FastAPI) -> None:
     app.include_router(exchanges_pages.router)
     app.include_router(statements_pages.router)
     app.include_router(reporting_pages.router)
+    app.include_router(redress_pages.router)
     app.mount(
         "/admin/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="admin-static"
     )

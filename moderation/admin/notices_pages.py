@@ -19,15 +19,17 @@ from moderation.exceptions import ModerationError, ValidationFailed
 from moderation.kit.time import ensure_utc
 from moderation.policy.loader import get_policy
 from moderation.policy.regimes import RegimeSet, load_regimes
+from moderation.redress.counter_notices import counter_notices
+from moderation.redress.service import appeals
 from moderation.takedown.schemas import NoticeCreate
 from moderation.takedown.service import takedown
-from moderation.takedown.states import STATES, TransitionName
+from moderation.takedown.states import APPEAL_ONLY, STATES, TransitionName
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
 
 ACTING = ("reviewer", "admin")
 # Transitions a dashboard form may ask for (a counter-notice arrives through the API only).
-FORM_TRANSITIONS = frozenset(TransitionName) - {TransitionName.COUNTER_NOTICE}
+FORM_TRANSITIONS = frozenset(TransitionName) - {TransitionName.COUNTER_NOTICE} - APPEAL_ONLY
 
 
 def _settings(request: Request) -> Settings:
@@ -246,6 +248,8 @@ def _notice_page(
         status_code=status_code,
         notice=notice,
         pause_reasons=_pause_reasons(_regimes(settings), notice["regimes"]),
+        appeals=appeals.of_notice(session, notice_id),
+        counter_notices=counter_notices.of_notice(session, notice_id),
         error=error,
     )
 

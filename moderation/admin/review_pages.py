@@ -32,6 +32,7 @@ from moderation.hashing.intake import MEDIA_TYPES, ImageLimits, decode_image, pr
 from moderation.hashing.video import hash_video, sniff_video
 from moderation.kit.paging import Page
 from moderation.kit.time import utc_now
+from moderation.redress.service import appeals
 from moderation.takedown.service import takedown
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
@@ -193,6 +194,7 @@ def _content(
         copy_item=copy_item,
         next_check=_next_pending(session, item.id if item else None),
         bank_names=[b.name for b in banks.all(session)] if viewer.can_act else [],
+        appeals=appeals.of_check(session, check_id),
         error=error,
     )
 

@@ -247,5 +247,19 @@ class ContentRegistry:
         )
         return [_copy(i, "identical", 0) for i in items]
 
+    def allow_after_appeal(self, session: Session, check_id: int, *, appeal_id: int, actor: str) -> list[int]:
+        """The registry rows of check `check_id` are allowed again (an appeal overturned its block)."""
+        items = content_repository.allow_after_appeal(session, check_id)
+        if items:
+            audit.record(
+                session,
+                actor=actor,
+                action="content.allowed_on_appeal",
+                subject_type="check",
+                subject_id=check_id,
+                details={"appeal_id": appeal_id, "items": items},
+            )
+        return items
+
 
 content_registry = ContentRegistry()

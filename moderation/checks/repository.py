@@ -94,6 +94,17 @@ class CheckRepository:
 
 
 class ContentRepository:
+    def allow_after_appeal(self, session: Session, check_id: int) -> list[int]:
+        """Registry rows of a check whose block was overturned: allowed, no longer removed."""
+        ids = list(session.scalars(select(ContentItem.id).where(ContentItem.check_id == check_id)).all())
+        if ids:
+            session.execute(
+                update(ContentItem)
+                .where(ContentItem.id.in_(ids))
+                .values(decision="allow", removed_at=None, removed_by=None, removal_notice_id=None)
+            )
+        return ids
+
     def get(self, session: Session, content_id: str, sha256: str) -> ContentItem | None:
         return session.scalars(
             select(ContentItem).where(ContentItem.content_id == content_id, ContentItem.sha256 == sha256)

@@ -16,6 +16,7 @@ import hashlib
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, TypeVar
 
 import anyio.to_thread
@@ -312,6 +313,25 @@ def _video_outcome(
 
 async def _to_thread(fn: Callable[[], T]) -> T:
     return await anyio.to_thread.run_sync(fn)
+
+
+@dataclass(frozen=True)
+class DecisionFacts:
+    """A check's decision as an appeal sees it."""
+
+    check_id: int
+    decision: str
+    decided_at: datetime
+    decided_by: str | None
+    content_id: str | None
+    uploader_id: str | None
+    sha256: str
+    md5: str
+    pdq: str | None
+    banks: list[str]
+    # (bank, top-level entry id) of every bank match that blocked it.
+    entries: list[tuple[str, int]]
+    child_safety: bool
 
 
 class CheckService:
@@ -751,6 +771,35 @@ class CheckService:
         if check is None or (actor is not None and check.actor != actor):
             raise CheckNotFound(f"no check {check_id}")
         return self.stored_result(session, check)
+
+    def decision_facts(self, session: Session, check_id: int) -> DecisionFacts:
+        """What an appeal against check `check_id` needs: its decision, when and by whom, the banks
+        and entries that blocked it and its hashes. 404 `check_not_found`."""
+        check = checks_repository.get(session, check_id)
+        if check is None:
+            raise CheckNotFound(f"no check {check_id}")
+        decision, reasons = _effective(check.decision, list(check.reasons), check.verdict, check.verdict_by)
+        blocking = [r for r in reasons if r.get("kind") == "bank_match" and r.get("decision") == "block"]
+        return DecisionFacts(
+            check_id=check.id,
+            decision=decision,
+            decided_at=check.verdict_at or check.created_at,
+            decided_by=check.verdict_by,
+            content_id=check.content_id,
+            uploader_id=check.uploader_id,
+            sha256=check.sha256,
+            md5=check.md5,
+            pdq=check.pdq if check.media_type == "image" else None,
+            banks=sorted({str(r["bank"]) for r in blocking}),
+            entries=sorted(
+                {
+                    (str(r["bank"]), int(r["entry_id"]))
+                    for r in blocking
+                    if str(r.get("entry_id", "")).isdigit()
+                }
+            ),
+            child_safety=any(r.get("child_safety") for r in reasons),
+        )
 
     def stored_result(self, session: Session, check: Check) -> CheckResult:
         snapshot = _snapshot(check)

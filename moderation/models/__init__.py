@@ -2,6 +2,7 @@
 
 from moderation.models.alert import Alert
 from moderation.models.api_key import APIKey
+from moderation.models.appeal import Appeal
 from moderation.models.audit_event import AuditEvent
 from moderation.models.bank import Bank
 from moderation.models.bank_change import BankChange
@@ -11,6 +12,7 @@ from moderation.models.base import Base
 from moderation.models.check import Check
 from moderation.models.content_item import ContentItem
 from moderation.models.content_pdq_key import ContentPDQKey
+from moderation.models.counter_notice import CounterNotice
 from moderation.models.email_attempt import EmailAttempt
 from moderation.models.email_message import EmailMessage
 from moderation.models.evidence_hold import EvidenceHold
@@ -38,6 +40,7 @@ from moderation.models.webhook_delivery import WebhookDelivery
 __all__ = [
     "APIKey",
     "Alert",
+    "Appeal",
     "AuditEvent",
     "Bank",
     "BankChange",
@@ -47,6 +50,7 @@ __all__ = [
     "Check",
     "ContentItem",
     "ContentPDQKey",
+    "CounterNotice",
     "EmailAttempt",
     "EmailMessage",
     "EvidenceHold",

@@ -1,4 +1,4 @@
-"""Outbox of platform actions (remove, restore): one row per (notice, content, action)."""
+"""Outbox of platform actions and events (remove, restore, reporter notices): one row per idempotency key."""
 
 from __future__ import annotations
 
@@ -20,8 +20,11 @@ class WebhookDelivery(TimestampMixin, Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    notice_id: Mapped[int] = mapped_column(ForeignKey("notices.id", ondelete="CASCADE"), index=True)
-    notice_content_id: Mapped[int] = mapped_column(ForeignKey("notice_contents.id", ondelete="CASCADE"))
+    # Both empty for events not about a notice's content (an appeal's restore, a reporter event).
+    notice_id: Mapped[int | None] = mapped_column(ForeignKey("notices.id", ondelete="CASCADE"), index=True)
+    notice_content_id: Mapped[int | None] = mapped_column(
+        ForeignKey("notice_contents.id", ondelete="CASCADE")
+    )
     action: Mapped[str] = mapped_column(String(20))
     # "notice-<id>/content-<ref id>/<action>": the receiver deduplicates on it.
     idempotency_key: Mapped[str] = mapped_column(String(200))

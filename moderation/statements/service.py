@@ -408,6 +408,31 @@ class StatementService:
         return self.present(session, statement)
 
     # --- notices --------------------------------------------------------------------------------
+    def record_appeal_reversal(
+        self, session: Session, check_id: int, content_id: str | None, *, actor: str
+    ) -> StatementOut | None:
+        """The reversal statement of a check's block (automated, stay-down or a reviewer's) that an
+        appeal overturned; None when no block statement was recorded for it."""
+        policy, wording, _ = self._policy(None)
+        ref = f"check-{check_id}/{content_id or '-'}"
+        for suffix in (
+            StatementKind.CHECK_BLOCK.value,
+            StatementKind.STAY_DOWN_BLOCK.value,
+            "verdict-block",
+        ):
+            original = repo.by_dedup_key(session, f"{ref}/{suffix}")
+            if original is not None:
+                return self._reverse(
+                    session,
+                    original,
+                    wording=wording,
+                    policy=policy,
+                    actor=actor,
+                    ended=utc_now(),
+                    why="The content was reinstated after the user's complaint was upheld.",
+                )
+        return None
+
     def record_notice_action(
         self,
         session: Session,

@@ -73,6 +73,7 @@ class Actioning:
             actor=actor,
             reason=reason,
             policy=policy,
+            settings=settings,
             values={"actioned_at": utc_now(), "actioned_by": actor},
         )
         scopes: set[str] = {scope for _, v in versions for scope in v.removal_scope}

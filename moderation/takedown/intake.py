@@ -27,6 +27,7 @@ from moderation.models.evidence_item import EvidenceItem
 from moderation.models.notice import OPEN_STATES, Notice, NoticeState
 from moderation.models.notice_content import NoticeContent
 from moderation.policy.regimes import RegimeVersion
+from moderation.takedown import reporter_notices
 from moderation.takedown.clocks import (
     iso_utc,
     require_aware,
@@ -236,6 +237,7 @@ class NoticeIntake:
                 details={"received_at": received, "entered_at": now, "channel": body.channel},
                 policy=policy,
             )
+        reporter_notices.notify(session, notice, "received", reason=None, policy=policy, settings=settings)
         return notice, True
 
     def _decode_image(self, value: str | None, settings: Settings) -> bytes | None:

@@ -18,7 +18,7 @@ from moderation.kit.cli import cli_actor
 from moderation.takedown.clocks import iso_utc
 from moderation.takedown.schemas import NoticeCreate
 from moderation.takedown.service import takedown
-from moderation.takedown.states import STATES, TRANSITIONS
+from moderation.takedown.states import APPEAL_ONLY, STATES, TRANSITIONS
 
 notice_app = typer.Typer(
     help="Takedown notices: enter one received by post or email, list the queue, act on a notice.",
@@ -190,7 +190,8 @@ def _transition_command(name: str) -> None:
 
 
 for _name in TRANSITIONS:
-    _transition_command(_name)
+    if _name not in APPEAL_ONLY:
+        _transition_command(_name)
 
 
 @notice_app.command("show")

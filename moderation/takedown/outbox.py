@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from moderation.audit.service import audit
 from moderation.config import Settings, get_settings
 from moderation.kit.outbox import Claim, Outbox, OutboxTable, RetryPolicy
 from moderation.kit.time import utc_now
@@ -70,11 +71,36 @@ def enqueue_action(
     )
 
 
+def enqueue_event(
+    session: Session,
+    *,
+    key: str,
+    event: str,
+    payload: dict[str, Any],
+    notice_id: int | None = None,
+    notice_content_id: int | None = None,
+) -> bool:
+    """Add one platform event to the webhook outbox in the caller's transaction, exactly once per
+    `key` (the receiver's idempotency key); False when a row with this key already exists."""
+    stored = repo.add_delivery(
+        session,
+        WebhookDelivery(
+            notice_id=notice_id,
+            notice_content_id=notice_content_id,
+            action=event.rsplit(".", 1)[-1][:20],
+            idempotency_key=key,
+            payload={"event": event, "idempotency_key": key, **payload},
+            next_attempt_at=utc_now(),
+        ),
+    )
+    return stored is not None
+
+
 @dataclass(frozen=True)
 class ClaimedDelivery:
     id: int
     attempt: int
-    notice_id: int
+    notice_id: int | None
     idempotency_key: str
     payload: dict[str, Any]
     # The request that enqueued the action: the delivery logs and audits under it.
@@ -188,7 +214,22 @@ class ActionOutbox:
             )
         if state is None:
             return "lost"
-        if state in ("delivered", "failed"):
+        if state in ("delivered", "failed") and claimed.notice_id is None:
+            audit.record(
+                session,
+                actor=actor,
+                action=f"webhook.{state}",
+                subject_type="webhook",
+                subject_id=claimed.id,
+                details={
+                    "idempotency_key": claimed.idempotency_key,
+                    "attempts": claimed.attempt,
+                    "status_code": status_code,
+                    "error": error,
+                },
+            )
+        elif state in ("delivered", "failed"):
+            assert claimed.notice_id is not None
             audit_notice(
                 session,
                 claimed.notice_id,

@@ -9,17 +9,20 @@ method runs inside the caller's transaction and never commits.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
 
+from moderation.audit.service import audit
 from moderation.config import Settings
 from moderation.kit.paging import Page
 from moderation.models.notice import Notice
 from moderation.models.notice_clock import NoticeClock
 from moderation.takedown import deadlines
 from moderation.takedown.actioning import Actioning
-from moderation.takedown.context import load_notice
+from moderation.takedown.clocks import restore_window
+from moderation.takedown.context import SUBJECT, load_notice, open_notice, regime_versions
 from moderation.takedown.evidence_store import EvidenceRead, evidence_store
 from moderation.takedown.intake import NoticeIntake
 from moderation.takedown.outbox import action_outbox
@@ -199,6 +202,33 @@ class TakedownService:
         return self._transitions.record_step(
             session, notice_id, step, actor=actor, note=note, settings=settings
         )
+
+    def restore_window(
+        self, session: Session, notice_id: int, *, at: datetime, settings: Settings
+    ) -> tuple[datetime, datetime] | None:
+        """Earliest and latest restore after a counter-notice arriving `at`, under the notice's
+        regimes (their calendars and zones); None when no regime of the notice has a window."""
+        _, regime_set, notice = open_notice(session, notice_id, settings)
+        windows = [
+            restore_window(v, at) for _, v in regime_versions(notice, regime_set) if v.appeal.restore_window
+        ]
+        if not windows:
+            return None
+        return max(w[0] for w in windows), max(w[1] for w in windows)
+
+    def appeal_routes(self, session: Session, notice_id: int, *, settings: Settings) -> set[str]:
+        """The appeal routes (complaint, counter_notice ...) the notice's regimes provide."""
+        _, regime_set, notice = open_notice(session, notice_id, settings)
+        return {v.appeal.route for _, v in regime_versions(notice, regime_set)}
+
+    def decided_by(self, session: Session, notice_id: int, transition: str) -> str | None:
+        """Who last applied `transition` to the notice (from its audit timeline), or None."""
+        actors = [
+            e.actor
+            for e in audit.for_subject(session, SUBJECT, notice_id)
+            if e.action == f"notice.{transition}"
+        ]
+        return actors[-1] if actors else None
 
     # --- reading ------------------------------------------------------------------------------
     def get(self, session: Session, notice_id: int) -> Notice:

@@ -22,6 +22,8 @@ class TransitionName(StrEnum):
     UPHOLD = "uphold"
     RESTORE = "restore"
     CLOSE = "close"
+    # Only through an overturned reporter appeal (moderation/redress): the rejection is undone.
+    REOPEN = "reopen"
 
 
 # Appeal routes of a regime under which the uploader can ask for the removal to be reviewed.
@@ -67,8 +69,15 @@ TRANSITIONS: dict[str, Transition] = {
         Transition(
             TransitionName.CLOSE, frozenset({NoticeState.ACTIONED, NoticeState.RESTORED}), NoticeState.CLOSED
         ),
+        Transition(
+            TransitionName.REOPEN, frozenset({NoticeState.REJECTED}), NoticeState.VALIDATED, needs_reason=True
+        ),
     )
 }
+
+# Applied only by the redress feature (an overturned reporter appeal), never by hand: no CLI command,
+# no API route and no dashboard button.
+APPEAL_ONLY = frozenset({TransitionName.REOPEN})
 
 # Once a notice leaves these states its clocks stop: the duty was met (or the notice was refused).
 CLOCK_STOPPING = frozenset({NoticeState.ACTIONED, NoticeState.REJECTED, NoticeState.CLOSED})

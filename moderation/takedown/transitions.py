@@ -16,6 +16,7 @@ from moderation.models.notice_pause import NoticePause
 from moderation.models.notice_step import NoticeStep
 from moderation.policy.loader import Policy
 from moderation.policy.regimes import Regime, RegimeVersion
+from moderation.takedown import reporter_notices
 from moderation.takedown import steps as clock_steps
 from moderation.takedown.clocks import (
     iso_utc,
@@ -51,6 +52,7 @@ def move_notice(
     actor: str,
     reason: str | None,
     policy: Policy,
+    settings: Settings,
     values: dict[str, Any] | None = None,
     details: dict[str, Any] | None = None,
 ) -> datetime:
@@ -80,6 +82,7 @@ def move_notice(
             details={"state": fresh.state, "action": name},
         )
     session.refresh(notice)
+    reporter_notices.decision(session, notice, name, reason=reason, policy=policy, settings=settings)
     audit_notice(
         session,
         notice.id,
@@ -132,7 +135,7 @@ class NoticeTransitions:
                 )
         elif name == "restore":
             self._check_restore(notice, versions)
-        elif name in ("close", "reject"):
+        elif name in ("close", "reject", "reopen"):
             values["closed_at"] = utc_now() if name == "close" else None
         if name == "close":
             undecided = [
@@ -148,11 +151,20 @@ class NoticeTransitions:
                     details={"state": notice.state, "action": name, "copies": undecided},
                 )
         now = move_notice(
-            session, notice, name, actor=actor, reason=reason, policy=policy, values=values, details=details
+            session,
+            notice,
+            name,
+            actor=actor,
+            reason=reason,
+            policy=policy,
+            settings=settings,
+            values=values,
+            details=details,
         )
         if name in ("close", "reject"):
             repo.release_holds(session, notice.id, "case", at=now)
-        if name in ("reject", "request_info", "validate"):
+        if name in ("reject", "request_info", "validate", "reopen"):
+            # A reopened notice runs on its original clocks (from receipt), not on new ones.
             recompute_clocks(session, notice, regime_set)
         if name == "restore":
             self._restore_content(session, notice, actor=actor, reason=reason, settings=settings)

@@ -27,6 +27,7 @@ from moderation.jobs import Job, JobContext, JobResult, registered
 from moderation.kit.request_context import bound_request_id
 from moderation.matching import tasks as matching_tasks
 from moderation.observability import metrics
+from moderation.redress import tasks as redress_tasks
 from moderation.reporting import tasks as reporting_tasks
 from moderation.statements import tasks as statements_tasks
 from moderation.takedown import tasks as takedown_tasks
@@ -38,6 +39,7 @@ log = logging.getLogger("moderation.worker")
 # Feature task modules, in the order `--once` runs their jobs: actions first, then the scans that
 # enqueue emails, then the delivery that sends what the scans enqueued in the same run.
 TASK_MODULES = (
+    redress_tasks,
     takedown_tasks,
     alerts_tasks,
     email_tasks,

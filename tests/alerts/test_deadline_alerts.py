@@ -130,7 +130,7 @@ def test_alert_email_content(
         assert f"https://moderation.example.test/admin/notices/{notice_id}" in body
         assert "removal" in body and "statutory" in body
         assert any(state in body for state in ("received", "needs_info"))
-        assert REPORTER["email"] not in body and REPORTER["name"] not in body
+        assert REPORTER["contact"] not in body and REPORTER["name"] not in body
     assert "23h 00m left" in message.subject
     assert message.message_id.startswith("<outbox-") and message.message_id.endswith("@moderation.test>")
     assert message.message["Content-Type"].startswith("multipart/alternative")
@@ -168,7 +168,7 @@ def test_digest_once_per_team_per_day(
     assert digest.subject == "[ncii] daily digest 2026-11-23: 1 overdue, 1 due in 24h"
     text = digest.text()
     assert f"#{overdue} " in text and f"#{soon} " in text and f"#{later} " not in text
-    assert REPORTER["email"] not in text
+    assert REPORTER["contact"] not in text
 
     worker_once(morning + timedelta(days=1), monkeypatch)
     digests = [m for m in smtp_server.received if "daily digest" in m.subject]

@@ -94,6 +94,15 @@ ROUTE_ROLES: dict[tuple[str, str], set[str]] = {
     ("POST", "/v1/reporting/cases/{case_id}/dismiss"): {"reporter"},
     ("POST", "/v1/reporting/cases/{case_id}/legal-hold"): {"reporter"},
     ("POST", "/v1/reporting/cases/{case_id}/destruction-request"): {"reporter"},
+    # redress: platforms file appeals and counter-notices for their users; admins decide
+    ("POST", "/v1/appeals"): {"intake"},
+    ("GET", "/v1/appeals"): {"admin"},
+    ("GET", "/v1/appeals/{appeal_id}"): {"intake"},
+    ("POST", "/v1/appeals/{appeal_id}/decision"): {"admin"},
+    ("POST", "/v1/notices/{notice_id}/counter-notices"): {"intake"},
+    ("GET", "/v1/counter-notices"): {"admin"},
+    ("GET", "/v1/counter-notices/{counter_id}"): {"intake"},
+    ("POST", "/v1/counter-notices/{counter_id}/court-action"): {"admin"},
 }
 # Routes `admin` does not pass (CyberTipline material: access kept to the reporting role).
 REPORTER_ONLY = {route for route in ROUTE_ROLES if route[1].startswith("/v1/reporting/")}

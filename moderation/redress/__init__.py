@@ -1,0 +1,1 @@
+"""Redress: appeals against blocks, removals and rejected notices; DMCA counter-notices."""

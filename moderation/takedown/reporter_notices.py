@@ -1,0 +1,116 @@
+"""Notices to the reporter (DSA Art. 16(4)-(5)): an acknowledgement on intake and one notice per
+decision (actioned, rejected, information requested) with its reasons and the redress available.
+
+Each goes to the email outbox when the reporter gave an address and, with
+MODERATION_REPORTER_WEBHOOK_EVENTS, to the webhook outbox as a `reporter.*` event; both under the
+key `reporter:<notice>:<event>`, so retries, restarts and a second worker never send one twice."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from moderation.config import Settings
+from moderation.email.service import outbox
+from moderation.kit.time import utc_now
+from moderation.models.notice import Notice
+from moderation.policy.loader import Policy
+from moderation.takedown.clocks import iso_utc
+from moderation.takedown.context import audit_notice, policy_and_regimes, regime_versions
+from moderation.takedown.outbox import enqueue_event
+
+# Transition -> the event the reporter is told of.
+DECISIONS = {"action": "actioned", "reject": "rejected", "request_info": "needs_info"}
+HEADLINES = {
+    "received": "We received your notice",
+    "actioned": "We acted on your notice",
+    "rejected": "We did not act on your notice",
+    "needs_info": "We need more information about your notice",
+}
+
+
+def _redress(notice: Notice, event: str, settings: Settings) -> list[str]:
+    """What the reporter can do next: the regimes' own wording of their routes, and the complaint."""
+    _, regime_set = policy_and_regimes(settings)
+    lines = []
+    for regime, version in regime_versions(notice, regime_set):
+        if event == "rejected" and version.appeal.route != "none":
+            lines.append(
+                f"{regime.title}: you may complain about this decision within "
+                f"{settings.appeal_window_days} days, free of charge and electronically, through the "
+                "service where you reported the content."
+            )
+    if event == "rejected":
+        lines.append(
+            f"Out-of-court dispute settlement bodies: {settings.out_of_court_url}. You may also go to court."
+        )
+    return lines
+
+
+def notify(
+    session: Session,
+    notice: Notice,
+    event: str,
+    *,
+    reason: str | None,
+    policy: Policy | None = None,
+    settings: Settings,
+) -> None:
+    """Tell the reporter of `event` (received | actioned | rejected | needs_info), exactly once."""
+    key = f"reporter:{notice.id}:{event}"
+    email = (notice.reporter or {}).get("email")
+    context: dict[str, Any] = {
+        "notice_id": notice.id,
+        "event": event,
+        "headline": HEADLINES[event],
+        "reason": reason,
+        "regimes": [r["id"] for r in notice.regimes],
+        "missing": sorted({m for r in notice.regimes for m in r["missing"]}),
+        "redress": _redress(notice, event, settings),
+        "received_at": iso_utc(notice.received_at),
+        "now": iso_utc(utc_now()),
+    }
+    sent_to: list[str] = []
+    if email:
+        subject = f"{HEADLINES[event]} (notice #{notice.id})"
+        queued = outbox.enqueue(
+            session,
+            key=key,
+            kind="reporter",
+            recipients=[email],
+            subject=subject,
+            text_body=outbox.render("reporter.txt", subject=subject, **context),
+            html_body=outbox.render("reporter.html", subject=subject, **context),
+            now=utc_now(),
+        )
+        if queued is not None:
+            sent_to.append("email")
+    if settings.reporter_webhook_events:
+        payload = {k: context[k] for k in ("notice_id", "reason", "regimes", "missing", "redress")}
+        if enqueue_event(session, key=key, event=f"reporter.{event}", payload=payload, notice_id=notice.id):
+            sent_to.append("webhook")
+    if sent_to:
+        audit_notice(
+            session,
+            notice.id,
+            "notice.reporter_notified",
+            actor="system:takedown",
+            details={"event": event, "key": key, "channels": sent_to},
+            policy=policy,
+        )
+
+
+def decision(
+    session: Session,
+    notice: Notice,
+    transition: str,
+    *,
+    reason: str | None,
+    policy: Policy,
+    settings: Settings,
+) -> None:
+    """After a transition: notify the reporter when it is a decision they are owed."""
+    event = DECISIONS.get(transition)
+    if event is not None:
+        notify(session, notice, event, reason=reason, policy=policy, settings=settings)
