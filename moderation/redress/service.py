@@ -310,7 +310,9 @@ class AppealService:
             metadata={"appeal_id": appeal.id, "check_id": facts.check_id},
             actor=actor,
         )
-        statement = statements.record_appeal_reversal(session, facts.check_id, facts.content_id, actor=actor)
+        statement = statements.record_appeal_reversal(
+            session, facts.check_id, facts.content_id, actor=actor, settings=settings
+        )
         registry = content_registry.allow_after_appeal(
             session, facts.check_id, appeal_id=appeal.id, actor=actor
         )

@@ -409,11 +409,11 @@ class StatementService:
 
     # --- notices --------------------------------------------------------------------------------
     def record_appeal_reversal(
-        self, session: Session, check_id: int, content_id: str | None, *, actor: str
+        self, session: Session, check_id: int, content_id: str | None, *, actor: str, settings: Settings
     ) -> StatementOut | None:
         """The reversal statement of a check's block (automated, stay-down or a reviewer's) that an
         appeal overturned; None when no block statement was recorded for it."""
-        policy, wording, _ = self._policy(None)
+        policy, wording, _ = self._policy(settings)
         ref = f"check-{check_id}/{content_id or '-'}"
         for suffix in (
             StatementKind.CHECK_BLOCK.value,

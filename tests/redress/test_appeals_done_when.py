@@ -58,7 +58,12 @@ def test_block_appealed_and_overturned_is_allowed_again_with_one_webhook_and_one
     # Nothing automated can close an appeal.
     try:
         appeals.decide(
-            session, int(appeal["id"]), "overturn", reason="auto", actor="system:redress.scan_clocks"
+            session,
+            int(appeal["id"]),
+            "overturn",
+            reason="auto",
+            actor="system:redress.scan_clocks",
+            settings=mail_settings,
         )
         raise AssertionError("an automated decision was accepted")
     except ModerationError as exc:
