@@ -22,6 +22,7 @@ from moderation.redress.schemas import (
     CourtAction,
 )
 from moderation.redress.service import appeals
+from moderation.takedown.access import notice_access
 
 router = APIRouter()
 
@@ -50,7 +51,10 @@ def _own(principal: Principal, filed_by: str) -> bool:
 def file_appeal(
     body: AppealCreate, request: Request, response: Response, session: DBSession, principal: Intake
 ) -> AppealOut:
-    """Stored once per `client_reference` (a retry answers 200 with the first appeal)."""
+    """Stored once per `client_reference` (a retry answers 200 with the first appeal). A reporter's
+    appeal is filed by the key that submitted the notice (another key gets 404 `notice_not_found`)."""
+    if body.subject.type == "notice" and body.appellant.role == "reporter" and principal.role != Role.ADMIN:
+        notice_access.require_submitter(session, body.subject.id, principal.actor)
     appeal, created = appeals.file(session, body, actor=principal.actor, settings=request.app.state.settings)
     if not created:
         response.status_code = 200

@@ -47,7 +47,10 @@ def run_job(engine: Engine, settings: Settings, name: str, worker: str = "worker
     return dict(outcome.result or {})
 
 
-def file_appeal(client: TestClient, auth: Auth, **body: object) -> dict[str, object]:
-    response = client.post("/v1/appeals", json=body, headers=auth("intake"))
+def file_appeal(
+    client: TestClient, auth: Auth, headers: dict[str, str] | None = None, **body: object
+) -> dict[str, object]:
+    """File an appeal with `headers` (default: a fresh intake key); 201 expected."""
+    response = client.post("/v1/appeals", json=body, headers=headers or auth("intake"))
     assert response.status_code == 201, response.text
     return dict(response.json())

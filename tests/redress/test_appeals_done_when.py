@@ -141,6 +141,7 @@ def test_rejected_notice_appealed_by_reporter_is_actioned_on_its_original_clock(
     reporter = "reporter.person@example.org"
     rejecter = {"Authorization": f"Bearer {make_key('admin', 'reviewer-a')}"}
     other = {"Authorization": f"Bearer {make_key('admin', 'reviewer-b')}"}
+    submitter = auth("intake")
     created = app_client.post(
         "/v1/notices",
         json={
@@ -153,7 +154,7 @@ def test_rejected_notice_appealed_by_reporter_is_actioned_on_its_original_clock(
                 "good_faith_declaration": True,
             },
         },
-        headers=auth("intake"),
+        headers=submitter,
     )
     assert created.status_code == 201, created.text
     url = f"/v1/notices/{created.json()['id']}"
@@ -166,9 +167,22 @@ def test_rejected_notice_appealed_by_reporter_is_actioned_on_its_original_clock(
     assert rejected.status_code == 200, rejected.text
 
     set_clock(t0 + timedelta(hours=5))
+    # Only the key that submitted the notice files its reporter's appeal; another partner's key
+    # learns nothing of the notice.
+    stranger = app_client.post(
+        "/v1/appeals",
+        json={
+            "subject": {"type": "notice", "id": created.json()["id"]},
+            "appellant": {"role": "reporter"},
+            "statement": "not mine",
+        },
+        headers=auth("intake"),
+    )
+    assert stranger.status_code == 404 and stranger.json()["code"] == "notice_not_found"
     appeal = file_appeal(
         app_client,
         auth,
+        headers=submitter,
         subject={"type": "notice", "id": created.json()["id"]},
         appellant={"role": "reporter", "email": reporter},
         statement="It is me in the image.",
@@ -210,6 +224,7 @@ def test_uploader_appeal_against_a_removal_is_the_notices_appeal_and_uphold_keep
 ) -> None:
     actioner = {"Authorization": f"Bearer {make_key('admin', 'reviewer-a')}"}
     other = {"Authorization": f"Bearer {make_key('admin', 'reviewer-b')}"}
+    submitter = auth("intake")
     created = app_client.post(
         "/v1/notices",
         json={
@@ -218,7 +233,7 @@ def test_uploader_appeal_against_a_removal_is_the_notices_appeal_and_uphold_keep
             "content": {"content_ids": ["c-9"]},
             "fields": {"reason": "harassment", "signature": "/s/ A. Person"},
         },
-        headers=auth("intake"),
+        headers=submitter,
     ).json()
     url = f"/v1/notices/{created['id']}"
     assert app_client.post(f"{url}/validate", headers=actioner).status_code == 200
@@ -230,7 +245,7 @@ def test_uploader_appeal_against_a_removal_is_the_notices_appeal_and_uphold_keep
             "appellant": {"role": "reporter"},
             "statement": "x",
         },
-        headers=auth("intake"),
+        headers=submitter,
     )
     assert wrong.status_code == 409 and wrong.json()["code"] == "not_appealable"
     appeal = file_appeal(
