@@ -27,6 +27,7 @@ from moderation.kit.cli import cli_actor, fail
 from moderation.kit.migrations import prepare_database
 from moderation.kit.time import utc_now
 from moderation.observability.logs import configure_logging
+from moderation.serving import serve_balanced
 from moderation.statements import commands as statements_commands
 from moderation.takedown import commands as takedown_commands
 from moderation.worker import commands as worker_commands
@@ -88,8 +89,6 @@ def serve(
         shared.mkdir(parents=True)
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(shared)
     if workers > 1 and balance:
-        from moderation.serving import serve_balanced
-
         if serve_balanced(host=host, port=port, workers=workers, log_level=settings.log_level.lower()):
             raise typer.Exit(1)
         return

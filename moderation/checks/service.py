@@ -8,6 +8,9 @@ registry, review item, audit event) in the caller's transaction, which the calle
 
 Block and review decisions are audited one event each; allow decisions are sealed in batches by
 `check_seals` (one `checks.sealed` audit event per batch) so checks never wait on the audit chain lock.
+
+Over 700 lines on purpose: one responsibility, the pipeline's four phases for images and videos (their
+helpers are private to it); the registry, review queue and seals live in their own modules.
 """
 
 from __future__ import annotations

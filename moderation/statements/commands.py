@@ -8,6 +8,12 @@ from typing import Annotated
 
 import typer
 
+from moderation.config import get_settings
+from moderation.db import transaction
+from moderation.exceptions import ModerationError
+from moderation.policy.loader import get_policy
+from moderation.statements.report import transparency_report
+
 report_app = typer.Typer(help="Reports: the DSA transparency report.", no_args_is_help=True)
 
 
@@ -31,12 +37,6 @@ def transparency(
 ) -> None:
     """Restrictions by kind, category, ground, source, automation and territory, notices by regime with
     the median time to action; every figure lists the ids of the records behind it."""
-    from moderation.config import get_settings
-    from moderation.db import transaction
-    from moderation.exceptions import ModerationError
-    from moderation.policy.loader import get_policy
-    from moderation.statements.report import transparency_report
-
     first, last = _day(start, "--from"), _day(end, "--to")
     settings = get_settings()
     try:
