@@ -71,6 +71,11 @@ class Matcher(Protocol):
 
     def match(self, hashes: ImageHashes) -> Sequence[BankMatch]: ...
 
+    def holds(self, hash_type: str) -> bool:
+        """Whether some bank holds hashes of this perceptual type (so a check computes it); True while
+        unknown."""
+        ...
+
     def match_video(self, video: VideoHashes) -> Sequence[BankMatch]:
         """A video's matches: vPDQ against video entries (each bank's Q and C), its frames against image
         entries, its file hashes against everything. Matches carry `query_segments`, `entry_segments`,
@@ -112,6 +117,9 @@ class ServiceMatcher:
             ):
                 best[key] = found
         return list(best.values())
+
+    def holds(self, hash_type: str) -> bool:
+        return self._service.holds(hash_type)
 
     def match_video(self, video: VideoHashes) -> Sequence[BankMatch]:
         return self._service.match_video(video.frames, exact=video.typed())

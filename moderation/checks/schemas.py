@@ -135,8 +135,11 @@ class Hashes(BaseModel):
     md5: str
     pdq: str
     pdq_quality: int
-    phash: str
-    dhash: str
+    phash: str | None = Field(
+        description="null when not computed: no enabled bank holds pHash entries and "
+        "MODERATION_CHECK_PERCEPTUAL_HASHES is `banked` (the default)"
+    )
+    dhash: str | None = Field(description="null when not computed (as for `phash`)")
 
 
 class ImageInfo(BaseModel):

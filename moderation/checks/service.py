@@ -92,6 +92,11 @@ class CheckContext:
     # Told of every recorded check with a bank match (mandatory reporting); nobody when None.
     match_intake: MatchIntake | None = None
 
+    @property
+    def perceptual(self) -> frozenset[str]:
+        """The optional perceptual hashes (pHash/dHash) a check computes now."""
+        return wanted_perceptual(self.matcher, self.settings)
+
 
 @dataclass
 class CheckInput:
@@ -157,8 +162,8 @@ def hashes_of(check: Check) -> ImageHashes:
         md5=check.md5,
         pdq=check.pdq,
         pdq_quality=check.pdq_quality,
-        phash=check.phash,
-        dhash=check.dhash,
+        phash=check.phash or None,  # stored as "" when not computed
+        dhash=check.dhash or None,
     )
 
 
@@ -245,31 +250,50 @@ def _result(
     )
 
 
-def _hash_decoded(data: bytes, decoded: DecodedImage, sha256: str) -> ImageHashes:
-    """`hashing.hash_decoded` reusing the SHA-256 the cache lookup already took of the same bytes."""
+# The 64-bit perceptual types a check computes only when wanted (`wanted_perceptual`).
+OPTIONAL_PERCEPTUAL = ("phash", "dhash")
+
+
+def wanted_perceptual(matcher: Matcher, settings: Settings) -> frozenset[str]:
+    """pHash/dHash to compute for a check: both under `check_perceptual_hashes=all`, otherwise those
+    some bank holds (a query of a type no bank holds cannot match; computing both costs ~2 ms)."""
+    if settings.check_perceptual_hashes == "all":
+        return frozenset(OPTIONAL_PERCEPTUAL)
+    return frozenset(t for t in OPTIONAL_PERCEPTUAL if matcher.holds(t))
+
+
+def _hash_decoded(data: bytes, decoded: DecodedImage, sha256: str, wanted: frozenset[str]) -> ImageHashes:
+    """`hashing.hash_decoded` reusing the SHA-256 the cache lookup already took of the same bytes, with
+    pHash/dHash only where wanted."""
     pdq, quality = pdq_of_array(decoded.array())
     return ImageHashes(
         sha256=sha256 or hashlib.sha256(data).hexdigest(),
         md5=hashlib.md5(data, usedforsecurity=False).hexdigest(),
         pdq=pdq,
         pdq_quality=quality,
-        phash=phash_of(decoded.image),
-        dhash=dhash_of(decoded.image),
+        phash=phash_of(decoded.image) if "phash" in wanted else None,
+        dhash=dhash_of(decoded.image) if "dhash" in wanted else None,
     )
 
 
-def _video_hashes(video: VideoHashes) -> ImageHashes:
+def _video_hashes(video: VideoHashes, wanted: frozenset[str]) -> ImageHashes:
     """The image-shaped hashes a video check stores: the file's SHA-256 and MD5, and the PDQ of its
-    first usable sampled frame (pHash and dHash of the first keyframe)."""
+    first usable sampled frame (pHash and dHash of the first keyframe, where wanted)."""
     first: FrameHash | None = next(iter(video.usable_frames or video.frames), None)
     poster = video.keyframes[0][1] if video.keyframes else None
+
+    def perceptual(name: str, compute: Callable[[Any], str]) -> str | None:
+        if name not in wanted:
+            return None
+        return compute(poster) if poster is not None else "0" * 16
+
     return ImageHashes(
         sha256=video.sha256,
         md5=video.md5,
         pdq=first.pdq if first else "0" * 64,
         pdq_quality=first.quality if first else 0,
-        phash=phash_of(poster) if poster is not None else "0" * 16,
-        dhash=dhash_of(poster) if poster is not None else "0" * 16,
+        phash=perceptual("phash", phash_of),
+        dhash=perceptual("dhash", dhash_of),
     )
 
 
@@ -381,6 +405,8 @@ class CheckService:
             if stored is None:
                 continue
             snapshot = _snapshot(stored)
+            if any(getattr(snapshot["hashes"], t) is None for t in context.perceptual):
+                continue  # a bank of a type it did not compute has appeared since
             outcome = _stored_classifier(snapshot["classifier"])
             # Reuse stored scores only if they are at least as good as what the classifier gives now.
             if outcome.state != "ready" and outcome.state != state_now:
@@ -418,7 +444,7 @@ class CheckService:
                 continue
             try:
                 work.decoded = decode_image(data, context.limits)
-                work.hashes = _hash_decoded(data, work.decoded, work.sha256)
+                work.hashes = _hash_decoded(data, work.decoded, work.sha256, context.perceptual)
             except ModerationError as exc:
                 work.error = exc
                 continue
@@ -435,7 +461,7 @@ class CheckService:
         except ModerationError as exc:
             work.error = exc
             return
-        work.hashes = _video_hashes(work.video)
+        work.hashes = _video_hashes(work.video, context.perceptual)
         work.timings["decode_hash"] = _ms(begin)
         begin = time.perf_counter()
         work.matches = context.matcher.match_video(work.video)
@@ -584,8 +610,8 @@ class CheckService:
                     md5=hashes.md5,
                     pdq=hashes.pdq,
                     pdq_quality=hashes.pdq_quality,
-                    phash=hashes.phash,
-                    dhash=hashes.dhash,
+                    phash=hashes.phash or "",
+                    dhash=hashes.dhash or "",
                     image_format=image.format,
                     width=image.width,
                     height=image.height,

@@ -41,27 +41,25 @@ DIHEDRAL_TRANSPOSES: dict[str, Image.Transpose] = {
 @dataclass(frozen=True)
 class ImageHashes:
     """All hashes of one image. Perceptual values are lowercase hex; `pdq_quality` is 0-100
-    (Meta suggests ignoring PDQ hashes of quality below 50: flat images hash unreliably)."""
+    (Meta suggests ignoring PDQ hashes of quality below 50: flat images hash unreliably).
+    `phash`/`dhash` are None where they were not computed (a check computes them only while some bank
+    holds that type, unless `MODERATION_CHECK_PERCEPTUAL_HASHES=all`)."""
 
     sha256: str
     md5: str
     pdq: str
     pdq_quality: int
-    phash: str
-    dhash: str
+    phash: str | None
+    dhash: str | None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     def typed(self) -> list[tuple[str, str]]:
-        """(hash type name, value) pairs, the shape banks and the match API use."""
-        return [
-            ("sha256", self.sha256),
-            ("md5", self.md5),
-            ("pdq", self.pdq),
-            ("phash", self.phash),
-            ("dhash", self.dhash),
-        ]
+        """(hash type name, value) pairs, the shape banks and the match API use (computed ones only)."""
+        pairs = [("sha256", self.sha256), ("md5", self.md5), ("pdq", self.pdq)]
+        pairs += [(name, value) for name, value in (("phash", self.phash), ("dhash", self.dhash)) if value]
+        return pairs
 
 
 def exact_hashes(data: bytes) -> tuple[str, str]:

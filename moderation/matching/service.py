@@ -925,6 +925,14 @@ class MatchService:
     def state(self) -> str:
         return self._state
 
+    def holds(self, kind: str) -> bool:
+        """Whether a query of this perceptual kind can match anything: the index holds codes of it, or
+        is not loaded yet (then the answer must not save a caller the work of computing the hash)."""
+        if self._state != "ready":
+            return True
+        index = self._indexes.get(kind)
+        return index is None or len(index) > 0
+
     def status(self) -> dict[str, Any]:
         """Readiness: state, entries, indexed codes, last refresh and lag, change sequence applied."""
         lag = None if self._last_refresh is None else round(time.monotonic() - self._last_refresh, 3)

@@ -148,5 +148,8 @@ class NothingMatches:
     def match(self, hashes: Any) -> list[Any]:
         return []
 
+    def holds(self, hash_type: str) -> bool:
+        return False
+
     def match_video(self, video: Any) -> list[Any]:
         return []

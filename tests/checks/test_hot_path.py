@@ -22,8 +22,11 @@ def test_hashes_equal_the_hashing_package_with_the_lookup_sha256_reused() -> Non
     data = jpeg(3)
     decoded = decode_image(data, ImageLimits())
     expected = hash_decoded(data, decoded)
-    assert service._hash_decoded(data, decoded, expected.sha256) == expected
-    assert service._hash_decoded(data, decoded, "") == expected
+    both = frozenset(service.OPTIONAL_PERCEPTUAL)
+    assert service._hash_decoded(data, decoded, expected.sha256, both) == expected
+    assert service._hash_decoded(data, decoded, "", both) == expected
+    only_phash = service._hash_decoded(data, decoded, "", frozenset({"phash"}))
+    assert only_phash.phash == expected.phash and only_phash.dhash is None
 
 
 def test_one_decode_and_no_blocking_stage_on_the_event_loop(
