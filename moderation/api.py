@@ -24,6 +24,10 @@ from moderation.worker import lifecycle as worker_lifecycle
 
 def install_features(app: FastAPI) -> None:
     """Routers under /v1, the dashboard under /admin, and each feature's start/stop/readiness hooks."""
+    # The hot paths first: routing tries routes in order (about 70 before /v1/match otherwise, ~0.3 ms of
+    # CPU per request). Paths do not overlap across routers, so the order changes nothing else.
+    app.include_router(matching_endpoints.router, prefix="/v1", tags=["match"])
+    app.include_router(checks_endpoints.router, prefix="/v1", tags=["checks"])
     observability_lifecycle.install(app)
     admin_lifecycle.install(app)
     worker_lifecycle.install(app)
@@ -33,8 +37,6 @@ def install_features(app: FastAPI) -> None:
     app.include_router(health.router)
     app.include_router(audit_endpoints.router, prefix="/v1", tags=["audit"])
     app.include_router(banks_endpoints.router, prefix="/v1", tags=["banks"])
-    app.include_router(matching_endpoints.router, prefix="/v1", tags=["match"])
-    app.include_router(checks_endpoints.router, prefix="/v1", tags=["checks"])
     app.include_router(takedown_endpoints.router, prefix="/v1", tags=["takedown"])
     app.include_router(statements_endpoints.router, prefix="/v1", tags=["statements"])
     app.include_router(reporting_endpoints.router, prefix="/v1", tags=["reporting"])
