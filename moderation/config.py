@@ -109,6 +109,9 @@ class Settings(BaseSettings):
     # 2 ms of ~8 ms of hashing saved per check otherwise); `all` always computes both (for platforms that
     # store them from the check response).
     check_perceptual_hashes: Literal["banked", "all"] = "banked"
+    # Processes (per service process) that decode and hash the images of one batch request in parallel;
+    # unset: the CPUs available (none on one CPU); 0: a batch is hashed in the request's thread.
+    hash_processes: int | None = Field(default=None, ge=0, le=256)
 
     # --- takedown ---------------------------------------------------------------------------
     action_webhook_url: str | None = None

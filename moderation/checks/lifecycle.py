@@ -13,6 +13,7 @@ from moderation.classifier.interface import ImageClassifier
 from moderation.config import Settings
 from moderation.db import session_factory
 from moderation.hashing.intake import ImageLimits
+from moderation.hashing.pool import HashPool, default_processes
 from moderation.hashing.video import VideoHashOptions, VideoLimits
 
 
@@ -38,6 +39,9 @@ def install(app: FastAPI) -> None:
         video_limits=VideoLimits.from_settings(settings),
         video_options=VideoHashOptions.from_settings(settings),
         video_classifier_frames=settings.video_classifier_frames,
+        hash_pool=HashPool(
+            default_processes() if settings.hash_processes is None else settings.hash_processes
+        ),
     )
     app.state.check_context = context
     if app.state.read_engine is not app.state.engine:
@@ -52,6 +56,8 @@ def install(app: FastAPI) -> None:
     async def stop(_: FastAPI) -> None:
         if context.classifier is not None:
             context.classifier.close()
+        if context.hash_pool is not None:
+            context.hash_pool.close()
 
     app.state.on_start.append(start)
     app.state.on_stop.append(stop)

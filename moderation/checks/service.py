@@ -49,8 +49,9 @@ from moderation.classifier.results import CategoryScore, ClassifierResult
 from moderation.classifier.setup import build_classifier
 from moderation.config import Settings
 from moderation.exceptions import ModerationError
-from moderation.hashing.hashers import ImageHashes, dhash_of, pdq_of_array, phash_of
+from moderation.hashing.hashers import OPTIONAL_PERCEPTUAL, ImageHashes, dhash_of, hash_decoded, phash_of
 from moderation.hashing.intake import DecodedImage, ImageLimits, check_size, decode_image
+from moderation.hashing.pool import HashJob, HashPool
 from moderation.hashing.video import (
     FrameHash,
     VideoHashes,
@@ -91,6 +92,8 @@ class CheckContext:
     video_classifier_frames: int = 8
     # Told of every recorded check with a bank match (mandatory reporting); nobody when None.
     match_intake: MatchIntake | None = None
+    # Decodes and hashes the images of a batch on every core; in the calling thread when None.
+    hash_pool: HashPool | None = None
 
     @property
     def perceptual(self) -> frozenset[str]:
@@ -250,30 +253,12 @@ def _result(
     )
 
 
-# The 64-bit perceptual types a check computes only when wanted (`wanted_perceptual`).
-OPTIONAL_PERCEPTUAL = ("phash", "dhash")
-
-
 def wanted_perceptual(matcher: Matcher, settings: Settings) -> frozenset[str]:
     """pHash/dHash to compute for a check: both under `check_perceptual_hashes=all`, otherwise those
     some bank holds (a query of a type no bank holds cannot match; computing both costs ~2 ms)."""
     if settings.check_perceptual_hashes == "all":
         return frozenset(OPTIONAL_PERCEPTUAL)
     return frozenset(t for t in OPTIONAL_PERCEPTUAL if matcher.holds(t))
-
-
-def _hash_decoded(data: bytes, decoded: DecodedImage, sha256: str, wanted: frozenset[str]) -> ImageHashes:
-    """`hashing.hash_decoded` reusing the SHA-256 the cache lookup already took of the same bytes, with
-    pHash/dHash only where wanted."""
-    pdq, quality = pdq_of_array(decoded.array())
-    return ImageHashes(
-        sha256=sha256 or hashlib.sha256(data).hexdigest(),
-        md5=hashlib.md5(data, usedforsecurity=False).hexdigest(),
-        pdq=pdq,
-        pdq_quality=quality,
-        phash=phash_of(decoded.image) if "phash" in wanted else None,
-        dhash=dhash_of(decoded.image) if "dhash" in wanted else None,
-    )
 
 
 def _video_hashes(video: VideoHashes, wanted: frozenset[str]) -> ImageHashes:
@@ -433,8 +418,22 @@ class CheckService:
     # --- phase 2: decode, hash, match ---------------------------------------------------------------
 
     def _prepare(self, works: list[_Work], context: CheckContext) -> None:
-        for work in works:
-            if work.error is not None or work.item.error is not None or work.cached is not None:
+        todo = [w for w in works if w.error is None and w.item.error is None and w.cached is None]
+        images = [w for w in todo if not w.is_video]
+        perceptual = context.perceptual
+        if context.hash_pool is not None and len(images) > 1:
+            # A batch: its images are decoded and hashed on every core at once.
+            jobs = [HashJob(w.item.data or b"", w.sha256) for w in images]
+            for work, outcome in zip(
+                images, context.hash_pool.run(jobs, context.limits, perceptual=perceptual), strict=True
+            ):
+                if isinstance(outcome, ModerationError):
+                    work.error = outcome
+                else:
+                    work.decoded, work.hashes = outcome.decoded, outcome.hashes
+                    work.timings["decode_hash"] = outcome.ms
+        for work in todo:
+            if work.error is not None:
                 continue
             data = work.item.data
             assert data is not None
@@ -442,13 +441,14 @@ class CheckService:
             if work.is_video:
                 self._prepare_video(work, data, context)
                 continue
-            try:
-                work.decoded = decode_image(data, context.limits)
-                work.hashes = _hash_decoded(data, work.decoded, work.sha256, context.perceptual)
-            except ModerationError as exc:
-                work.error = exc
-                continue
-            work.timings["decode_hash"] = _ms(begin)
+            if work.hashes is None:
+                try:
+                    work.decoded = decode_image(data, context.limits)
+                    work.hashes = hash_decoded(data, work.decoded, sha256=work.sha256, perceptual=perceptual)
+                except ModerationError as exc:
+                    work.error = exc
+                    continue
+                work.timings["decode_hash"] = _ms(begin)
             begin = time.perf_counter()
             work.matches = context.matcher.match(work.hashes)
             work.timings["match"] = _ms(begin)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Collection
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -92,18 +93,36 @@ def dhash_of(image: Image.Image) -> str:
     return str(imagehash.dhash(image))
 
 
-def hash_decoded(data: bytes, decoded: DecodedImage) -> ImageHashes:
-    """Hashes of an already decoded image (`data` are its raw bytes, for the exact hashes)."""
-    sha256, md5 = exact_hashes(data)
+# The 64-bit perceptual types a caller may leave out (a check computes them only when a bank holds them).
+OPTIONAL_PERCEPTUAL = ("phash", "dhash")
+
+
+def hash_decoded(
+    data: bytes,
+    decoded: DecodedImage,
+    *,
+    sha256: str = "",
+    perceptual: Collection[str] = OPTIONAL_PERCEPTUAL,
+) -> ImageHashes:
+    """Hashes of an already decoded image (`data` are its raw bytes, for the exact hashes): SHA-256
+    (`sha256` when the caller already has it), MD5, PDQ, and those of pHash/dHash named in `perceptual`."""
     pdq, quality = pdq_of_array(decoded.array())
     return ImageHashes(
-        sha256=sha256,
-        md5=md5,
+        sha256=sha256 or hashlib.sha256(data).hexdigest(),
+        md5=hashlib.md5(data, usedforsecurity=False).hexdigest(),
         pdq=pdq,
         pdq_quality=quality,
-        phash=phash_of(decoded.image),
-        dhash=dhash_of(decoded.image),
+        phash=phash_of(decoded.image) if "phash" in perceptual else None,
+        dhash=dhash_of(decoded.image) if "dhash" in perceptual else None,
     )
+
+
+def decode_and_hash(
+    data: bytes, limits: ImageLimits, *, sha256: str = "", perceptual: Collection[str] = OPTIONAL_PERCEPTUAL
+) -> tuple[DecodedImage, ImageHashes]:
+    """Decode once (safely, within `limits`) and hash; raises an `ImageRejected` subclass for a bad image."""
+    decoded = decode_image(data, limits)
+    return decoded, hash_decoded(data, decoded, sha256=sha256, perceptual=perceptual)
 
 
 def hash_image_bytes(data: bytes, limits: ImageLimits) -> ImageHashes:

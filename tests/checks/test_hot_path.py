@@ -22,11 +22,10 @@ def test_hashes_equal_the_hashing_package_with_the_lookup_sha256_reused() -> Non
     data = jpeg(3)
     decoded = decode_image(data, ImageLimits())
     expected = hash_decoded(data, decoded)
-    both = frozenset(service.OPTIONAL_PERCEPTUAL)
-    assert service._hash_decoded(data, decoded, expected.sha256, both) == expected
-    assert service._hash_decoded(data, decoded, "", both) == expected
-    only_phash = service._hash_decoded(data, decoded, "", frozenset({"phash"}))
+    assert hash_decoded(data, decoded, sha256=expected.sha256) == expected
+    only_phash = hash_decoded(data, decoded, perceptual=("phash",))
     assert only_phash.phash == expected.phash and only_phash.dhash is None
+    assert only_phash.sha256 == expected.sha256 and only_phash.pdq == expected.pdq
 
 
 def test_one_decode_and_no_blocking_stage_on_the_event_loop(
@@ -49,7 +48,7 @@ def test_one_decode_and_no_blocking_stage_on_the_event_loop(
         return wrapper
 
     monkeypatch.setattr(service, "decode_image", spy("decode", intake.decode_image))
-    monkeypatch.setattr(service, "_hash_decoded", spy("hash", service._hash_decoded))
+    monkeypatch.setattr(service, "hash_decoded", spy("hash", service.hash_decoded))
     for stage in ("_lookup", "_record"):
         monkeypatch.setattr(service.CheckService, stage, spy(stage, getattr(service.CheckService, stage)))
     body = post_check(client, auth("checker"), jpeg(5)).json()
