@@ -138,9 +138,17 @@ start_hma() {
         --bind "127.0.0.1:$HMA_PORT" --workers 2 --worker-class sync \
         --daemon --pid "$HMA_DIR/gunicorn.pid" --error-logfile "$HMA_DIR/gunicorn.log" \
         "OpenMediaMatch.app:create_app()"
-    for _ in $(seq 1 120); do # /status is 200 once the worker that answers has loaded the index
-        [ "$(curl -s -o /dev/null -w '%{http_code}' "127.0.0.1:$HMA_PORT/status")" = 200 ] && break
-        sleep 1
+    # /status is 200 once the worker that answers has loaded the index (503 before): wait for 10 in a
+    # row, so that both workers have (each loads the index from PostgreSQL on its own).
+    local ok=0
+    for _ in $(seq 1 300); do
+        if [ "$(curl -s -o /dev/null -w '%{http_code}' "127.0.0.1:$HMA_PORT/status")" = 200 ]; then
+            ok=$((ok + 1))
+            [ $ok -ge 10 ] && break
+        else
+            ok=0
+            sleep 1
+        fi
     done
     echo "HMA on 127.0.0.1:$HMA_PORT, gunicorn master pid $(cat "$HMA_DIR/gunicorn.pid")"
 }

@@ -21,9 +21,10 @@ checks that each service matches two banked hashes (first and middle line, exact
 
 "cores" is the CPU time of the service's process tree (the given pid, its children and their threads,
 children already reaped included) per second of the run. HMA and a moderation on PostgreSQL also spend
-CPU in PostgreSQL's backend processes (HMA runs one query per raw lookup and two per image lookup):
+CPU in PostgreSQL's backend processes (HMA queries it on every lookup, for its signal type settings):
 `--hma-db NAME` / `--moderation-db NAME` add "db" cores, the CPU of the backends connected to that
-database (listed from `pg_stat_activity` through `psql`, see `--psql`) during the run.
+database (listed from `pg_stat_activity` through `psql`, see `--psql`) during the run; "ms CPU/req"
+is their sum over the requests served, the figure least bent by a loaded machine.
 
 Setting both services up with the same bank: `benchmarks/hma_setup.sh` (HMA 2.0 from a checkout of
 facebook/ThreatExchange in its own virtualenv and PostgreSQL database, gunicorn with 2 sync workers,
@@ -278,6 +279,21 @@ def run_wrk(
     return result
 
 
+def cpu_text(result: dict[str, float]) -> str:
+    """ ", 0.52 cores + db 0.03 (2.8 ms CPU/req)": the cores used and the CPU time per request, which
+    says more than req/s on a loaded machine (a service that gets less CPU serves fewer requests)."""
+    if "cores" not in result:
+        return ""
+    text = f", {result['cores']:.2f} cores"
+    total = result["cores"]
+    if "db_cores" in result:
+        text += f" + db {result['db_cores']:.2f}"
+        total += result["db_cores"]
+    if result.get("rps"):
+        text += f" ({1000 * total / result['rps']:.1f} ms CPU/req)"
+    return text
+
+
 def _request(
     url: str, method: str = "GET", body: bytes | None = None, headers: dict[str, str] | None = None
 ) -> tuple[int, object]:
@@ -430,9 +446,7 @@ def main() -> None:
                 for target in targets:
                     result = run_wrk(target, workload, args, scripts)
                     target.runs.setdefault(workload, []).append(result)
-                    cores = f", {result['cores']:.2f} cores" if "cores" in result else ""
-                    if "db_cores" in result:
-                        cores += f" + db {result['db_cores']:.2f}"
+                    cores = cpu_text(result)
                     print(
                         f"{workload:5} run {run + 1} {target.name:10}: {result['rps']:8.1f} req/s, "
                         f"p50 {result.get('p50', 0):6.1f} ms, p99 {result.get('p99', 0):6.1f} ms{cores}, "
@@ -451,10 +465,13 @@ def main() -> None:
                 )
                 line += f", p50 {statistics.median(r.get('p50', 0) for r in runs):6.1f} ms"
                 line += f", p99 {statistics.median(r.get('p99', 0) for r in runs):6.1f} ms"
-                if all("cores" in r for r in runs):
-                    line += f", {statistics.median(r['cores'] for r in runs):.2f} cores"
-                if all("db_cores" in r for r in runs):
-                    line += f" + db {statistics.median(r['db_cores'] for r in runs):.2f}"
+                line += cpu_text(
+                    {
+                        name: statistics.median(r[name] for r in runs)
+                        for name in ("rps", "cores", "db_cores")
+                        if all(name in r for r in runs)
+                    }
+                )
                 print(line)
 
 
