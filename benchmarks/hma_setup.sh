@@ -153,8 +153,28 @@ start_hma() {
     echo "HMA on 127.0.0.1:$HMA_PORT, gunicorn master pid $(cat "$HMA_DIR/gunicorn.pid")"
 }
 
+stop_pid() { # stop_pid FILE NAME WORD: SIGTERM (a graceful stop of the server and its workers), then
+    # wait; only if the pid's command line holds WORD (a pid file left behind may name another process).
+    local pid
+    pid=$(cat "$1" 2>/dev/null) || return 0
+    { tr '\0' ' ' <"/proc/$pid/cmdline"; } 2>/dev/null | grep -q -- "$3" || {
+        echo "$2 not running"
+        return 0
+    }
+    kill -TERM "$pid" 2>/dev/null || return 0
+    for _ in $(seq 1 60); do
+        kill -0 "$pid" 2>/dev/null || {
+            echo "$2 stopped"
+            return 0
+        }
+        sleep 0.5
+    done
+    echo "$2 (pid $pid) still running after 30 s" >&2
+    return 1
+}
+
 stop_hma() {
-    [ -s "$HMA_DIR/gunicorn.pid" ] && kill -TERM "$(cat "$HMA_DIR/gunicorn.pid")" || true
+    stop_pid "$HMA_DIR/gunicorn.pid" HMA gunicorn
 }
 
 setup_moderation() {
@@ -181,7 +201,7 @@ start_moderation() {
 }
 
 stop_moderation() {
-    [ -s "$MOD_DATA/serve.pid" ] && kill -TERM "$(cat "$MOD_DATA/serve.pid")" || true
+    stop_pid "$MOD_DATA/serve.pid" moderation "moderation serve"
 }
 
 measure() {
