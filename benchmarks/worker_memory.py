@@ -6,13 +6,19 @@ answers ready, then prints each process's RSS, PSS (its share of pages mapped by
 the snapshot is counted once across them) and private memory from /proc/PID/smaps_rollup, and the totals.
 
     MODERATION_DATA_DIR=/tmp/bank1m .venv/bin/python benchmarks/worker_memory.py --workers 2,4
+
+With `--key KEY --queries N` (a checker key), it then sends N single-hash `POST /v1/match` requests with
+random PDQ values over fresh connections (so every worker gets its share) and prints the figures again:
+the pages of the mapped index that queries touched are then resident, and shared between the workers.
 """
 
 from __future__ import annotations
 
 import argparse
 import http.client
+import json
 import os
+import random
 import subprocess
 import sys
 import time
@@ -50,7 +56,45 @@ def ready(port: int) -> bool:
         return False
 
 
-def measure(workers: int, port: int) -> None:
+def query(port: int, key: str, count: int) -> None:
+    rng = random.Random(7)
+    for _ in range(count):
+        body = json.dumps({"hashes": [{"type": "pdq", "value": f"{rng.getrandbits(256):064x}"}]})
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        connection.request(
+            "POST",
+            "/v1/match",
+            body,
+            {"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+        )
+        response = connection.getresponse()
+        response.read()
+        if response.status != 200:
+            sys.exit(f"/v1/match answered {response.status}")
+
+
+def report(server: subprocess.Popen[bytes], title: str) -> None:
+    pids = [server.pid, *children(server.pid)]
+    total = {"Rss": 0, "Pss": 0, "Private": 0}
+    print(f"{title} ({machine(load_values=3, digits=2)})")
+    for pid in pids:
+        r = rollup(pid)
+        private = r.get("Private_Clean", 0) + r.get("Private_Dirty", 0)
+        total["Rss"] += r["Rss"]
+        total["Pss"] += r["Pss"]
+        total["Private"] += private
+        role = "supervisor" if pid == server.pid else "worker/helper"
+        print(
+            f"  pid {pid:>7} {role:13} RSS {r['Rss'] / 1024:7.1f} MiB  PSS {r['Pss'] / 1024:7.1f} MiB  "
+            f"private {private / 1024:7.1f} MiB"
+        )
+    print(
+        f"  total: RSS {total['Rss'] / 1024:.1f} MiB (pages shared between processes counted in each), "
+        f"PSS {total['Pss'] / 1024:.1f} MiB (each page once), private {total['Private'] / 1024:.1f} MiB"
+    )
+
+
+def measure(workers: int, port: int, key: str | None, queries: int) -> None:
     env = {**os.environ, "MODERATION_CLASSIFIER_ENABLED": "false", "PYTHONPATH": str(ROOT)}
     server = subprocess.Popen(
         [sys.executable, "-m", "moderation", "serve", "--port", str(port), "--workers", str(workers)],
@@ -66,24 +110,12 @@ def measure(workers: int, port: int) -> None:
                 sys.exit("the service did not become ready")
             time.sleep(0.5)
         time.sleep(2)
-        pids = [server.pid, *children(server.pid)]
-        total = {"Rss": 0, "Pss": 0, "Private": 0}
-        print(f"--workers {workers} ({machine(load_values=3, digits=2)})")
-        for pid in pids:
-            r = rollup(pid)
-            private = r.get("Private_Clean", 0) + r.get("Private_Dirty", 0)
-            total["Rss"] += r["Rss"]
-            total["Pss"] += r["Pss"]
-            total["Private"] += private
-            role = "supervisor" if pid == server.pid else "worker/helper"
-            print(
-                f"  pid {pid:>7} {role:13} RSS {r['Rss'] / 1024:7.1f} MiB  PSS {r['Pss'] / 1024:7.1f} MiB  "
-                f"private {private / 1024:7.1f} MiB"
-            )
-        print(
-            f"  total: RSS {total['Rss'] / 1024:.1f} MiB (pages shared between processes counted in each), "
-            f"PSS {total['Pss'] / 1024:.1f} MiB (each page once), private {total['Private'] / 1024:.1f} MiB"
-        )
+        report(server, f"--workers {workers}, ready")
+        if key and queries:
+            begin = time.monotonic()
+            query(port, key, queries)
+            elapsed = time.monotonic() - begin
+            report(server, f"--workers {workers}, after {queries} random-hash queries in {elapsed:.1f} s")
     finally:
         server.terminate()
         server.wait(timeout=60)
@@ -95,9 +127,11 @@ def main() -> None:
     )
     parser.add_argument("--workers", default="2,4")
     parser.add_argument("--port", type=int, default=8791)
+    parser.add_argument("--key", help="a checker API key (for --queries)")
+    parser.add_argument("--queries", type=int, default=0, help="random-hash /v1/match requests, then again")
     args = parser.parse_args()
     for count in args.workers.split(","):
-        measure(int(count), args.port)
+        measure(int(count), args.port, args.key, args.queries)
 
 
 if __name__ == "__main__":
