@@ -95,3 +95,53 @@ def test_every_regime_template_names_a_regime_and_has_text_and_html() -> None:
     assert stems and stems <= ids, stems - ids
     for stem in stems:
         assert (folder / f"{stem}.txt").is_file() and (folder / f"{stem}.html").is_file(), stem
+
+
+def test_a_regimes_redress_wording_reaches_the_reporter_and_the_upheld_appellant(
+    app_client: TestClient, auth: Auth, engine: Engine, mail_settings: Settings, smtp_server: SMTPServer
+) -> None:
+    reporter = "grievance.reporter@example.org"
+    submitter = auth("intake")
+    created = app_client.post(
+        "/v1/notices",
+        json={
+            "regimes": ["in-it-rules-3-2-a-grievance"],
+            "reporter": {"email": reporter},
+            "content": {"content_ids": ["c-8"]},
+            "fields": {"content_location": "https://example.org/p/8", "reason": "defamation"},
+        },
+        headers=submitter,
+    )
+    assert created.status_code == 201, created.text
+    notice_id = created.json()["id"]
+    rejecter = auth("admin")
+    assert (
+        app_client.post(
+            f"/v1/notices/{notice_id}/reject", json={"reason": "opinion"}, headers=rejecter
+        ).status_code
+        == 200
+    )
+    appeal = app_client.post(
+        "/v1/appeals",
+        json={
+            "subject": {"type": "notice", "id": notice_id},
+            "appellant": {"role": "reporter", "email": reporter},
+            "statement": "it is defamatory",
+        },
+        headers=submitter,
+    )
+    assert appeal.status_code == 201, appeal.text
+    upheld = app_client.post(
+        f"/v1/appeals/{appeal.json()['id']}/decision",
+        json={"outcome": "uphold", "reason": "opinion, not fact"},
+        headers=auth("admin"),
+    )
+    assert upheld.status_code == 200, upheld.text
+    deliver_emails(engine, mail_settings)
+    mail = {m.subject: m for m in mail_to(smtp_server, reporter)}
+    rejection = mail[f"We did not act on your notice (notice #{notice_id})"].text()
+    assert "Grievance Appellate Committee (Rule 3A)" in rejection
+    assert "you may complain about this decision within" not in rejection
+    decision = mail[f"Your appeal #{appeal.json()['id']}: the decision stands"]
+    assert "Grievance Appellate Committee (Rule 3A)" in decision.text()
+    assert "Grievance Appellate Committee (Rule 3A)" in decision.html()
