@@ -19,6 +19,7 @@ from moderation.exceptions import ModerationError, ValidationFailed
 from moderation.kit.time import ensure_utc
 from moderation.policy.loader import get_policy
 from moderation.policy.regimes import RegimeSet, load_regimes
+from moderation.redress.counter_notices import REQUIRED as COUNTER_NOTICE_ELEMENTS
 from moderation.redress.counter_notices import counter_notices
 from moderation.redress.service import appeals
 from moderation.takedown.schemas import NoticeCreate
@@ -235,12 +236,18 @@ def _notice_page(
     *,
     error: str | None = None,
     status_code: int = 200,
+    counter_form: dict[str, Any] | None = None,
 ) -> Response:
+    """The notice page; `counter_form` re-fills the counter-notice form with what was typed and the
+    elements still missing."""
     settings = _settings(request)
     try:
         notice = takedown.detail(session, notice_id, settings).model_dump()
     except ModerationError as exc:
         raise PageNotFound(exc.message) from exc
+    counter_notice_open = notice["state"] == "actioned" and "counter_notice" in takedown.appeal_routes(
+        session, notice_id, settings=settings
+    )
     return render(
         request,
         "notice.html",
@@ -250,6 +257,9 @@ def _notice_page(
         pause_reasons=_pause_reasons(_regimes(settings), notice["regimes"]),
         appeals=appeals.of_notice(session, notice_id),
         counter_notices=counter_notices.of_notice(session, notice_id),
+        counter_notice_open=counter_notice_open,
+        counter_form=counter_form or {"values": {}, "missing": []},
+        counter_elements=COUNTER_NOTICE_ELEMENTS,
         error=error,
     )
 

@@ -105,6 +105,10 @@ class OutboxService:
         """Render `moderation/email/templates/<template>` (HTML autoescaped)."""
         return _templates().get_template(template).render(**context)
 
+    def first_template(self, candidates: list[str]) -> str:
+        """The first of `candidates` that exists (a regime's own wording before the default)."""
+        return str(_templates().select_template(candidates).name)
+
     def enqueue(
         self,
         session: Session,

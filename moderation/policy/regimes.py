@@ -132,12 +132,38 @@ class RestoreWindow(_Frozen):
     timezone: str
 
 
+class AppealClock(_Frozen):
+    """A time limit of the complaint (appeal) procedure, counted from its filing: `length` null for a
+    duty with no fixed length ("without undue delay"), which then falls back to the policy default
+    (MODERATION_APPEAL_DECISION_DAYS) and is only quoted (`wording`)."""
+
+    length: Annotated[float, Field(gt=0)] | None
+    unit: ClockUnit | None = None
+    calendar: BusinessCalendar | None = None
+    wording: str | None = None
+    kind: ClockKind = "statutory"
+    confidence: Confidence
+    note: str | None = None
+
+    def hours(self) -> float:
+        """Nominal length in hours (a day, business or not, counts 24), to compare two clocks."""
+        assert self.length is not None
+        return float(self.length) * (1 if self.unit == "hours" else 24)
+
+
 class Appeal(_Frozen):
-    """The route an uploader (or reporter) has against the decision."""
+    """The route an uploader (or reporter) has against the decision, and, where the law sets them,
+    the complaint window (from the decision), the clocks for acknowledging and deciding a complaint
+    (from its filing) and the redress wording the complainant and reporter are given. Each absent
+    part falls back to the policy default (MODERATION_APPEAL_WINDOW_DAYS, _DECISION_DAYS)."""
 
     route: AppealRoute
     description: str | None = None
     restore_window: RestoreWindow | None = None
+    window: Period | None = None
+    acknowledgement: AppealClock | None = None
+    decision: AppealClock | None = None
+    redress: tuple[str, ...] = ()
     confidence: Confidence
 
 
@@ -374,6 +400,55 @@ def _check_clock(clock: ClockSpec, where: str) -> None:
             raise PolicyError(f"{where}.pause_reasons[{j}]: '{reason}' must be an identifier")
 
 
+def _check_appeal_clock(clock: AppealClock, where: str) -> None:
+    if clock.length is None:
+        if clock.unit is not None or clock.calendar is not None:
+            raise PolicyError(f"{where}.unit: must be absent when length is null (no fixed length)")
+        if not clock.wording:
+            raise PolicyError(f"{where}.wording: required when length is null (quote the legal words)")
+        return
+    if clock.unit is None:
+        raise PolicyError(f"{where}.unit: required when length is set")
+    if clock.unit != "hours" and not float(clock.length).is_integer():
+        raise PolicyError(f"{where}.length: must be a whole number of {clock.unit}")
+    if clock.unit == "business_days" and clock.calendar is None:
+        raise PolicyError(f"{where}.calendar: required for business_days (a holidays country code)")
+    if clock.calendar is not None:
+        if clock.unit != "business_days":
+            raise PolicyError(f"{where}.calendar: only business_days clocks use a holiday calendar")
+        _check_calendar(clock.calendar, f"{where}.calendar")
+
+
+def _check_appeal(appeal: Appeal, where: str) -> None:
+    timed = {"window": appeal.window, "acknowledgement": appeal.acknowledgement, "decision": appeal.decision}
+    if appeal.route == "none":
+        for name, value in timed.items():
+            if value is not None:
+                raise PolicyError(f"{where}.{name}: a regime with route 'none' has no complaint procedure")
+        if appeal.redress:
+            raise PolicyError(f"{where}.redress: a regime with route 'none' has no redress wording")
+    for name in ("acknowledgement", "decision"):
+        clock = timed[name]
+        if isinstance(clock, AppealClock):
+            _check_appeal_clock(clock, f"{where}.{name}")
+    ack, decision = appeal.acknowledgement, appeal.decision
+    if ack is not None and ack.length is None:
+        raise PolicyError(f"{where}.acknowledgement.length: an acknowledgement clock needs a length")
+    if (
+        ack is not None
+        and decision is not None
+        and decision.length is not None
+        and (ack.hours() > decision.hours())
+    ):
+        raise PolicyError(
+            f"{where}.acknowledgement: must not be longer than the decision clock "
+            f"({ack.length:g} {ack.unit} > {decision.length:g} {decision.unit})"
+        )
+    for i, line in enumerate(appeal.redress):
+        if not line.strip():
+            raise PolicyError(f"{where}.redress[{i}]: must not be empty")
+
+
 def _check_version(version: RegimeVersion, where: str) -> None:
     _check_aware(version.effective_from, f"{where}.effective_from")
     _check_aware(version.effective_until, f"{where}.effective_until")
@@ -401,6 +476,7 @@ def _check_version(version: RegimeVersion, where: str) -> None:
         raise PolicyError(f"{where}.alerts.thresholds: must be strictly increasing")
     if any(not name.strip() for name in version.alerts.escalation):
         raise PolicyError(f"{where}.alerts.escalation: recipients must not be empty")
+    _check_appeal(version.appeal, f"{where}.appeal")
     window = version.appeal.restore_window
     if window is not None:
         if window.min > window.max:

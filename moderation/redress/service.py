@@ -8,7 +8,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -22,6 +22,7 @@ from moderation.exceptions import NotFound, ValidationFailed
 from moderation.kit.time import ensure_utc, utc_now
 from moderation.models.appeal import Appeal, AppealState
 from moderation.policy.loader import get_policy
+from moderation.policy.regimes import load_regimes
 from moderation.redress import notify
 from moderation.redress.errors import (
     AppealAlreadyDecided,
@@ -35,6 +36,7 @@ from moderation.redress.errors import (
 from moderation.redress.repository import redress_repository as repo
 from moderation.redress.schemas import AppealCreate, Outcome
 from moderation.statements.service import statements
+from moderation.takedown.appeal_terms import AppealTerms, appeal_terms, versions_for_appeal
 from moderation.takedown.outbox import enqueue_event
 from moderation.takedown.service import takedown
 
@@ -74,7 +76,8 @@ class AppealService:
     ) -> tuple[Appeal, bool]:
         """Store an appeal once per `client_reference`, start its clock and acknowledge it. An uploader
         appeals a block or a removal, a reporter the rejection of their notice; 409 `not_appealable`
-        otherwise, 409 `appeal_window_closed` after the window (MODERATION_APPEAL_WINDOW_DAYS)."""
+        otherwise, 409 `appeal_window_closed` after the window. The window and the due time come from the
+        regimes of the notice where they set them (see `terms`), else from the policy defaults."""
         if body.client_reference:
             existing = repo.appeal_by_reference(session, body.client_reference)
             if existing is not None:
@@ -84,6 +87,7 @@ class AppealService:
         notice_id = check_id = None
         content_id: str | None = None
         decided_at: datetime | None
+        notice_regimes: list[dict[str, Any]] = []  # a check or stay-down block has no regime
         if body.subject.type == "check":
             facts = checks.decision_facts(session, body.subject.id)
             if facts.decision != "block" or role != "uploader":
@@ -96,7 +100,7 @@ class AppealService:
             decided_at, decider = facts.decided_at, facts.decided_by
         else:
             notice = takedown.get(session, body.subject.id)
-            notice_id = notice.id
+            notice_id, notice_regimes = notice.id, list(notice.regimes)
             if role == "uploader" and notice.state == "actioned":
                 kind, decided_at, decider = "notice_action", notice.actioned_at, notice.actioned_by
             elif role == "reporter" and notice.state == "rejected":
@@ -108,11 +112,23 @@ class AppealService:
                     "removal, reporters a rejection)",
                     details={"state": notice.state, "role": role},
                 )
-        decided_at = decided_at or now
-        if now - ensure_utc(decided_at) > timedelta(days=settings.appeal_window_days):
+        decided_at = ensure_utc(decided_at or now)
+        policy = get_policy(settings.policies_dir)
+        terms = self.terms(
+            notice_regimes=notice_regimes,
+            decided_at=decided_at,
+            filed_at=now,
+            settings=settings,
+        )
+        if now > terms.window_closes_at:
             raise AppealWindowClosed(
-                f"the appeal window of {settings.appeal_window_days} days after the decision has closed",
-                details={"decided_at": ensure_utc(decided_at).isoformat()},
+                f"the appeal window ({terms.window}, {terms.window_source}) closed at "
+                f"{terms.window_closes_at.isoformat()}",
+                details={
+                    "decided_at": decided_at.isoformat(),
+                    "window_closes_at": terms.window_closes_at.isoformat(),
+                    "window_source": terms.window_source,
+                },
             )
         appeal = Appeal(
             client_reference=body.client_reference,
@@ -127,9 +143,9 @@ class AppealService:
             decided_at_original=decided_at,
             original_decider=decider,
             filed_at=now,
-            due_at=now + timedelta(days=settings.appeal_decision_days),
+            due_at=terms.due_at,
             filed_by=actor,
-            policy_version=get_policy(settings.policies_dir).version,
+            policy_version=policy.version,
         )
         stored = repo.add_appeal(session, appeal)
         if stored is None:
@@ -143,9 +159,35 @@ class AppealService:
             takedown.transition(
                 session, notice_id, "appeal", actor=actor, reason=f"appeal #{stored.id}", settings=settings
             )
-        self._audit(session, stored, "appeal.filed", actor, {"kind": kind, "original_decider": decider})
+        self._audit(
+            session,
+            stored,
+            "appeal.filed",
+            actor,
+            {"kind": kind, "original_decider": decider, "terms": terms.details()},
+        )
         self._tell(session, stored, "received", settings)
         return stored, True
+
+    def terms(
+        self,
+        *,
+        notice_regimes: list[dict[str, Any]],
+        decided_at: datetime,
+        filed_at: datetime,
+        settings: Settings,
+    ) -> AppealTerms:
+        """The window and clocks of an appeal: from the regimes of the notice where they set them, else
+        (and for check and stay-down blocks, which have no regime) MODERATION_APPEAL_WINDOW_DAYS and
+        MODERATION_APPEAL_DECISION_DAYS."""
+        regime_set = get_policy(settings.policies_dir).part("regimes", load_regimes)
+        return appeal_terms(
+            versions_for_appeal(notice_regimes, regime_set, filed_at),
+            decided_at=decided_at,
+            filed_at=filed_at,
+            default_window_days=settings.appeal_window_days,
+            default_decision_days=settings.appeal_decision_days,
+        )
 
     def _resubmitted(self, existing: Appeal, actor: str) -> tuple[Appeal, bool]:
         if existing.filed_by != actor:
@@ -364,10 +406,25 @@ class AppealService:
             reason=reason,
             filed_at=appeal.filed_at.isoformat(),
             due_at=appeal.due_at.isoformat(),
+            redress=self._redress(session, appeal, settings) if stage == "upheld" else [],
         ):
             self._audit(
                 session, appeal, "appeal.appellant_notified", "system:redress", {"stage": stage, "key": key}
             )
+
+    def _redress(self, session: Session, appeal: Appeal, settings: Settings) -> list[str]:
+        """The redress wording the notice's regimes prescribe (none for check and stay-down blocks)."""
+        if appeal.notice_id is None:
+            return []
+        notice = takedown.get(session, appeal.notice_id)
+        return list(
+            self.terms(
+                notice_regimes=list(notice.regimes),
+                decided_at=appeal.decided_at_original,
+                filed_at=appeal.filed_at,
+                settings=settings,
+            ).redress
+        )
 
     # --- alerts (the redress.scan_clocks job) ---------------------------------------------------
     def alert_overdue(self, session: Session, *, settings: Settings, limit: int = 200) -> int:

@@ -1,5 +1,7 @@
 """Notices to the reporter (DSA Art. 16(4)-(5)): an acknowledgement on intake and one notice per
 decision (actioned, rejected, information requested) with its reasons and the redress available.
+A regime whose wording is prescribed has its own templates (`reporter/<regime id>.txt|html`); the
+others use the default `reporter.txt|html`.
 
 Each goes to the email outbox when the reporter gave an address and, with
 MODERATION_REPORTER_WEBHOOK_EVENTS, to the webhook outbox as a `reporter.*` event; both under the
@@ -16,8 +18,9 @@ from moderation.email.service import outbox
 from moderation.kit.time import utc_now
 from moderation.models.notice import Notice
 from moderation.policy.loader import Policy
+from moderation.takedown.appeal_terms import appeal_terms, versions_for_appeal
 from moderation.takedown.clocks import iso_utc
-from moderation.takedown.context import audit_notice, policy_and_regimes, regime_versions
+from moderation.takedown.context import audit_notice, policy_and_regimes
 from moderation.takedown.outbox import enqueue_event
 
 # Transition -> the event the reporter is told of.
@@ -31,21 +34,44 @@ HEADLINES = {
 
 
 def _redress(notice: Notice, event: str, settings: Settings) -> list[str]:
-    """What the reporter can do next: the regimes' own wording of their routes, and the complaint."""
+    """What the reporter can do about a rejection: each regime's prescribed redress wording (its
+    `appeal.redress`) or, where it prescribes none, a complaint within the regime's window (else
+    MODERATION_APPEAL_WINDOW_DAYS); then out-of-court settlement and court unless a regime's wording
+    already says where to go."""
+    if event != "rejected":
+        return []
     _, regime_set = policy_and_regimes(settings)
-    lines = []
-    for regime, version in regime_versions(notice, regime_set):
-        if event == "rejected" and version.appeal.route != "none":
-            lines.append(
-                f"{regime.title}: you may complain about this decision within "
-                f"{settings.appeal_window_days} days, free of charge and electronically, through the "
-                "service where you reported the content."
+    now = utc_now()
+    pairs = versions_for_appeal(notice.regimes, regime_set, now)
+    lines: list[str] = []
+    for regime, version in pairs:
+        if version.appeal.redress:
+            lines.extend(line for line in version.appeal.redress if line not in lines)
+        elif version.appeal.route != "none":
+            terms = appeal_terms(
+                [(regime, version)],
+                decided_at=now,
+                filed_at=now,
+                default_window_days=settings.appeal_window_days,
+                default_decision_days=settings.appeal_decision_days,
             )
-    if event == "rejected":
+            lines.append(
+                f"{regime.title}: you may complain about this decision within {terms.window}, free of "
+                "charge and electronically, through the service where you reported the content."
+            )
+    if not any(version.appeal.redress for _, version in pairs):
         lines.append(
             f"Out-of-court dispute settlement bodies: {settings.out_of_court_url}. You may also go to court."
         )
     return lines
+
+
+def templates(notice: Notice) -> tuple[str, str]:
+    """The text and HTML templates for the notice: the first of its regimes with its own prescribed
+    wording (`reporter/<regime id>.txt|html`), else the default `reporter.txt|html`."""
+    stems = [f"reporter/{r['id']}" for r in notice.regimes]
+    text = outbox.first_template([f"{stem}.txt" for stem in stems] + ["reporter.txt"])
+    return text, text.removesuffix(".txt") + ".html"
 
 
 def notify(
@@ -70,8 +96,10 @@ def notify(
         "redress": _redress(notice, event, settings),
         "received_at": iso_utc(notice.received_at),
         "now": iso_utc(utc_now()),
+        "out_of_court_url": settings.out_of_court_url,
     }
     sent_to: list[str] = []
+    text_template, html_template = templates(notice)
     if email:
         subject = f"{HEADLINES[event]} (notice #{notice.id})"
         queued = outbox.enqueue(
@@ -80,8 +108,8 @@ def notify(
             kind="reporter",
             recipients=[email],
             subject=subject,
-            text_body=outbox.render("reporter.txt", subject=subject, **context),
-            html_body=outbox.render("reporter.html", subject=subject, **context),
+            text_body=outbox.render(text_template, subject=subject, **context),
+            html_body=outbox.render(html_template, subject=subject, **context),
             now=utc_now(),
         )
         if queued is not None:
@@ -96,7 +124,7 @@ def notify(
             notice.id,
             "notice.reporter_notified",
             actor="system:takedown",
-            details={"event": event, "key": key, "channels": sent_to},
+            details={"event": event, "key": key, "channels": sent_to, "template": text_template},
             policy=policy,
         )
 

@@ -9,8 +9,11 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from sqlalchemy import Engine
 
+from moderation.config import Settings
 from tests.admin.conftest import generated_png
+from tests.admin.test_counter_notice_form import removed_dmca_notice
 from tests.browser.conftest import screenshot
 from tests.browser.test_dashboard_basics import sign_in
 
@@ -63,6 +66,8 @@ def test_no_page_overflows_at_laptop_and_phone_widths(
     make_notice: Callable[..., int],
     make_review_item: Callable[..., int],
     make_bank: Callable[..., str],
+    engine: Engine,
+    settings: Settings,
 ) -> None:
     page = browser_page
     failed: list[str] = []
@@ -79,6 +84,7 @@ def test_no_page_overflows_at_laptop_and_phone_widths(
         },
     )
     check_id = make_review_item(seed=5)
+    dmca_id = removed_dmca_notice(make_notice, engine, settings)  # shows the counter-notice form
     make_bank("a-bank-with-a-rather-long-name-for-layout")
     page.set_viewport_size({"width": 1280, "height": 860})
     sign_in(page, make_user("admin", "ada"))
@@ -96,6 +102,7 @@ def test_no_page_overflows_at_laptop_and_phone_widths(
         "/admin/notices",
         "/admin/notices/new",
         f"/admin/notices/{notice_id}",
+        f"/admin/notices/{dmca_id}",
         "/admin/review",
         f"/admin/content/{check_id}",
         "/admin/banks",
@@ -110,6 +117,10 @@ def test_no_page_overflows_at_laptop_and_phone_widths(
         found = page.evaluate(OVERFLOW_JS)
         if found:
             problems[path] = found
+        if path == f"/admin/notices/{dmca_id}":
+            page.click("#counter-notice summary")  # the form open, as a reviewer fills it in
+            if found := page.evaluate(OVERFLOW_JS):
+                problems[f"{path} (counter-notice form)"] = found
         screenshot(page, f"layout-{device}-{path.strip('/').replace('/', '-') or 'root'}")
     page.context.clear_cookies()
     page.goto("/admin/login")
