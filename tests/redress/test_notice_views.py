@@ -10,11 +10,13 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from fastapi.testclient import TestClient
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from moderation.cli import app as cli
 from moderation.config import Settings
+from moderation.db import transaction
 from moderation.exceptions import ModerationError
 from moderation.kit.time import set_clock
 from moderation.matching.service import matcher
@@ -23,6 +25,7 @@ from moderation.redress.service import appeals
 from tests.admin.conftest import form_token, sign_in
 from tests.factories import jpeg, post_check
 from tests.redress.conftest import file_appeal
+from tests.redress.test_concurrency import _race
 from tests.redress.test_counter_notices_done_when import COUNTER, MONDAY, OPENS, _removed
 
 Auth = Callable[[str], dict[str, str]]
@@ -213,3 +216,27 @@ def test_dashboard_forms_and_cli_are_views_too(
     assert done.status_code == 200 and "restored" in done.text
     stored = app_client.get(f"/v1/appeals/{appeal['id']}", headers=auth("admin")).json()
     assert stored["state"] == "overturned" and stored["decided_by"] == "user:ada"
+
+
+def test_two_appeal_calls_at_once_file_one_appeal(
+    app_client: TestClient, auth: Auth, make_key: Key, engine: Engine, settings: Settings
+) -> None:
+    url = _actioned(app_client, auth, _bearer(make_key, "reviewer-a"), 95)
+    notice_id = int(url.rsplit("/", 1)[1])
+
+    def file(actor: str) -> Callable[[], object]:
+        def go() -> object:
+            with transaction(engine) as session:
+                return notice_redress.appeal(
+                    session, notice_id, statement="mine", actor=actor, settings=settings
+                )[0].id
+
+        return go
+
+    results = _race(file("apikey:a"), file("apikey:b"))
+    ids = {r for r in results if not isinstance(r, ModerationError)}
+    assert len(ids) == 1
+    assert all(r.status == 409 for r in results if isinstance(r, ModerationError))
+    with transaction(engine) as session:
+        assert [a.id for a in appeals.of_notice(session, notice_id)] == sorted(ids)
+    assert app_client.get(url, headers=auth("admin")).json()["state"] == "appealed"
