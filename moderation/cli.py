@@ -28,6 +28,7 @@ from moderation.kit.migrations import prepare_database
 from moderation.kit.time import utc_now
 from moderation.observability.logs import configure_logging
 from moderation.redress import commands as redress_commands
+from moderation.redress import notice_commands as redress_notice_commands
 from moderation.serving import serve_balanced
 from moderation.statements import commands as statements_commands
 from moderation.takedown import commands as takedown_commands
@@ -263,6 +264,7 @@ def _register_features() -> None:
         checks_commands,
         classifier_commands,
         takedown_commands,
+        redress_notice_commands,
         redress_commands,
         statements_commands,
         worker_commands,

@@ -21,6 +21,7 @@ from moderation.policy.loader import get_policy
 from moderation.policy.regimes import RegimeSet, load_regimes
 from moderation.redress.counter_notices import REQUIRED as COUNTER_NOTICE_ELEMENTS
 from moderation.redress.counter_notices import counter_notices
+from moderation.redress.notice_views import notice_redress
 from moderation.redress.service import appeals
 from moderation.takedown.schemas import NoticeCreate
 from moderation.takedown.service import takedown
@@ -29,8 +30,10 @@ from moderation.takedown.states import APPEAL_ONLY, STATES, TransitionName
 router = APIRouter(prefix="/admin", include_in_schema=False)
 
 ACTING = ("reviewer", "admin")
-# Transitions a dashboard form may ask for (a counter-notice arrives through the API only).
-FORM_TRANSITIONS = frozenset(TransitionName) - {TransitionName.COUNTER_NOTICE} - APPEAL_ONLY
+# Transitions a dashboard form may ask for; `appeal`, `uphold` and `restore` file or decide the
+# notice's appeal (moderation/redress/notice_views.py), and a counter-notice needs its statutory
+# elements, so it has no bare form.
+FORM_TRANSITIONS = frozenset(TransitionName) - APPEAL_ONLY
 
 
 def _settings(request: Request) -> Settings:
@@ -296,9 +299,16 @@ def notice_transition(
     who = actor(viewer)
 
     def change() -> None:
-        if name not in FORM_TRANSITIONS:
+        if name == TransitionName.APPEAL:
+            notice_redress.appeal(session, notice_id, statement=reason, actor=who, settings=settings)
+        elif name == TransitionName.UPHOLD:
+            notice_redress.uphold(session, notice_id, reason=reason, actor=who, settings=settings)
+        elif name == TransitionName.RESTORE:
+            notice_redress.restore(session, notice_id, reason=reason, actor=who, settings=settings)
+        elif name in FORM_TRANSITIONS:
+            takedown.transition(session, notice_id, name, actor=who, reason=reason or None, settings=settings)
+        else:
             raise ValidationFailed(f"unknown action '{name}'", code="unknown_transition")
-        takedown.transition(session, notice_id, name, actor=who, reason=reason or None, settings=settings)
 
     return _act(request, session, viewer, notice_id, change)
 

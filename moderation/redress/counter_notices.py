@@ -102,10 +102,11 @@ class CounterNoticeService:
                 raise ClientReferenceTaken("counter-notice could not be stored")
             return self._resubmitted(existing, actor)
         # 409 `illegal_transition` unless the notice's content is removed (state `actioned`).
-        takedown.transition(
+        takedown.apply_redress(
             session,
             notice.id,
             "counter_notice",
+            record={"counter_notice_id": row.id},
             actor=actor,
             reason=f"counter-notice #{row.id}",
             settings=settings,
@@ -150,6 +151,12 @@ class CounterNoticeService:
 
     def of_notice(self, session: Session, notice_id: int) -> list[CounterNotice]:
         return repo.counter_notices_of(session, notice_id)
+
+    def waiting_of(self, session: Session, notice_id: int) -> CounterNotice | None:
+        """The notice's counter-notice still waiting for its restore window, if any."""
+        return next(
+            (c for c in self.of_notice(session, notice_id) if c.state == CounterNoticeState.WAITING), None
+        )
 
     def page(
         self, session: Session, *, state: str | None = None, cursor: str | None = None, limit: int = 50
@@ -197,10 +204,11 @@ class CounterNoticeService:
             # Someone decided the notice by hand meanwhile; the court action is still recorded.
             self._audit(session, row, "counter_notice.court_action", actor, {"note": note})
             return row
-        takedown.transition(
+        takedown.apply_redress(
             session,
             row.notice_id,
             "uphold",
+            record={"counter_notice_id": row.id},
             actor=actor,
             reason=f"court action reported: {note}",
             settings=settings,
@@ -212,9 +220,18 @@ class CounterNoticeService:
         """Ids of counter-notices whose restore window has opened, still waiting."""
         return repo.restorable(session, utc_now(), limit)
 
-    def restore_one(self, session: Session, counter_id: int, *, actor: str, settings: Settings) -> bool:
+    def restore_one(
+        self,
+        session: Session,
+        counter_id: int,
+        *,
+        actor: str,
+        settings: Settings,
+        reason: str | None = None,
+    ) -> bool:
         """Restore the notice of one counter-notice whose window opened (claimed with a conditional
-        UPDATE; False when it is not due or another worker has it)."""
+        UPDATE; False when it is not due or another worker has it). `reason` is a person's, when
+        one restores it by hand (the notice's `restore` route) rather than the job."""
         row = self.get(session, counter_id)
         now = utc_now()
         if now < row.restore_from:
@@ -226,12 +243,14 @@ class CounterNoticeService:
             values={"state": CounterNoticeState.RESTORED, "restored_at": now, "closed_by": actor},
         ):
             return False
-        takedown.transition(
+        takedown.apply_redress(
             session,
             row.notice_id,
             "restore",
+            record={"counter_notice_id": row.id},
             actor=actor,
-            reason=f"counter-notice #{row.id}: restore window reached with no court action reported",
+            reason=reason
+            or f"counter-notice #{row.id}: restore window reached with no court action reported",
             settings=settings,
         )
         self._audit(

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from moderation.auth.service import Principal, Role
-from moderation.dependencies import ID, Admin, DBSession, Intake
+from moderation.checks.service import checks
+from moderation.dependencies import ID, Admin, Checker, DBSession, require_role
 from moderation.kit.time import utc_now
-from moderation.redress.counter_notices import counter_notices
-from moderation.redress.errors import AppealNotFound, CounterNoticeNotFound
+from moderation.redress.counter_notices import REQUIRED, counter_notices
+from moderation.redress.errors import (
+    AppealNotFound,
+    CounterNoticeIntakeRequired,
+    CounterNoticeNotFound,
+    PlatformKeyRequired,
+)
+from moderation.redress.notice_views import notice_redress
 from moderation.redress.schemas import (
     AppealCreate,
     AppealDecision,
@@ -23,8 +30,14 @@ from moderation.redress.schemas import (
 )
 from moderation.redress.service import appeals
 from moderation.takedown.access import notice_access
+from moderation.takedown.schemas import NoticeOut, Reason, RequiredReason
+from moderation.takedown.service import takedown
 
 router = APIRouter()
+
+# Who files: the platform (checker keys) for its uploaders; a notice's submitter (an intake key) for
+# its reporter. Admin keys pass everywhere.
+Filer = Annotated[Principal, Depends(require_role("checker", "intake"))]
 
 
 def appeal_out(appeal: Any, created: bool | None = None) -> AppealOut:
@@ -47,14 +60,30 @@ def _own(principal: Principal, filed_by: str) -> bool:
     return principal.role == Role.ADMIN or principal.actor == filed_by
 
 
+def _may_file(session: DBSession, body: AppealCreate, principal: Principal) -> None:
+    """Key scope of a filing: a check is appealed only by the key that made it, a notice's rejection
+    only by the key that submitted the notice (404 with the usual code otherwise, so another key
+    learns nothing of either); an uploader's appeal of a removal needs a platform key (403)."""
+    if principal.role == Role.ADMIN:
+        return
+    if body.subject.type == "check":
+        checks.get(session, body.subject.id, actor=principal.actor)
+    elif body.appellant.role == "reporter":
+        notice_access.require_submitter(session, body.subject.id, principal.actor)
+    elif principal.role != Role.CHECKER:
+        raise PlatformKeyRequired(
+            "an uploader's appeal is filed by the platform's key (checker role), not an intake key"
+        )
+
+
 @router.post("/appeals", response_model=AppealOut, status_code=201, summary="File an appeal for a user")
 def file_appeal(
-    body: AppealCreate, request: Request, response: Response, session: DBSession, principal: Intake
+    body: AppealCreate, request: Request, response: Response, session: DBSession, principal: Filer
 ) -> AppealOut:
-    """Stored once per `client_reference` (a retry answers 200 with the first appeal). A reporter's
-    appeal is filed by the key that submitted the notice (another key gets 404 `notice_not_found`)."""
-    if body.subject.type == "notice" and body.appellant.role == "reporter" and principal.role != Role.ADMIN:
-        notice_access.require_submitter(session, body.subject.id, principal.actor)
+    """Stored once per `client_reference` (a retry answers 200 with the first appeal). A check is
+    appealed by the checker key that made it, a notice's removal by a platform (checker) key, a
+    notice's rejection by the intake key that submitted it; another key's check or notice is 404."""
+    _may_file(session, body, principal)
     appeal, created = appeals.file(session, body, actor=principal.actor, settings=request.app.state.settings)
     if not created:
         response.status_code = 200
@@ -74,8 +103,8 @@ def appeal_queue(
 
 
 @router.get("/appeals/{appeal_id}", response_model=AppealOut, summary="One appeal")
-def get_appeal(appeal_id: ID, session: DBSession, principal: Intake) -> AppealOut:
-    """An intake key sees only the appeals it filed (others answer 404)."""
+def get_appeal(appeal_id: ID, session: DBSession, principal: Filer) -> AppealOut:
+    """A key sees only the appeals it filed (others answer 404)."""
     appeal = appeals.get(session, appeal_id)
     if not _own(principal, appeal.filed_by):
         raise AppealNotFound(f"appeal {appeal_id} does not exist")
@@ -111,8 +140,10 @@ def file_counter_notice(
     request: Request,
     response: Response,
     session: DBSession,
-    principal: Intake,
+    principal: Checker,
 ) -> CounterNoticeOut:
+    """The uploader's counter-notice, filed by the platform (checker key; an intake key is 403): it
+    leads to a restore unless the claimant reports a court action."""
     row, created = counter_notices.file(
         session, notice_id, body, actor=principal.actor, settings=request.app.state.settings
     )
@@ -134,7 +165,7 @@ def counter_notice_list(
 
 
 @router.get("/counter-notices/{counter_id}", response_model=CounterNoticeOut, summary="One counter-notice")
-def get_counter_notice(counter_id: ID, session: DBSession, principal: Intake) -> CounterNoticeOut:
+def get_counter_notice(counter_id: ID, session: DBSession, principal: Filer) -> CounterNoticeOut:
     row = counter_notices.get(session, counter_id)
     if not _own(principal, row.filed_by):
         raise CounterNoticeNotFound(f"counter-notice {counter_id} does not exist")
@@ -153,3 +184,76 @@ def record_court_action(
         session, counter_id, note=body.note, actor=principal.actor, settings=request.app.state.settings
     )
     return counter_notice_out(row)
+
+
+# --- the notice routes, as views of the records above ---------------------------------------------
+def _notice_out(request: Request, session: DBSession, notice_id: int) -> NoticeOut:
+    return takedown.detail(session, notice_id, request.app.state.settings)
+
+
+@router.post(
+    "/notices/{notice_id}/appeal",
+    response_model=NoticeOut,
+    summary="File the uploader's appeal against the removal (a view of POST /v1/appeals)",
+)
+def appeal_notice(
+    notice_id: ID, request: Request, session: DBSession, principal: Admin, body: Reason | None = None
+) -> NoticeOut:
+    """Files an appeal record (`notice_action`, the reason as the statement); while one is open a
+    retry answers the same notice."""
+    notice_redress.appeal(
+        session,
+        notice_id,
+        statement=body.reason if body else None,
+        actor=principal.actor,
+        settings=request.app.state.settings,
+    )
+    return _notice_out(request, session, notice_id)
+
+
+@router.post(
+    "/notices/{notice_id}/counter-notice",
+    response_model=NoticeOut,
+    status_code=410,
+    summary="Gone: a counter-notice needs its statutory elements (POST /v1/notices/{id}/counter-notices)",
+)
+def counter_notice_moved(notice_id: ID, principal: Admin) -> NoticeOut:
+    """Always 410 `counter_notice_intake_required`: this route's body cannot carry the elements of
+    17 U.S.C. 512(g)(3), and a second intake would be a second mechanism."""
+    raise CounterNoticeIntakeRequired(
+        "file the counter-notice with its statutory elements at "
+        f"POST /v1/notices/{notice_id}/counter-notices",
+        details={"endpoint": f"/v1/notices/{notice_id}/counter-notices", "required": sorted(REQUIRED)},
+    )
+
+
+@router.post(
+    "/notices/{notice_id}/uphold",
+    response_model=NoticeOut,
+    summary="Uphold the removal: decides the notice's open appeal (or records a court action)",
+)
+def uphold_notice(
+    notice_id: ID, body: RequiredReason, request: Request, session: DBSession, principal: Admin
+) -> NoticeOut:
+    """The open appeal is upheld under the appeal rules (403 `same_decision_maker` for who removed
+    it); a counter-noticed notice's waiting counter-notice gets the claimant's court action."""
+    notice_redress.uphold(
+        session, notice_id, reason=body.reason, actor=principal.actor, settings=request.app.state.settings
+    )
+    return _notice_out(request, session, notice_id)
+
+
+@router.post(
+    "/notices/{notice_id}/restore",
+    response_model=NoticeOut,
+    summary="Restore: overturns the notice's open appeal (or restores after a counter-notice)",
+)
+def restore_notice(
+    notice_id: ID, body: RequiredReason, request: Request, session: DBSession, principal: Admin
+) -> NoticeOut:
+    """The open appeal is overturned end to end (403 `same_decision_maker` for who removed it); a
+    counter-noticed notice is restored once its window has opened (409 `restore_window_not_open`)."""
+    notice_redress.restore(
+        session, notice_id, reason=body.reason, actor=principal.actor, settings=request.app.state.settings
+    )
+    return _notice_out(request, session, notice_id)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from moderation.exceptions import Conflict, Forbidden, NotFound, ValidationFailed
+from moderation.exceptions import Conflict, Forbidden, ModerationError, NotFound, ValidationFailed
 
 
 class AppealNotFound(NotFound):
@@ -53,3 +53,18 @@ class CounterNoticeClosed(Conflict):
 
 class ClientReferenceTaken(Conflict):
     code = "client_reference_taken"
+
+
+class CounterNoticeIntakeRequired(ModerationError):
+    """The bare notice route `counter-notice` cannot carry the statutory elements of 17 U.S.C.
+    512(g)(3); a counter-notice is filed at POST /v1/notices/{id}/counter-notices."""
+
+    code = "counter_notice_intake_required"
+    status = 410
+
+
+class PlatformKeyRequired(Forbidden):
+    """Uploader-side filings (an uploader's appeal, a counter-notice) come from the platform's own
+    keys (checker role, or admin), never from a reporting partner's intake key."""
+
+    code = "platform_key_required"

@@ -21,6 +21,7 @@ from moderation.config import Settings
 from moderation.exceptions import NotFound, ValidationFailed
 from moderation.kit.time import ensure_utc, utc_now
 from moderation.models.appeal import Appeal, AppealState
+from moderation.models.bank_entry import BankEntry
 from moderation.policy.loader import get_policy
 from moderation.policy.regimes import load_regimes
 from moderation.redress import notify
@@ -156,8 +157,14 @@ class AppealService:
         if kind == "notice_action":
             # The notice shows the appeal (409 `illegal_transition` if no regime provides one).
             assert notice_id is not None
-            takedown.transition(
-                session, notice_id, "appeal", actor=actor, reason=f"appeal #{stored.id}", settings=settings
+            takedown.apply_redress(
+                session,
+                notice_id,
+                "appeal",
+                record={"appeal_id": stored.id},
+                actor=actor,
+                reason=f"appeal #{stored.id}",
+                settings=settings,
             )
         self._audit(
             session,
@@ -213,6 +220,18 @@ class AppealService:
 
     def of_notice(self, session: Session, notice_id: int) -> list[Appeal]:
         return repo.appeals_of(session, notice_id=notice_id)
+
+    def open_against_removal(self, session: Session, notice_id: int) -> Appeal | None:
+        """The notice's open uploader appeal against its removal, if any (at most one is open: the
+        appeal moves the notice to `appealed`, and a notice is appealed only from `actioned`)."""
+        return next(
+            (
+                a
+                for a in repo.appeals_of(session, notice_id=notice_id)
+                if a.kind == "notice_action" and a.state == AppealState.OPEN
+            ),
+            None,
+        )
 
     def of_check(self, session: Session, check_id: int) -> list[Appeal]:
         return repo.appeals_of(session, check_id=check_id)
@@ -271,8 +290,14 @@ class AppealService:
             else None
         )
         if target == AppealState.UPHELD and appeal.kind == "notice_action" and appeal.notice_id:
-            takedown.transition(
-                session, appeal.notice_id, "uphold", actor=actor, reason=reason, settings=settings
+            takedown.apply_redress(
+                session,
+                appeal.notice_id,
+                "uphold",
+                record={"appeal_id": appeal.id},
+                actor=actor,
+                reason=reason,
+                settings=settings,
             )
         if reversal is not None:
             repo.set_appeal(session, appeal.id, {"reversal": reversal})
@@ -293,17 +318,40 @@ class AppealService:
         self, session: Session, appeal: Appeal, reason: str, actor: str, settings: Settings
     ) -> dict[str, Any]:
         """Undo the decision: restore webhook, stay-down entries lifted, allow-list entry, registry."""
+        record = {"appeal_id": appeal.id}
         if appeal.kind == "notice_action":
             assert appeal.notice_id is not None
-            takedown.transition(
-                session, appeal.notice_id, "restore", actor=actor, reason=reason, settings=settings
+            takedown.apply_redress(
+                session,
+                appeal.notice_id,
+                "restore",
+                record=record,
+                actor=actor,
+                reason=reason,
+                settings=settings,
             )
-            return {"notice_id": appeal.notice_id, "notice": "restored"}
+            hashes, still_removed = takedown.restored_hashes(session, appeal.notice_id)
+            allowed = self._allow(
+                session, appeal, hashes, actor, {"appeal_id": appeal.id, "notice_id": appeal.notice_id}
+            )
+            return {
+                "notice_id": appeal.notice_id,
+                "notice": "restored",
+                "allow_list_entries": [e.id for e in allowed],
+                # Content another notice still removes keeps that notice's stay-down block.
+                "still_removed_under": sorted(set(still_removed.values())),
+            }
         if appeal.kind == "notice_rejection":
             assert appeal.notice_id is not None
             # Reopened on its original clocks, then actioned by the appeal's reviewer.
-            takedown.transition(
-                session, appeal.notice_id, "reopen", actor=actor, reason=reason, settings=settings
+            takedown.apply_redress(
+                session,
+                appeal.notice_id,
+                "reopen",
+                record=record,
+                actor=actor,
+                reason=reason,
+                settings=settings,
             )
             takedown.action(session, appeal.notice_id, actor=actor, reason=reason, settings=settings)
             return {"notice_id": appeal.notice_id, "notice": "actioned"}
@@ -335,22 +383,8 @@ class AppealService:
                 continue
             lifted.append(entry_id)
         hashes = [(t, v) for t, v in (("sha256", facts.sha256), ("md5", facts.md5), ("pdq", facts.pdq)) if v]
-        if APPEAL_ALLOW_BANK not in {b.name for b in banks.all(session)}:
-            banks.create(
-                session,
-                name=APPEAL_ALLOW_BANK,
-                action="allow",
-                description="Content whose block was overturned on appeal",
-                actor=actor,
-            )
-        allowed = banks.add_hashes(
-            session,
-            APPEAL_ALLOW_BANK,
-            hashes,
-            source="review",
-            note=f"appeal #{appeal.id}",
-            metadata={"appeal_id": appeal.id, "check_id": facts.check_id},
-            actor=actor,
+        allowed = self._allow(
+            session, appeal, hashes, actor, {"appeal_id": appeal.id, "check_id": facts.check_id}
         )
         statement = statements.record_appeal_reversal(
             session, facts.check_id, facts.content_id, actor=actor, settings=settings
@@ -365,6 +399,36 @@ class AppealService:
             "registry_items": registry,
             "statement_id": statement.id if statement else None,
         }
+
+    def _allow(
+        self,
+        session: Session,
+        appeal: Appeal,
+        hashes: list[tuple[str, str]],
+        actor: str,
+        metadata: dict[str, Any],
+    ) -> list[BankEntry]:
+        """An allow-list entry in `appeal-allow` (created on first use) for the content whose
+        restriction was overturned, so the same signal does not restrict it again."""
+        if not hashes:
+            return []
+        if APPEAL_ALLOW_BANK not in {b.name for b in banks.all(session)}:
+            banks.create(
+                session,
+                name=APPEAL_ALLOW_BANK,
+                action="allow",
+                description="Content whose block or removal was overturned on appeal",
+                actor=actor,
+            )
+        return banks.add_hashes(
+            session,
+            APPEAL_ALLOW_BANK,
+            hashes,
+            source="review",
+            note=f"appeal #{appeal.id}",
+            metadata=metadata,
+            actor=actor,
+        )
 
     def _audit(
         self, session: Session, appeal: Appeal, action: str, actor: str, details: dict[str, Any]

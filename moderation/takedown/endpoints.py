@@ -251,12 +251,10 @@ for _name, _path, _required in (
     ("validate", "validate", False),
     ("request_info", "request-info", False),
     ("reject", "reject", True),
-    ("appeal", "appeal", False),
-    ("counter_notice", "counter-notice", False),
-    ("uphold", "uphold", True),
-    ("restore", "restore", True),
     ("close", "close", False),
 ):
+    # `appeal`, `counter-notice`, `uphold` and `restore` are views of the redress records
+    # (moderation/redress/endpoints.py).
     _transition_route(_name, _path, reason_required=_required)
 
 

@@ -16,6 +16,7 @@ __all__ = [
     "NoticeIncomplete",
     "NoticeNotFound",
     "PauseNotAllowed",
+    "RedressRecordRequired",
     "RequestTooLarge",
     "RestoreForbidden",
     "RestoreWindowNotOpen",
@@ -53,6 +54,13 @@ class StepNotApplicable(Conflict):
 
 class NotPaused(Conflict):
     code = "not_paused"
+
+
+class RedressRecordRequired(Conflict):
+    """`appeal`, `counter_notice`, `uphold`, `restore` and `reopen` are applied only as views of an
+    appeal or counter-notice record (moderation/redress), never as a bare state change."""
+
+    code = "redress_record_required"
 
 
 class RestoreForbidden(Conflict):

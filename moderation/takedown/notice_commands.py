@@ -148,7 +148,7 @@ def list_(
         )
 
 
-def _changed(notice_id: int, change: Callable[[Session], Any], as_json: bool) -> None:
+def changed(notice_id: int, change: Callable[[Session], Any], as_json: bool) -> None:
     """Run one change to a notice in its own transaction; print its new state (or the error, exit 1)."""
     try:
         with transaction() as session:
@@ -176,7 +176,7 @@ def _transition_command(name: str) -> None:
     def command(notice_id: NoticeID, reason: Reason = None, as_json: AsJSON = False) -> None:
         if transition.needs_reason and not (reason and reason.strip()):
             raise _fail(f"error [reason_required]: {name} needs --reason", 2)
-        _changed(
+        changed(
             notice_id,
             lambda session: takedown.transition(
                 session, notice_id, name, actor=cli_actor(), reason=reason, settings=get_settings()
@@ -212,7 +212,7 @@ def assign(
     as_json: AsJSON = False,
 ) -> None:
     """Assign a notice to a reviewer (no name: unassign)."""
-    _changed(
+    changed(
         notice_id, lambda session: takedown.assign(session, notice_id, assignee, actor=cli_actor()), as_json
     )
 
@@ -225,7 +225,7 @@ def pause(
     as_json: AsJSON = False,
 ) -> None:
     """Pause the notice's clocks that may pause for REASON."""
-    _changed(
+    changed(
         notice_id,
         lambda session: takedown.pause(
             session, notice_id, reason=reason, note=note, actor=cli_actor(), settings=get_settings()
@@ -237,7 +237,7 @@ def pause(
 @notice_app.command("resume")
 def resume(notice_id: NoticeID, as_json: AsJSON = False) -> None:
     """End every open pause of the notice."""
-    _changed(
+    changed(
         notice_id,
         lambda session: takedown.resume(session, notice_id, actor=cli_actor(), settings=get_settings()),
         as_json,
@@ -252,7 +252,7 @@ def remove_copy(
     as_json: AsJSON = False,
 ) -> None:
     """Remove a near-duplicate copy the sweep left in review."""
-    _changed(
+    changed(
         notice_id,
         lambda session: takedown.remove_copy(
             session, notice_id, copy_id, actor=cli_actor(), reason=reason, settings=get_settings()
@@ -269,7 +269,7 @@ def dismiss_copy(
     as_json: AsJSON = False,
 ) -> None:
     """Keep a near-duplicate copy up (not substantially the same content)."""
-    _changed(
+    changed(
         notice_id,
         lambda session: takedown.dismiss_copy(
             session, notice_id, copy_id, actor=cli_actor(), reason=reason, settings=get_settings()

@@ -148,6 +148,19 @@ class TakedownRepository:
             ).all()
         )
 
+    def removed_elsewhere(self, session: Session, sha256s: Sequence[str], notice_id: int) -> dict[str, int]:
+        """SHA-256 -> another notice under which an item with that hash is still removed."""
+        if not sha256s:
+            return {}
+        rows = session.execute(
+            select(NoticeContent.sha256, NoticeContent.notice_id).where(
+                NoticeContent.sha256.in_(sorted(set(sha256s))),
+                NoticeContent.state == "removed",
+                NoticeContent.notice_id != notice_id,
+            )
+        ).all()
+        return {str(sha): int(other) for sha, other in rows}
+
     def get_content(self, session: Session, item_id: int) -> NoticeContent | None:
         return session.get(NoticeContent, item_id, populate_existing=True)
 

@@ -92,12 +92,38 @@ class TakedownService:
         settings: Settings,
     ) -> Notice:
         """Apply a state change by name; `action` removes the content (see `action`), the others are
-        in `NoticeTransitions`. Illegal ones raise 409 `illegal_transition`."""
+        in `NoticeTransitions`. Illegal ones raise 409 `illegal_transition`; the redress ones
+        (`appeal`, `counter_notice`, `uphold`, `restore`, `reopen`) 409 `redress_record_required`:
+        they are views of an appeal or counter-notice (see `apply_redress`)."""
         if name == "action":
             return self.action(session, notice_id, actor=actor, reason=reason, settings=settings)
         return self._transitions.transition(
             session, notice_id, name, actor=actor, reason=reason, settings=settings
         )
+
+    def apply_redress(
+        self,
+        session: Session,
+        notice_id: int,
+        name: str,
+        *,
+        record: dict[str, Any],
+        actor: str,
+        reason: str | None = None,
+        settings: Settings,
+    ) -> Notice:
+        """The notice side of an appeal or counter-notice (the redress feature's only way to move a
+        notice to or from `appealed` / `counter_noticed`, to restore it or reopen it). `record` names
+        the appeal or counter-notice (e.g. {"appeal_id": 5}) in the notice's audit event."""
+        return self._transitions.transition(
+            session, notice_id, name, actor=actor, reason=reason, settings=settings, record=record
+        )
+
+    def restored_hashes(
+        self, session: Session, notice_id: int
+    ) -> tuple[list[tuple[str, str]], dict[str, int]]:
+        """Hashes of the notice's restored items for an allow-list entry; see `NoticeTransitions`."""
+        return self._transitions.restored_hashes(session, notice_id)
 
     def action(
         self,

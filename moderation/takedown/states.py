@@ -75,9 +75,19 @@ TRANSITIONS: dict[str, Transition] = {
     )
 }
 
-# Applied only by the redress feature (an overturned reporter appeal), never by hand: no CLI command,
-# no API route and no dashboard button.
-APPEAL_ONLY = frozenset({TransitionName.REOPEN})
+# Applied only by the redress feature, as views of its records (moderation/redress): an appeal filed,
+# a counter-notice received, an appeal or counter-notice decided, an overturned reporter appeal.
+# `TakedownService.transition` refuses them (409 `redress_record_required`); the API routes, CLI
+# commands and dashboard forms of the same names file or decide the record instead.
+APPEAL_ONLY = frozenset(
+    {
+        TransitionName.APPEAL,
+        TransitionName.COUNTER_NOTICE,
+        TransitionName.UPHOLD,
+        TransitionName.RESTORE,
+        TransitionName.REOPEN,
+    }
+)
 
 # Once a notice leaves these states its clocks stop: the duty was met (or the notice was refused).
 CLOCK_STOPPING = frozenset({NoticeState.ACTIONED, NoticeState.REJECTED, NoticeState.CLOSED})

@@ -34,13 +34,14 @@ from moderation.takedown.errors import (
     NoticeIncomplete,
     NotPaused,
     PauseNotAllowed,
+    RedressRecordRequired,
     RestoreForbidden,
     RestoreWindowNotOpen,
     StepNotApplicable,
 )
 from moderation.takedown.outbox import enqueue_action
 from moderation.takedown.repository import takedown_repository as repo
-from moderation.takedown.states import APPEAL_ROUTES, TRANSITIONS
+from moderation.takedown.states import APPEAL_ONLY, APPEAL_ROUTES, TRANSITIONS
 from moderation.takedown.staydown import StayDownPort
 
 
@@ -109,15 +110,24 @@ class NoticeTransitions:
         actor: str,
         reason: str | None = None,
         settings: Settings,
+        record: dict[str, Any] | None = None,
     ) -> Notice:
         """Apply a state change other than `action` (validate, reject, request_info, appeal,
-        counter_notice, uphold, restore, close); illegal ones raise 409 `illegal_transition`."""
+        counter_notice, uphold, restore, close); illegal ones raise 409 `illegal_transition`.
+        The redress ones (APPEAL_ONLY) need the appeal or counter-notice `record` that drives them
+        (409 `redress_record_required` without), which the notice's audit event names."""
         if name not in TRANSITIONS:
             raise ValidationFailed(f"unknown transition '{name}'", code="unknown_transition")
+        if name in APPEAL_ONLY and not record:
+            raise RedressRecordRequired(
+                f"'{name}' is applied through an appeal or a counter-notice, not directly "
+                "(POST /v1/appeals, /v1/appeals/{id}/decision, /v1/notices/{id}/counter-notices)",
+                details={"action": name},
+            )
         policy, regime_set, notice = open_notice(session, notice_id, settings)
         versions = regime_versions(notice, regime_set)
         values: dict[str, Any] = {}
-        details: dict[str, Any] = {}
+        details: dict[str, Any] = dict(record or {})
         if name == "validate":
             missing = {r["id"]: r["missing"] for r in notice.regimes if r["missing"]}
             if missing and notice.state in TRANSITIONS["validate"].sources:
@@ -220,6 +230,28 @@ class NoticeTransitions:
                 "error": None,
             },
         )
+
+    def restored_hashes(
+        self, session: Session, notice_id: int
+    ) -> tuple[list[tuple[str, str]], dict[str, int]]:
+        """The SHA-256, MD5 and PDQ of the notice's restored items (from their evidence records), for
+        an allow-list entry after an overturned appeal; an item whose SHA-256 another notice still
+        removes is left out (that notice's stay-down must keep blocking), returned as sha256 -> notice."""
+        restored = {c.id for c in repo.contents(session, notice_id) if c.state == "restored"}
+        per_item = [
+            {k: str(v) for k, v in (e.hashes or {}).items() if k in ("sha256", "md5", "pdq") and v}
+            for e in repo.evidence(session, notice_id)
+            if e.notice_content_id in restored
+        ]
+        elsewhere = repo.removed_elsewhere(
+            session, [h["sha256"] for h in per_item if "sha256" in h], notice_id
+        )
+        hashes: list[tuple[str, str]] = []
+        for item in per_item:
+            if item.get("sha256") in elsewhere:
+                continue
+            hashes.extend((t, v) for t, v in sorted(item.items()) if (t, v) not in hashes)
+        return hashes, elsewhere
 
     def assign(self, session: Session, notice_id: int, assignee: str | None, *, actor: str) -> Notice:
         """Assign the notice to a reviewer (None unassigns); audited with the previous assignee."""

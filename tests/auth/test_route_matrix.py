@@ -94,14 +94,15 @@ ROUTE_ROLES: dict[tuple[str, str], set[str]] = {
     ("POST", "/v1/reporting/cases/{case_id}/dismiss"): {"reporter"},
     ("POST", "/v1/reporting/cases/{case_id}/legal-hold"): {"reporter"},
     ("POST", "/v1/reporting/cases/{case_id}/destruction-request"): {"reporter"},
-    # redress: platforms file appeals and counter-notices for their users; admins decide
-    ("POST", "/v1/appeals"): {"intake"},
+    # redress: the platform (checker keys) files appeals and counter-notices for its uploaders, a
+    # notice's submitter (intake) the reporter's appeal; each key reads what it filed; admins decide
+    ("POST", "/v1/appeals"): {"checker", "intake"},
     ("GET", "/v1/appeals"): {"admin"},
-    ("GET", "/v1/appeals/{appeal_id}"): {"intake"},
+    ("GET", "/v1/appeals/{appeal_id}"): {"checker", "intake"},
     ("POST", "/v1/appeals/{appeal_id}/decision"): {"admin"},
-    ("POST", "/v1/notices/{notice_id}/counter-notices"): {"intake"},
+    ("POST", "/v1/notices/{notice_id}/counter-notices"): {"checker"},
     ("GET", "/v1/counter-notices"): {"admin"},
-    ("GET", "/v1/counter-notices/{counter_id}"): {"intake"},
+    ("GET", "/v1/counter-notices/{counter_id}"): {"checker", "intake"},
     ("POST", "/v1/counter-notices/{counter_id}/court-action"): {"admin"},
 }
 # Routes `admin` does not pass (CyberTipline material: access kept to the reporting role).

@@ -50,7 +50,7 @@ def run_job(engine: Engine, settings: Settings, name: str, worker: str = "worker
 def file_appeal(
     client: TestClient, auth: Auth, headers: dict[str, str] | None = None, **body: object
 ) -> dict[str, object]:
-    """File an appeal with `headers` (default: a fresh intake key); 201 expected."""
-    response = client.post("/v1/appeals", json=body, headers=headers or auth("intake"))
+    """File an appeal with `headers` (default: a fresh checker key, the platform's); 201 expected."""
+    response = client.post("/v1/appeals", json=body, headers=headers or auth("checker"))
     assert response.status_code == 201, response.text
     return dict(response.json())

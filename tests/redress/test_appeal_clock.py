@@ -31,6 +31,7 @@ def test_overdue_appeal_is_alerted_once(
         appeal = file_appeal(
             app_client,
             auth,
+            checker,
             subject={"type": "check", "id": check["check_id"]},
             appellant={"role": "uploader"},
             statement="mine",

@@ -47,6 +47,7 @@ def test_block_appealed_and_overturned_is_allowed_again_with_one_webhook_and_one
     appeal = file_appeal(
         app_client,
         auth,
+        checker,
         subject={"type": "check", "id": blocked["check_id"]},
         appellant={"role": "uploader", "email": APPELLANT, "user_id": "user-9"},
         statement="This is my own photo of my garden.",
@@ -278,7 +279,7 @@ def test_appeal_window_and_bad_input(
             "appellant": {"role": "uploader"},
             "statement": "x",
         },
-        headers=auth("intake"),
+        headers=checker,
     )
     assert refused.status_code == 409 and refused.json()["code"] == "not_appealable"
     missing = app_client.post(
@@ -288,7 +289,7 @@ def test_appeal_window_and_bad_input(
             "appellant": {"role": "uploader"},
             "statement": "x",
         },
-        headers=auth("intake"),
+        headers=checker,
     )
     assert missing.status_code == 404 and missing.json()["code"] == "check_not_found"
     bad = app_client.post(
@@ -298,7 +299,7 @@ def test_appeal_window_and_bad_input(
             "appellant": {"role": "uploader"},
             "statement": "x" * 20_000,
         },
-        headers=auth("intake"),
+        headers=checker,
     )
     assert bad.status_code == 422
     bank_image(engine, "known-bad", jpeg(64))
@@ -312,7 +313,7 @@ def test_appeal_window_and_bad_input(
             "appellant": {"role": "uploader"},
             "statement": "x",
         },
-        headers=auth("intake"),
+        headers=checker,
     )
     assert late.status_code == 409 and late.json()["code"] == "appeal_window_closed"
     assert app_client.get("/v1/appeals?cursor=!!", headers=auth("admin")).status_code == 422

@@ -49,10 +49,12 @@ def test_two_reviewers_overturn_at_once_exactly_one_wins(
     app_client: TestClient, auth: Auth, engine: Engine, settings: Settings
 ) -> None:
     bank_image(engine, "known-bad", jpeg(71))
-    blocked = post_check(app_client, auth("checker"), jpeg(71), {"content_id": "up-71"}).json()
+    checker = auth("checker")
+    blocked = post_check(app_client, checker, jpeg(71), {"content_id": "up-71"}).json()
     appeal = file_appeal(
         app_client,
         auth,
+        checker,
         subject={"type": "check", "id": blocked["check_id"]},
         appellant={"role": "uploader", "email": "u71@example.org"},
         statement="mine",
@@ -88,7 +90,7 @@ def test_two_workers_restore_a_counter_notice_once(
     set_clock(MONDAY - timedelta(hours=2))
     url = _removed(app_client, auth, "p-90")
     set_clock(MONDAY)
-    assert app_client.post(f"{url}/counter-notices", json=COUNTER, headers=auth("intake")).status_code == 201
+    assert app_client.post(f"{url}/counter-notices", json=COUNTER, headers=auth("checker")).status_code == 201
     set_clock(OPENS + timedelta(minutes=5))
 
     def worker(name: str) -> Callable[[], object]:

@@ -7,13 +7,18 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
 from moderation.config import Settings
+from moderation.exceptions import Conflict
 from moderation.kit.time import set_clock
 from moderation.redress.tasks import RESTORE_COUNTER_NOTICED, SCAN_CLOCKS
+from moderation.takedown.service import takedown
 from moderation.takedown.tasks import deliver_webhooks
 from tests.admin.conftest import sign_in
 from tests.email.smtp_server import SMTPServer
@@ -82,25 +87,25 @@ def test_counter_notice_restores_on_the_tenth_business_day_not_before(
     incomplete = app_client.post(
         f"{url}/counter-notices",
         json={**COUNTER, "perjury_acknowledged": False, "phone": " "},
-        headers=auth("intake"),
+        headers=auth("checker"),
     )
     assert incomplete.status_code == 422 and incomplete.json()["code"] == "counter_notice_incomplete"
     assert incomplete.json()["details"]["missing"] == ["perjury_acknowledged", "phone"]
 
-    intake = auth("intake")
+    platform = auth("checker")
     filed = app_client.post(
-        f"{url}/counter-notices", json={**COUNTER, "client_reference": "cn-77"}, headers=intake
+        f"{url}/counter-notices", json={**COUNTER, "client_reference": "cn-77"}, headers=platform
     )
     assert filed.status_code == 201, filed.text
     counter = filed.json()
     assert counter["restore_from"] == OPENS.isoformat().replace("+00:00", "Z")
     assert counter["restore_by"] == CLOSES.isoformat().replace("+00:00", "Z")
     again = app_client.post(
-        f"{url}/counter-notices", json={**COUNTER, "client_reference": "cn-77"}, headers=intake
+        f"{url}/counter-notices", json={**COUNTER, "client_reference": "cn-77"}, headers=platform
     )
     assert again.status_code == 200 and again.json()["id"] == counter["id"]
     taken = app_client.post(
-        f"{url}/counter-notices", json={**COUNTER, "client_reference": "cn-77"}, headers=auth("intake")
+        f"{url}/counter-notices", json={**COUNTER, "client_reference": "cn-77"}, headers=auth("checker")
     )
     assert taken.status_code == 409 and taken.json()["code"] == "client_reference_taken"
     assert app_client.get(url, headers=auth("admin")).json()["state"] == "counter_noticed"
@@ -133,14 +138,19 @@ def test_counter_notice_restores_on_the_tenth_business_day_not_before(
 
 
 def test_no_restore_after_a_court_action_and_an_alert_before_the_window_closes(
-    app_client: TestClient, auth: Auth, engine: Engine, mail_settings: Settings, smtp_server: SMTPServer
+    app_client: TestClient,
+    auth: Auth,
+    engine: Engine,
+    mail_settings: Settings,
+    smtp_server: SMTPServer,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     set_clock(MONDAY - timedelta(hours=2))
     sued = _removed(app_client, auth, "p-78")
     stuck = _removed(app_client, auth, "p-79")
     set_clock(MONDAY)
-    sued_counter = app_client.post(f"{sued}/counter-notices", json=COUNTER, headers=auth("intake")).json()
-    stuck_counter = app_client.post(f"{stuck}/counter-notices", json=COUNTER, headers=auth("intake")).json()
+    sued_counter = app_client.post(f"{sued}/counter-notices", json=COUNTER, headers=auth("checker")).json()
+    stuck_counter = app_client.post(f"{stuck}/counter-notices", json=COUNTER, headers=auth("checker")).json()
 
     set_clock(OPENS - timedelta(days=1))
     court = app_client.post(
@@ -151,10 +161,18 @@ def test_no_restore_after_a_court_action_and_an_alert_before_the_window_closes(
     assert court.status_code == 200 and court.json()["state"] == "court_action"
     assert app_client.get(sued, headers=auth("admin")).json()["state"] == "actioned"
 
-    # The other notice cannot be restored (its restore fails, here because the notice was closed
-    # by hand meanwhile): it waits, and the scan alerts once before the window closes.
+    # The other notice cannot be restored (its restore fails, here because the platform's restore
+    # path is down): it waits, and the scan alerts once before the window closes.
     admin = auth("admin")
-    assert app_client.post(f"{stuck}/uphold", json={"reason": "checked"}, headers=admin).status_code == 200
+    stuck_id = int(stuck.rsplit("/", 1)[1])
+    apply_redress = takedown.apply_redress
+
+    def failing(session: Session, notice_id: int, name: str, **kwargs: Any) -> object:
+        if notice_id == stuck_id and name == "restore":
+            raise Conflict("the restore path is down", code="restore_failed")
+        return apply_redress(session, notice_id, name, **kwargs)
+
+    monkeypatch.setattr(takedown, "apply_redress", failing)
     set_clock(OPENS + timedelta(hours=1))
     result = run_job(engine, mail_settings, RESTORE_COUNTER_NOTICED)
     assert result == {"restored": 0, "failed": 1}
@@ -171,7 +189,7 @@ def test_no_restore_after_a_court_action_and_an_alert_before_the_window_closes(
         f"/v1/counter-notices/{stuck_counter['id']}/court-action", json={"note": "x"}, headers=admin
     )
     assert late.status_code == 200  # still waiting: a court action stops it
-    missing = app_client.post(f"{sued}/counter-notices", json={}, headers=auth("intake"))
+    missing = app_client.post(f"{sued}/counter-notices", json={}, headers=auth("checker"))
     assert missing.status_code == 422 and len(missing.json()["details"]["missing"]) == 8
 
 
@@ -186,6 +204,6 @@ def test_counter_notice_needs_a_regime_with_one(app_client: TestClient, auth: Au
         headers=auth("intake"),
     ).json()
     url = f"/v1/notices/{created['id']}"
-    refused = app_client.post(f"{url}/counter-notices", json=COUNTER, headers=auth("intake"))
+    refused = app_client.post(f"{url}/counter-notices", json=COUNTER, headers=auth("checker"))
     assert refused.status_code == 409 and refused.json()["code"] == "counter_notice_not_available"
     assert app_client.get("/v1/counter-notices/999", headers=auth("admin")).status_code == 404

@@ -20,6 +20,8 @@ from tests.factories import generated_png
 from tests.takedown.conftest import T0, FakeStayDown, b64, submit
 
 SHA = "a" * 64
+# The appeal or counter-notice a redress transition names (tests/redress drive them end to end).
+RECORD = {"appeal_id": 1}
 PDQ = "f" * 64
 UK_FIELDS = {
     "intimate_image_declaration": "yes",
@@ -168,10 +170,18 @@ def test_child_safety_content_is_never_restored(
         session, settings, regimes=["uk-osa-intimate-image"], child_safety=True, fields={**UK_FIELDS}
     )
     takedown.action(session, notice_id, actor="admin", settings=settings)
-    takedown.transition(session, notice_id, "appeal", actor="uploader-support", settings=settings)
+    takedown.apply_redress(
+        session, notice_id, "appeal", record=RECORD, actor="uploader-support", settings=settings
+    )
     with pytest.raises(ModerationError) as caught:
-        takedown.transition(
-            session, notice_id, "restore", actor="admin", reason="appeal granted", settings=settings
+        takedown.apply_redress(
+            session,
+            notice_id,
+            "restore",
+            record=RECORD,
+            actor="admin",
+            reason="appeal granted",
+            settings=settings,
         )
     assert caught.value.code == "restore_forbidden_child_safety" and caught.value.status == 409
     kinds = {
@@ -187,14 +197,31 @@ def test_appeal_restore_enqueues_restore_actions(
 ) -> None:
     notice_id = _validated(session, settings, regimes=["uk-osa-intimate-image"], fields={**UK_FIELDS})
     takedown.action(session, notice_id, actor="admin", settings=settings)
-    takedown.transition(session, notice_id, "appeal", actor="admin", settings=settings)
-    takedown.transition(
-        session, notice_id, "restore", actor="admin", reason="not intimate", settings=settings
+    takedown.apply_redress(session, notice_id, "appeal", record=RECORD, actor="admin", settings=settings)
+    takedown.apply_redress(
+        session, notice_id, "restore", record=RECORD, actor="admin", reason="not intimate", settings=settings
     )
     detail = takedown.detail(session, notice_id, settings).model_dump()
     assert detail["state"] == "restored"
     assert [d["action"] for d in detail["deliveries"]] == ["remove", "restore"]
     assert detail["content"][0]["state"] == "restored"
+
+
+def test_redress_transitions_need_their_record(
+    session: Session, settings: Settings, fake_stay_down: FakeStayDown
+) -> None:
+    notice_id = _validated(session, settings, regimes=["uk-osa-intimate-image"], fields={**UK_FIELDS})
+    takedown.action(session, notice_id, actor="admin", settings=settings)
+    for name in ("appeal", "counter_notice", "uphold", "restore", "reopen"):
+        with pytest.raises(ModerationError) as caught:
+            takedown.transition(session, notice_id, name, actor="admin", reason="r", settings=settings)
+        assert caught.value.code == "redress_record_required" and caught.value.status == 409
+    assert takedown.get(session, notice_id).state == "actioned"
+    takedown.apply_redress(session, notice_id, "appeal", record=RECORD, actor="admin", settings=settings)
+    [event] = [
+        e for e in takedown.detail(session, notice_id, settings).timeline if e.action == "notice.appeal"
+    ]
+    assert event.details["appeal_id"] == 1
 
 
 def test_dmca_counter_notice_restores_only_inside_the_window(
@@ -208,18 +235,32 @@ def test_dmca_counter_notice_restores_only_inside_the_window(
     }
     notice_id = _validated(session, settings, regimes=["us-dmca"], fields=fields)
     takedown.action(session, notice_id, actor="admin", settings=settings)
-    takedown.transition(session, notice_id, "counter_notice", actor="admin", settings=settings)
+    takedown.apply_redress(
+        session, notice_id, "counter_notice", record=RECORD, actor="admin", settings=settings
+    )
     set_clock(T0 + timedelta(days=3))
     with pytest.raises(ModerationError) as caught:
-        takedown.transition(
-            session, notice_id, "restore", actor="admin", reason="counter-notice", settings=settings
+        takedown.apply_redress(
+            session,
+            notice_id,
+            "restore",
+            record=RECORD,
+            actor="admin",
+            reason="counter-notice",
+            settings=settings,
         )
     assert caught.value.code == "restore_window_not_open"
     earliest = caught.value.details["earliest"]
     # Counter-notice Monday 23 Nov 2026: 10 US business days skip Thanksgiving (26 Nov) -> end of 8 Dec.
     assert earliest == "2026-12-09T05:00:00Z"
     set_clock(T0 + timedelta(days=17))
-    takedown.transition(
-        session, notice_id, "restore", actor="admin", reason="counter-notice", settings=settings
+    takedown.apply_redress(
+        session,
+        notice_id,
+        "restore",
+        record=RECORD,
+        actor="admin",
+        reason="counter-notice",
+        settings=settings,
     )
     assert takedown.get(session, notice_id).state == "restored"

@@ -19,6 +19,7 @@ from tests.takedown.conftest import COMPLETE_TID, T0, FakeStayDown, submit
 
 Auth = Callable[[str], dict[str, str]]
 SHA, PDQ = "a" * 64, "f" * 64
+RECORD = {"appeal_id": 1}
 NEAR_SHA, NEAR_PDQ = "c" * 64, "e" + "f" * 63
 
 
@@ -82,8 +83,10 @@ def test_restore_disables_the_entries_of_a_reviewed_copy(
     takedown.action(session, notice.id, actor="admin", settings=settings)
     [copy] = takedown.copies_in_review(session, notice.id)
     takedown.remove_copy(session, notice.id, copy["id"], actor="admin", settings=settings)
-    takedown.transition(session, notice.id, "appeal", actor="admin", settings=settings)
-    takedown.transition(session, notice.id, "restore", actor="admin", reason="appeal ok", settings=settings)
+    takedown.apply_redress(session, notice.id, "appeal", record=RECORD, actor="admin", settings=settings)
+    takedown.apply_redress(
+        session, notice.id, "restore", record=RECORD, actor="admin", reason="appeal ok", settings=settings
+    )
 
     # c-1: sha256 and pdq (entries 1, 2); c-3: sha256 and pdq (entries 3, 4).
     assert sorted(fake_stay_down.disabled) == [1, 2, 3, 4]

@@ -162,7 +162,14 @@ def test_state_machine_refuses_illegal_transitions(
     assert caught.value.code == "illegal_transition"
     # TAKE IT DOWN has no counter-notice or appeal route.
     with pytest.raises(ModerationError) as caught:
-        takedown.transition(session, notice.id, "counter_notice", actor="admin", settings=settings)
+        takedown.apply_redress(
+            session,
+            notice.id,
+            "counter_notice",
+            record={"counter_notice_id": 1},
+            actor="admin",
+            settings=settings,
+        )
     assert caught.value.code == "illegal_transition"
     takedown.transition(session, notice.id, "close", actor="admin", settings=settings)
     assert notice.state == "closed" and notice.closed_at == T0
