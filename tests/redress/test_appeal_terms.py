@@ -166,7 +166,8 @@ def test_a_check_block_has_no_regime_and_takes_the_policy_default(
 ) -> None:
     set_clock(T0)
     bank_image(engine, "known-bad", jpeg(91))
-    blocked = post_check(client, auth("checker"), jpeg(91)).json()
+    checker = auth("checker")
+    blocked = post_check(client, checker, jpeg(91)).json()
     assert blocked["decision"] == "block"
     set_clock(T0 + timedelta(days=31))
     late = client.post(
@@ -176,7 +177,7 @@ def test_a_check_block_has_no_regime_and_takes_the_policy_default(
             "appellant": {"role": "uploader"},
             "statement": "mine",
         },
-        headers=auth("intake"),
+        headers=checker,
     )
     assert late.status_code == 409 and late.json()["code"] == "appeal_window_closed"
     assert late.json()["details"]["window_source"] == "policy default"

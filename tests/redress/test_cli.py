@@ -20,10 +20,12 @@ Auth = Callable[[str], dict[str, str]]
 
 def test_appeal_commands_list_show_and_decide(app_client: TestClient, auth: Auth, engine: Engine) -> None:
     bank_image(engine, "known-bad", jpeg(71))
-    blocked = post_check(app_client, auth("checker"), jpeg(71), {"content_id": "c-71"}).json()
+    checker = auth("checker")
+    blocked = post_check(app_client, checker, jpeg(71), {"content_id": "c-71"}).json()
     appeal = file_appeal(
         app_client,
         auth,
+        checker,
         subject={"type": "check", "id": blocked["check_id"]},
         appellant={"role": "uploader"},
         statement="it is my own photo",
@@ -64,7 +66,7 @@ def test_appeal_commands_list_show_and_decide(app_client: TestClient, auth: Auth
 
 def test_counter_notice_commands_list_and_record_a_court_action(app_client: TestClient, auth: Auth) -> None:
     url = _removed(app_client, auth, "p-90")
-    counter = app_client.post(f"{url}/counter-notices", json=COUNTER, headers=auth("intake")).json()
+    counter = app_client.post(f"{url}/counter-notices", json=COUNTER, headers=auth("checker")).json()
     runner = CliRunner()
     table = runner.invoke(cli, ["counter-notice", "list", "--state", "waiting"])
     assert table.exit_code == 0, table.output
