@@ -27,6 +27,11 @@ import numpy.typing as npt
 
 from moderation.matching.codes import IdArray, Words, scan
 
+try:  # built by setup.py where a C compiler is present; the numpy path returns identical results
+    from moderation.matching import _probe as _kernel
+except ImportError:  # pragma: no cover - depends on the install
+    _kernel = None
+
 # Estimated work per query, in units of one verified candidate (a gathered code row).
 PROBE_COST = 0.5
 FILTER_COST = 0.2
@@ -312,6 +317,8 @@ class Segment:
         plan = self._plan(radius)
         if plan is None:
             return scan(self.words, queries, radius)
+        if _kernel is not None and self.rels.itemsize <= 4:
+            return self._probe_compiled(np.ascontiguousarray(queries), plan, radius)
         per_query = max(1, int(self.layout.probes(radius) * (1 + self.rows / (1 << self.layout.key_bits))))
         step = max(1, BATCH_CANDIDATES // per_query)
         starts = range(0, queries.shape[0], step)
@@ -355,7 +362,46 @@ class Segment:
             self._rows_view = view
         return self._rows_view
 
+    def _probe_compiled(self, queries: Words, plan: _Plan, radius: int) -> Hits:
+        """`_probe` in C (`_probe.c`): same hits in the same order, one pass per query, no temporaries."""
+        assert _kernel is not None
+        layout = self.layout
+        capacity = 256 * queries.shape[0]
+        while True:
+            out = np.empty((3, capacity), dtype=np.int64)
+            found = _kernel.probe(
+                self.words,
+                self.words.shape[1],
+                queries,
+                radius,
+                self.table_rows,
+                self.row_bytes,
+                self.filters,
+                layout.filter_bits,
+                self.bases,
+                self.bases.shape[1],
+                self.rels,
+                self.rels.itemsize,
+                self.rels.shape[1],
+                min(OFFSET_BLOCK_SHIFT, layout.key_bits),
+                layout.key_bits,
+                layout.tables,
+                self.rows,
+                plan.table,
+                plan.mask,
+                plan.allowance,
+                accept_masks(layout.filter_bits),
+                out[0],
+                out[1],
+                out[2],
+                0,
+            )
+            if found <= capacity:
+                return out[0, :found], out[1, :found], out[2, :found]
+            capacity = found
+
     def _probe(self, queries: Words, plan: _Plan, radius: int, first: int) -> Hits:
+        """The numpy path: every stage one vectorised pass over the whole batch."""
         layout = self.layout
         shift = min(OFFSET_BLOCK_SHIFT, layout.key_bits)
         qkeys = [table_keys(queries, layout, i) for i in range(layout.tables)]
