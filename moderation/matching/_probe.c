@@ -64,8 +64,12 @@ typedef struct {
     const int64_t *plan_allowance;
     Py_ssize_t probes;
     const int64_t *accept;
+    const uint32_t *wide;
+    Py_ssize_t wide_count;
     int radius;
 } Seg;
+
+#define WIDE_BLOCK ((uint32_t)1 << 31)
 
 static inline uint64_t rel_at(const Seg *s, Py_ssize_t index) {
     switch (s->rels_width) {
@@ -73,6 +77,17 @@ static inline uint64_t rel_at(const Seg *s, Py_ssize_t index) {
     case 2: { uint16_t v; memcpy(&v, s->rels + 2 * index, 2); return v; }
     default: { uint32_t v; memcpy(&v, s->rels + 4 * index, 4); return v; }
     }
+}
+
+/* Where bucket u of table t starts (u may be the number of buckets: the table's end), or -1 when a
+ * crowded block's pointer leaves `wide`. */
+static inline int64_t offset_at(const Seg *s, int t, uint64_t u) {
+    uint32_t base = s->bases[t * s->bases_stride + (Py_ssize_t)(u >> s->shift)];
+    if (base & WIDE_BLOCK) {
+        Py_ssize_t at = (Py_ssize_t)(base & ~WIDE_BLOCK) + (Py_ssize_t)(u & (((uint64_t)1 << s->shift) - 1));
+        return at < s->wide_count ? (int64_t)s->wide[at] : -1;
+    }
+    return (int64_t)base + (int64_t)rel_at(s, t * s->rels_stride + (Py_ssize_t)u);
 }
 
 static inline int64_t row_at(const Seg *s, int64_t position) {
@@ -140,11 +155,9 @@ CLONES static int search_one(const Seg *s, const uint64_t *query, int64_t qindex
         if (i >= s->probes) continue;
         int t = (int)s->plan_table[i];
         uint64_t v = qbucket[t] ^ (uint64_t)s->plan_mask[i];
-        const uint32_t *base = s->bases + t * s->bases_stride;
-        Py_ssize_t rel = t * buckets_plus + (Py_ssize_t)v;
-        int64_t start = (int64_t)base[v >> s->shift] + (int64_t)rel_at(s, rel);
-        int64_t end = (int64_t)base[(v + 1) >> s->shift] + (int64_t)rel_at(s, rel + 1);
-        if (start < 0 || end > s->rows) return -2;
+        int64_t start = offset_at(s, t, v);
+        int64_t end = offset_at(s, t, v + 1);
+        if (start < 0 || end < 0 || end > s->rows) return -2;
         if (end > start) {
             starts[nonempty] = start + (int64_t)t * s->rows;
             lengths[nonempty] = end - start;
@@ -215,20 +228,21 @@ static int need(Py_buffer *b, Py_ssize_t bytes, const char *name) {
 PyDoc_STRVAR(probe_doc,
     "probe(words, word_count, queries, radius, table_rows, row_width, filters, filter_bits, bases,\n"
     "      bases_stride, rels, rels_width, rels_stride, shift, key_bits, tables, rows, plan_table,\n"
-    "      plan_mask, plan_allowance, accept, out_q, out_row, out_d, first) -> hits\n\n"
+    "      plan_mask, plan_allowance, accept, wide, out_q, out_row, out_d, first) -> hits\n\n"
     "Search every query; write up to len(out_q) hits (query index + first, row, distance) and return\n"
     "the number found (call again with larger outputs when it exceeds their length).");
 
 static PyObject *probe(PyObject *self, PyObject *args) {
-    Py_buffer words, queries, table_rows, filters, bases, rels, ptable, pmask, pallow, accept, oq, orow, od;
+    Py_buffer words, queries, table_rows, filters, bases, rels, ptable, pmask, pallow, accept, wide, oq, orow,
+        od;
     Seg s;
     Py_ssize_t word_count, bases_stride, rels_stride, rows;
     int radius, row_width, filter_bits, rels_width, shift, key_bits, tables;
     long long first;
-    if (!PyArg_ParseTuple(args, "y*ny*iy*iy*iy*ny*iniiiny*y*y*y*w*w*w*L", &words, &word_count, &queries,
+    if (!PyArg_ParseTuple(args, "y*ny*iy*iy*iy*ny*iniiiny*y*y*y*y*w*w*w*L", &words, &word_count, &queries,
                           &radius, &table_rows, &row_width, &filters, &filter_bits, &bases, &bases_stride,
                           &rels, &rels_width, &rels_stride, &shift, &key_bits, &tables, &rows, &ptable,
-                          &pmask, &pallow, &accept, &oq, &orow, &od, &first))
+                          &pmask, &pallow, &accept, &wide, &oq, &orow, &od, &first))
         return NULL;
     PyObject *result = NULL;
     Py_ssize_t nqueries = word_count > 0 ? queries.len / (word_count * 8) : 0;
@@ -270,6 +284,8 @@ static PyObject *probe(PyObject *self, PyObject *args) {
     s.plan_allowance = (const int64_t *)pallow.buf;
     s.probes = probes;
     s.accept = (const int64_t *)accept.buf;
+    s.wide = (const uint32_t *)wide.buf;
+    s.wide_count = wide.len / 4;
     s.radius = radius;
     if ((int64_t)tables * (key_bits + filter_bits) > (int64_t)word_count * 64 ||
         rels_stride < ((Py_ssize_t)1 << key_bits) + 1 ||
@@ -316,6 +332,7 @@ done:
     PyBuffer_Release(&pmask);
     PyBuffer_Release(&pallow);
     PyBuffer_Release(&accept);
+    PyBuffer_Release(&wide);
     PyBuffer_Release(&oq);
     PyBuffer_Release(&orow);
     PyBuffer_Release(&od);

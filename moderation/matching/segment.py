@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import itertools
 import math
+import types
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +28,7 @@ import numpy.typing as npt
 
 from moderation.matching.codes import IdArray, Words, scan
 
+_kernel: types.ModuleType | None
 try:  # built by setup.py where a C compiler is present; the numpy path returns identical results
     from moderation.matching import _probe as _kernel
 except ImportError:  # pragma: no cover - depends on the install
@@ -49,6 +51,10 @@ MEMORY_BUDGET_PER_CODE = 72.0
 # Larger segments would need 4-byte row numbers, which leaves room for too few tables.
 MAX_SEGMENT_ROWS = 1 << 24
 OFFSET_BLOCK_SHIFT = 5
+# A block base with this bit set points into `wide`, which holds that block's offsets in full: a crowded
+# block (clustered codes: more than 255 entries in 32 buckets) then costs 128 bytes instead of doubling
+# the width of every relative offset in the segment.
+WIDE_BLOCK = 1 << 31
 ID_BLOCK_SHIFT = 8
 
 Hits = tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]
@@ -206,7 +212,7 @@ def accept_masks(filter_bits: int) -> npt.NDArray[np.int64]:
 
 
 # The arrays a segment consists of, in snapshot order.
-ARRAYS = ("id_base", "id_delta", "words", "table_rows", "filters", "bases", "rels")
+ARRAYS = ("id_base", "id_delta", "words", "table_rows", "filters", "bases", "rels", "wide")
 
 
 @dataclass(eq=False)
@@ -218,8 +224,9 @@ class Segment:
 
     Arrays: ids are `id_base[row >> 8] + id_delta[row]`; table i lists rows (`row_bytes` little-endian
     bytes each, in `table_rows`) sorted by bucket, bucket v of table i spanning positions
-    `bases[i, v >> 5] + rels[i, v]` up to the same for v + 1; `filters` holds each position's filter bits
-    (two per byte when they fit in 4 bits).
+    `bases[i, v >> 5] + rels[i, v]` up to the same for v + 1, except in crowded blocks, whose base has the
+    `WIDE_BLOCK` bit set and the rest of it pointing at the block's 32 offsets in `wide`; `filters` holds
+    each position's filter bits (two per byte when they fit in 4 bits).
     """
 
     bits: int
@@ -231,6 +238,7 @@ class Segment:
     filters: U8
     bases: npt.NDArray[np.uint32]
     rels: npt.NDArray[Any]
+    wide: npt.NDArray[np.uint32] = field(default_factory=lambda: np.zeros(0, np.uint32))
     _plans: dict[int, _Plan | None] = field(default_factory=dict, repr=False)
     _rows_view: npt.NDArray[Any] | None = field(default=None, repr=False)
 
@@ -261,11 +269,9 @@ class Segment:
             chunk[:] = order.view(np.uint8).reshape(rows, 4)[:, :width]
             if positions is not None:
                 positions[i] = filter_[order]
-        bases = np.ascontiguousarray(offsets[:, :: 1 << shift]).astype(np.uint32)
-        rels_wide = offsets - np.repeat(bases.astype(np.int64), 1 << shift, axis=1)[:, : buckets + 1]
-        rels = rels_wide.astype(_narrowest(int(rels_wide.max(initial=0))))
+        bases, rels, wide = _pack_offsets(offsets, shift, rows)
         filters = _pack_filters(positions)
-        return cls(bits, layout, id_base, id_delta, words, table_rows, filters, bases, rels)
+        return cls(bits, layout, id_base, id_delta, words, table_rows, filters, bases, rels, wide)
 
     @property
     def rows(self) -> int:
@@ -317,7 +323,7 @@ class Segment:
         plan = self._plan(radius)
         if plan is None:
             return scan(self.words, queries, radius)
-        if _kernel is not None and self.rels.itemsize <= 4:
+        if _kernel is not None and self.rels.itemsize <= 4 and self.wide.dtype == np.uint32:
             return self._probe_compiled(np.ascontiguousarray(queries), plan, radius)
         per_query = max(1, int(self.layout.probes(radius) * (1 + self.rows / (1 << self.layout.key_bits))))
         step = max(1, BATCH_CANDIDATES // per_query)
@@ -394,6 +400,7 @@ class Segment:
                 plan.mask,
                 plan.allowance,
                 accept_masks(layout.filter_bits),
+                self.wide,
                 out[0],
                 out[1],
                 out[2],
@@ -411,10 +418,10 @@ class Segment:
         qbucket = np.stack([bucket for bucket, _ in qkeys], axis=1).astype(np.int64)
         probe = qbucket[:, plan.table] ^ plan.mask
         rel_at = probe + plan.rel_base
-        starts = self.bases.reshape(-1)[plan.block_base + (probe >> shift)].astype(np.int64)
-        starts += self.rels.reshape(-1)[rel_at]
-        ends = self.bases.reshape(-1)[plan.block_base + ((probe + 1) >> shift)].astype(np.int64)
-        ends += self.rels.reshape(-1)[rel_at + 1]
+        starts = self._offsets(plan.block_base + (probe >> shift), rel_at, probe & ((1 << shift) - 1))
+        ends = self._offsets(
+            plan.block_base + ((probe + 1) >> shift), rel_at + 1, (probe + 1) & ((1 << shift) - 1)
+        )
         lengths = ends - starts
         nonempty = np.flatnonzero(lengths)  # over the flattened (query, probe) grid
         probes = plan.table.size
@@ -444,6 +451,17 @@ class Segment:
         keep = d <= radius
         return qrows[keep] + first, found[keep], d[keep]
 
+    def _offsets(
+        self, blocks: npt.NDArray[np.int64], rels: npt.NDArray[np.int64], within: npt.NDArray[np.int64]
+    ) -> npt.NDArray[np.int64]:
+        """Table positions where buckets start, from their block base and relative offset (or `wide`)."""
+        base = self.bases.reshape(-1)[blocks].astype(np.int64)
+        out = base + self.rels.reshape(-1)[rels]
+        crowded = base >= WIDE_BLOCK
+        if self.wide.size and crowded.any():
+            out[crowded] = self.wide[base[crowded] - WIDE_BLOCK + within[crowded]]
+        return out
+
     def _filter_at(self, positions: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
         packed = self.filters[positions >> 1].astype(np.int64)
         return (packed >> ((positions & 1) << 2)) & 0x0F
@@ -456,6 +474,30 @@ def _pack_ids(ids: IdArray) -> tuple[IdArray, npt.NDArray[Any]]:
     base = np.ascontiguousarray(ids[:: 1 << ID_BLOCK_SHIFT])
     delta = ids - np.repeat(base, 1 << ID_BLOCK_SHIFT)[: ids.size]
     return base, delta.astype(_narrowest(int(delta.max())))
+
+
+def _pack_offsets(
+    offsets: npt.NDArray[np.int64], shift: int, rows: int
+) -> tuple[npt.NDArray[np.uint32], npt.NDArray[Any], npt.NDArray[np.uint32]]:
+    """(bases, rels, wide): each bucket's start as a 32-bit base per block plus a narrow relative offset;
+    blocks whose offsets do not fit in one byte are kept whole in `wide` (their base flagged WIDE_BLOCK)."""
+    tables, count = offsets.shape
+    block = 1 << shift
+    bases = np.ascontiguousarray(offsets[:, ::block])
+    rels = offsets - np.repeat(bases, block, axis=1)[:, :count]
+    if rels.max(initial=0) <= 0xFF or rows >= WIDE_BLOCK:
+        narrow = rels.astype(_narrowest(int(rels.max(initial=0))))
+        return bases.astype(np.uint32), narrow, np.zeros(0, np.uint32)
+    blocks = bases.shape[1]
+    padded = np.zeros((tables, blocks * block), np.int64)
+    padded[:, :count] = rels
+    crowded = padded.reshape(tables, blocks, block).max(axis=2) > 0xFF
+    full = np.zeros((tables, blocks * block), np.int64)
+    full[:, :count] = offsets
+    wide = full.reshape(tables, blocks, block)[crowded].reshape(-1).astype(np.uint32)
+    bases[crowded] = WIDE_BLOCK + np.arange(int(crowded.sum()), dtype=np.int64) * block
+    padded.reshape(tables, blocks, block)[crowded] = 0
+    return bases.astype(np.uint32), padded[:, :count].astype(np.uint8), wide
 
 
 def _pack_filters(values: npt.NDArray[np.uint8] | None) -> U8:

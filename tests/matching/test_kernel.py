@@ -64,10 +64,11 @@ def test_compiled_kernel_returns_the_numpy_hits_in_the_same_order(
 
 @compiled_only
 def test_crowded_buckets_with_wide_offsets_and_many_hits(rng) -> None:
-    """4,000 copies of one code: its buckets need 2-byte offsets and a query hits every copy."""
+    """4,000 copies of one code: their blocks are kept whole in `wide`, the rest stays 1 byte per bucket."""
     codes = np.concatenate([np.repeat(random_codes(rng, 1), 4_000, axis=0), random_codes(rng, 6_000)])
     segment = HammingIndex.build(256, np.arange(10_000), codes)._state.parts[0].segment
-    assert segment.rels.dtype == np.uint16
+    assert segment.rels.dtype == np.uint8
+    assert segment.wide.size == segment.layout.tables * 32  # one crowded block per table
     numpy_hits, compiled_hits = both_paths(segment, np.concatenate([codes[:1], codes[-3:]]), PDQ_RADIUS)
     assert numpy_hits[0].size >= 4_000 * segment.layout.tables  # found once per table
     for expected, got in zip(numpy_hits, compiled_hits, strict=True):
@@ -134,3 +135,39 @@ def test_tables_pointing_outside_the_segment_raise_instead_of_reading_past_the_e
     )
     with pytest.raises(ValueError, match="outside the segment"):
         corrupt.search(pack_codes(random_codes(rng, 2), 256), PDQ_RADIUS)
+
+
+def test_crowded_blocks_survive_a_snapshot_on_both_paths(rng, kernel, tmp_path) -> None:
+    codes = np.concatenate([np.repeat(random_codes(rng, 2), 1_500, axis=0), random_codes(rng, 7_000)])
+    codes[:3_000] = [
+        flip_bits(rng, code, int(k)) for code, k in zip(codes[:3_000], rng.integers(0, 6, 3_000), strict=True)
+    ]
+    ids = np.arange(codes.shape[0])
+    index = HammingIndex.build(256, ids, codes)
+    assert index._state.parts[0].segment.wide.size > 0
+    index.save(tmp_path / "bank.idx")
+    loaded = HammingIndex.load(tmp_path / "bank.idx")
+    assert np.array_equal(loaded._state.parts[0].segment.wide, index._state.parts[0].segment.wide)
+    queries = np.concatenate([codes[:1], codes[1_500:1_501], codes[-2:]])
+    expected = brute_force(ids, codes, queries, PDQ_RADIUS)
+    assert as_tuples(index.search(queries, PDQ_RADIUS)) == expected
+    assert as_tuples(loaded.search(queries, PDQ_RADIUS)) == expected
+
+
+def test_format_2_snapshots_are_still_read(rng, kernel, tmp_path, monkeypatch) -> None:
+    """Snapshots written before `wide` existed (format 2) load and answer the same."""
+    from moderation.matching import snapshot
+
+    codes = random_codes(rng, 5_000)
+    index = HammingIndex.build(256, np.arange(5_000), codes)
+    with monkeypatch.context() as patch:  # what the previous version wrote
+        patch.setattr(snapshot, "FORMAT_VERSION", 2)
+        patch.setattr(snapshot, "ARRAYS", tuple(name for name in snapshot.ARRAYS if name != "wide"))
+        index.save(tmp_path / "old.idx")
+    header = (tmp_path / "old.idx").read_bytes()[:4096]
+    assert b'"format": 2' in header and b'"wide"' not in header
+    loaded = HammingIndex.load(tmp_path / "old.idx")
+    queries = codes[:5]
+    assert as_tuples(loaded.search(queries, PDQ_RADIUS)) == brute_force(
+        np.arange(5_000), codes, queries, PDQ_RADIUS
+    )
