@@ -360,6 +360,7 @@ def query_phase(args: argparse.Namespace, workdir: Path) -> dict:
                 f"{np.percentile(paced[key], 99) * 1e3:.2f}"
                 if paced[key]
                 else "not run",
+                "over_5ms_wall_cpu": f"{int((w > 5).sum())} / {int((c > 5).sum())} of {len(w)}",
                 "cpu_p50_ms": float(np.percentile(c, 50)),
                 "cpu_p99_ms": float(np.percentile(c, 99)),
                 "hits_per_query": float(np.mean([len(r) for r in results[key]])),
