@@ -22,7 +22,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define AHEAD 8
+#ifndef AHEAD
+#define AHEAD 16
+#endif
 
 /* The POPCNT instruction where the CPU has it (chosen at load time), portable code otherwise. */
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
