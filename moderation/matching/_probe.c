@@ -1,14 +1,14 @@
 /* Compiled probe-and-verify kernel for moderation.matching.segment (multi-index hashing segments).
  *
  * One call searches a batch of queries against one segment and returns exactly what the numpy path
- * (Segment._probe_numpy) returns, in the same order: for each query, for each probe of the plan (table,
+ * (Segment._probe) returns, in the same order: for each query, for each probe of the plan (table,
  * bucket XOR mask), for each table position in that bucket whose filter bits are accepted, the row if its
  * full code is within the radius. Rows found through several tables are reported once per table, as in
  * numpy; the index de-duplicates.
  *
  * Per query it runs three passes over small scratch arrays, each prefetching a few items ahead, so the
  * cache misses of the bucket offsets, the table entries and the candidate codes overlap instead of
- * being paid one after another:
+ * being paid one after another (AHEAD items: 16 measured 15% faster than 8 at 10M):
  *   1. bucket bounds of every probe (offset base per block + relative offset),
  *   2. filter bits of every entry of the non-empty buckets -> candidate rows,
  *   3. full Hamming distance of every candidate.

@@ -45,10 +45,10 @@ MAX_KEY_BITS = 24
 MIN_KEY_BITS = 8
 MAX_FILTER_BITS = 4  # filters are stored two per byte
 # Layouts are chosen to keep the whole segment under this many bytes per code when they can. Measured at
-# 10M PDQ (benchmarks/RESULTS.md, 2026-11-30): 64 allows 8 tables (62.9 bytes); with the compiled kernel a
-# query there takes 0.45-1.1 ms of CPU (p99 0.9-3.4 ms, uniform and clustered codes), so 64 is the default.
-# The numpy path needs 3.4-6.4 ms there, so without the kernel the default stays at 72 (10-11 tables,
-# about 71 bytes, 1.7-2.2 ms).
+# 10M PDQ (benchmarks/RESULTS.md, 2026-11-30): 64 allows 8 tables (62.9-63.7 bytes); with the compiled
+# kernel a query there takes 0.9-1.1 ms of CPU (p99 1.6 ms uniform, 3.6 ms clustered), so 64 is the
+# default. The numpy path needs 5.8-6.0 ms there, so without the kernel the default stays at 72 (10-11
+# tables, about 71 bytes, 1.8-2.0 ms).
 MEMORY_BUDGET_PER_CODE = 64.0 if _kernel is not None else 72.0
 # Larger segments would need 4-byte row numbers, which leaves room for too few tables.
 MAX_SEGMENT_ROWS = 1 << 24
