@@ -325,7 +325,7 @@ class Segment:
         plan = self._plan(radius)
         if plan is None:
             return scan(self.words, queries, radius)
-        if _kernel is not None and self.rels.itemsize <= 4 and self.wide.dtype == np.uint32:
+        if _kernel is not None and self.rels.itemsize <= 4 and self.rows < WIDE_BLOCK:
             return self._probe_compiled(np.ascontiguousarray(queries), plan, radius)
         per_query = max(1, int(self.layout.probes(radius) * (1 + self.rows / (1 << self.layout.key_bits))))
         step = max(1, BATCH_CANDIDATES // per_query)
