@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import itertools
 import math
+import types
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +27,12 @@ import numpy as np
 import numpy.typing as npt
 
 from moderation.matching.codes import IdArray, Words, scan
+
+_kernel: types.ModuleType | None
+try:  # built by setup.py where a C compiler is present; the numpy path returns identical results
+    from moderation.matching import _probe as _kernel
+except ImportError:  # pragma: no cover - depends on the install
+    _kernel = None
 
 # Estimated work per query, in units of one verified candidate (a gathered code row).
 PROBE_COST = 0.5
@@ -38,12 +45,18 @@ MAX_KEY_BITS = 24
 MIN_KEY_BITS = 8
 MAX_FILTER_BITS = 4  # filters are stored two per byte
 # Layouts are chosen to keep the whole segment under this many bytes per code when they can. Measured at
-# 10M PDQ (benchmarks/RESULTS.md): 64 allows 8 tables (62.9 bytes, p99 about 2x the 5 ms target under
-# load); 72 allows 10-11 (about 71 bytes, p99 near target), the default: latency is what callers feel.
-MEMORY_BUDGET_PER_CODE = 72.0
+# 10M PDQ (benchmarks/RESULTS.md, 2026-11-30): 64 allows 8 tables (62.9-63.7 bytes); with the compiled
+# kernel a query there takes 0.9-1.1 ms of CPU (p99 1.6 ms uniform, 3.6 ms clustered), so 64 is the
+# default. The numpy path needs 5.8-6.0 ms there, so without the kernel the default stays at 72 (10-11
+# tables, about 71 bytes, 1.8-2.0 ms).
+MEMORY_BUDGET_PER_CODE = 64.0 if _kernel is not None else 72.0
 # Larger segments would need 4-byte row numbers, which leaves room for too few tables.
 MAX_SEGMENT_ROWS = 1 << 24
 OFFSET_BLOCK_SHIFT = 5
+# A block base with this bit set points into `wide`, which holds that block's offsets in full: a crowded
+# block (clustered codes: more than 255 entries in 32 buckets) then costs 128 bytes instead of doubling
+# the width of every relative offset in the segment.
+WIDE_BLOCK = 1 << 31
 ID_BLOCK_SHIFT = 8
 
 Hits = tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]
@@ -201,7 +214,7 @@ def accept_masks(filter_bits: int) -> npt.NDArray[np.int64]:
 
 
 # The arrays a segment consists of, in snapshot order.
-ARRAYS = ("id_base", "id_delta", "words", "table_rows", "filters", "bases", "rels")
+ARRAYS = ("id_base", "id_delta", "words", "table_rows", "filters", "bases", "rels", "wide")
 
 
 @dataclass(eq=False)
@@ -213,8 +226,9 @@ class Segment:
 
     Arrays: ids are `id_base[row >> 8] + id_delta[row]`; table i lists rows (`row_bytes` little-endian
     bytes each, in `table_rows`) sorted by bucket, bucket v of table i spanning positions
-    `bases[i, v >> 5] + rels[i, v]` up to the same for v + 1; `filters` holds each position's filter bits
-    (two per byte when they fit in 4 bits).
+    `bases[i, v >> 5] + rels[i, v]` up to the same for v + 1, except in crowded blocks, whose base has the
+    `WIDE_BLOCK` bit set and the rest of it pointing at the block's 32 offsets in `wide`; `filters` holds
+    each position's filter bits (two per byte when they fit in 4 bits).
     """
 
     bits: int
@@ -226,6 +240,7 @@ class Segment:
     filters: U8
     bases: npt.NDArray[np.uint32]
     rels: npt.NDArray[Any]
+    wide: npt.NDArray[np.uint32] = field(default_factory=lambda: np.zeros(0, np.uint32))
     _plans: dict[int, _Plan | None] = field(default_factory=dict, repr=False)
     _rows_view: npt.NDArray[Any] | None = field(default=None, repr=False)
 
@@ -256,11 +271,9 @@ class Segment:
             chunk[:] = order.view(np.uint8).reshape(rows, 4)[:, :width]
             if positions is not None:
                 positions[i] = filter_[order]
-        bases = np.ascontiguousarray(offsets[:, :: 1 << shift]).astype(np.uint32)
-        rels_wide = offsets - np.repeat(bases.astype(np.int64), 1 << shift, axis=1)[:, : buckets + 1]
-        rels = rels_wide.astype(_narrowest(int(rels_wide.max(initial=0))))
+        bases, rels, wide = _pack_offsets(offsets, shift, rows)
         filters = _pack_filters(positions)
-        return cls(bits, layout, id_base, id_delta, words, table_rows, filters, bases, rels)
+        return cls(bits, layout, id_base, id_delta, words, table_rows, filters, bases, rels, wide)
 
     @property
     def rows(self) -> int:
@@ -312,6 +325,8 @@ class Segment:
         plan = self._plan(radius)
         if plan is None:
             return scan(self.words, queries, radius)
+        if _kernel is not None and self.rels.itemsize <= 4 and self.rows < WIDE_BLOCK:
+            return self._probe_compiled(np.ascontiguousarray(queries), plan, radius)
         per_query = max(1, int(self.layout.probes(radius) * (1 + self.rows / (1 << self.layout.key_bits))))
         step = max(1, BATCH_CANDIDATES // per_query)
         starts = range(0, queries.shape[0], step)
@@ -333,11 +348,14 @@ class Segment:
                     tables.append(np.full(m.size, i, dtype=np.int64))
                     masks.append(m.astype(np.int64))
                     allowances.append(t - np.bitwise_count(m).astype(np.int64))
-                table = np.concatenate(tables)
+                # Probes in bucket order within each table: neighbouring probes then share cache lines
+                # and pages of the offsets and table entries (about 40% less time per query at 10M).
+                order = np.lexsort((np.concatenate(masks), np.concatenate(tables)))
+                table = np.concatenate(tables)[order]
                 self._plans[radius] = _Plan(
                     table,
-                    np.concatenate(masks),
-                    np.minimum(np.concatenate(allowances), layout.filter_bits),
+                    np.concatenate(masks)[order],
+                    np.minimum(np.concatenate(allowances)[order], layout.filter_bits),
                     table * self.rels.shape[1],
                     table * self.bases.shape[1],
                     table * self.rows,
@@ -355,17 +373,57 @@ class Segment:
             self._rows_view = view
         return self._rows_view
 
+    def _probe_compiled(self, queries: Words, plan: _Plan, radius: int) -> Hits:
+        """`_probe` in C (`_probe.c`): same hits in the same order, one pass per query, no temporaries."""
+        assert _kernel is not None
+        layout = self.layout
+        capacity = 256 * queries.shape[0]
+        while True:
+            out = np.empty((3, capacity), dtype=np.int64)
+            found = _kernel.probe(
+                self.words,
+                self.words.shape[1],
+                queries,
+                radius,
+                self.table_rows,
+                self.row_bytes,
+                self.filters,
+                layout.filter_bits,
+                self.bases,
+                self.bases.shape[1],
+                self.rels,
+                self.rels.itemsize,
+                self.rels.shape[1],
+                min(OFFSET_BLOCK_SHIFT, layout.key_bits),
+                layout.key_bits,
+                layout.tables,
+                self.rows,
+                plan.table,
+                plan.mask,
+                plan.allowance,
+                accept_masks(layout.filter_bits),
+                self.wide,
+                out[0],
+                out[1],
+                out[2],
+                0,
+            )
+            if found <= capacity:
+                return out[0, :found], out[1, :found], out[2, :found]
+            capacity = found
+
     def _probe(self, queries: Words, plan: _Plan, radius: int, first: int) -> Hits:
+        """The numpy path: every stage one vectorised pass over the whole batch."""
         layout = self.layout
         shift = min(OFFSET_BLOCK_SHIFT, layout.key_bits)
         qkeys = [table_keys(queries, layout, i) for i in range(layout.tables)]
         qbucket = np.stack([bucket for bucket, _ in qkeys], axis=1).astype(np.int64)
         probe = qbucket[:, plan.table] ^ plan.mask
         rel_at = probe + plan.rel_base
-        starts = self.bases.reshape(-1)[plan.block_base + (probe >> shift)].astype(np.int64)
-        starts += self.rels.reshape(-1)[rel_at]
-        ends = self.bases.reshape(-1)[plan.block_base + ((probe + 1) >> shift)].astype(np.int64)
-        ends += self.rels.reshape(-1)[rel_at + 1]
+        starts = self._offsets(plan.block_base + (probe >> shift), rel_at, probe & ((1 << shift) - 1))
+        ends = self._offsets(
+            plan.block_base + ((probe + 1) >> shift), rel_at + 1, (probe + 1) & ((1 << shift) - 1)
+        )
         lengths = ends - starts
         nonempty = np.flatnonzero(lengths)  # over the flattened (query, probe) grid
         probes = plan.table.size
@@ -395,6 +453,17 @@ class Segment:
         keep = d <= radius
         return qrows[keep] + first, found[keep], d[keep]
 
+    def _offsets(
+        self, blocks: npt.NDArray[np.int64], rels: npt.NDArray[np.int64], within: npt.NDArray[np.int64]
+    ) -> npt.NDArray[np.int64]:
+        """Table positions where buckets start, from their block base and relative offset (or `wide`)."""
+        base = self.bases.reshape(-1)[blocks].astype(np.int64)
+        out = base + self.rels.reshape(-1)[rels]
+        crowded = base >= WIDE_BLOCK
+        if self.wide.size and crowded.any():
+            out[crowded] = self.wide[base[crowded] - WIDE_BLOCK + within[crowded]]
+        return out
+
     def _filter_at(self, positions: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
         packed = self.filters[positions >> 1].astype(np.int64)
         return (packed >> ((positions & 1) << 2)) & 0x0F
@@ -407,6 +476,30 @@ def _pack_ids(ids: IdArray) -> tuple[IdArray, npt.NDArray[Any]]:
     base = np.ascontiguousarray(ids[:: 1 << ID_BLOCK_SHIFT])
     delta = ids - np.repeat(base, 1 << ID_BLOCK_SHIFT)[: ids.size]
     return base, delta.astype(_narrowest(int(delta.max())))
+
+
+def _pack_offsets(
+    offsets: npt.NDArray[np.int64], shift: int, rows: int
+) -> tuple[npt.NDArray[np.uint32], npt.NDArray[Any], npt.NDArray[np.uint32]]:
+    """(bases, rels, wide): each bucket's start as a 32-bit base per block plus a narrow relative offset;
+    blocks whose offsets do not fit in one byte are kept whole in `wide` (their base flagged WIDE_BLOCK)."""
+    tables, count = offsets.shape
+    block = 1 << shift
+    bases = np.ascontiguousarray(offsets[:, ::block])
+    rels = offsets - np.repeat(bases, block, axis=1)[:, :count]
+    if rels.max(initial=0) <= 0xFF or rows >= WIDE_BLOCK:
+        narrow = rels.astype(_narrowest(int(rels.max(initial=0))))
+        return bases.astype(np.uint32), narrow, np.zeros(0, np.uint32)
+    blocks = bases.shape[1]
+    padded = np.zeros((tables, blocks * block), np.int64)
+    padded[:, :count] = rels
+    crowded = padded.reshape(tables, blocks, block).max(axis=2) > 0xFF
+    full = np.zeros((tables, blocks * block), np.int64)
+    full[:, :count] = offsets
+    wide = full.reshape(tables, blocks, block)[crowded].reshape(-1).astype(np.uint32)
+    bases[crowded] = WIDE_BLOCK + np.arange(int(crowded.sum()), dtype=np.int64) * block
+    padded.reshape(tables, blocks, block)[crowded] = 0
+    return bases.astype(np.uint32), padded[:, :count].astype(np.uint8), wide
 
 
 def _pack_filters(values: npt.NDArray[np.uint8] | None) -> U8:

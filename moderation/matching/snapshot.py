@@ -23,8 +23,10 @@ from moderation.matching.segment import (
 
 MAGIC = b"MODHIDX1"
 # 1: int64 ids, uint32 table rows and offsets. 2: narrow ids, 2/3/4-byte rows, filter bits, relative
-# offsets. Format 1 files are refused (rebuild the snapshot from the database).
-FORMAT_VERSION = 2
+# offsets. 3: crowded offset blocks kept whole in `wide` (format 2 files read as 3 without any). Format 1
+# files are refused (rebuild the snapshot from the database).
+FORMAT_VERSION = 3
+READABLE = (2, 3)
 ALIGN = 64
 _PREFIX = struct.Struct("<8sQ")
 
@@ -79,11 +81,13 @@ def read(path: Path, *, use_mmap: bool = True) -> Segment:
                 raise IndexSnapshotInvalid(f"{path} is not a match index snapshot")
             header = json.loads(handle.read(header_size))
             size = os.fstat(handle.fileno()).st_size
-            if header.get("format") != FORMAT_VERSION:
+            if header.get("format") not in READABLE:
                 raise IndexSnapshotInvalid(
-                    f"{path} has snapshot format {header.get('format')}, this version reads format "
-                    f"{FORMAT_VERSION}: write a new snapshot"
+                    f"{path} has snapshot format {header.get('format')}, this version reads formats "
+                    f"{', '.join(map(str, READABLE))}: write a new snapshot"
                 )
+            if header["format"] == 2:
+                header["arrays"]["wide"] = {"offset": 0, "dtype": "<u4", "shape": [0]}
             buffer: mmap.mmap | None = None
             if use_mmap and size:
                 buffer = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
@@ -114,6 +118,7 @@ def read(path: Path, *, use_mmap: bool = True) -> Segment:
                 filters=arrays["filters"],
                 bases=arrays["bases"],
                 rels=arrays["rels"],
+                wide=arrays["wide"],
             )
     except FileNotFoundError:
         raise IndexSnapshotInvalid(f"{path} does not exist") from None
@@ -137,6 +142,9 @@ def _check_shapes(path: Path, segment: Segment) -> None:
         "bases": (layout.tables, (buckets >> min(OFFSET_BLOCK_SHIFT, layout.key_bits)) + 1),
         "rels": (layout.tables, buckets + 1),
     }
+    block = 1 << min(OFFSET_BLOCK_SHIFT, layout.key_bits)
+    if segment.wide.shape[0] % block or segment.wide.dtype != np.uint32:
+        raise IndexSnapshotInvalid(f"{path}: wide offsets are not whole blocks of uint32")
     for name, shape in expected.items():
         actual = getattr(segment, name).shape
         if actual != shape:

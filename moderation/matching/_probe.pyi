@@ -1,0 +1,3 @@
+from typing import Any
+
+def probe(*args: Any) -> int: ...
