@@ -186,6 +186,8 @@ setup_moderation() {
     "${moderation[@]}" bank create sbs --action block
     "${moderation[@]}" bank import sbs "$BANK_FILE" --format pdq-hex --no-progress
     "${moderation[@]}" apikey create sbs --role checker >"$MOD_DATA/checker.key"
+    # The index snapshot the workers map (shared pages) instead of each loading the bank from the database.
+    "${moderation[@]}" worker --job matching.snapshot_index
 }
 
 start_moderation() {
