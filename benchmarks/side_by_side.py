@@ -88,7 +88,17 @@ end
 """
 
 CHECK_LUA = r"""
-local counter = 0
+-- The counter starts at SBS_SEED (new for every run) plus 10^12 per wrk thread: a stamp is never sent
+-- twice, in this run or any earlier one, so no check can be answered from moderation's cache.
+local counter = tonumber(os.getenv("SBS_SEED") or "0")
+local threads = 0
+function setup(thread)
+  thread:set("tid", threads)
+  threads = threads + 1
+end
+function init(args)
+  counter = counter + (tid or 0) * 1000000000000
+end
 local kind = os.getenv("SBS_KIND")
 local path = os.getenv("SBS_PATH")
 local fieldname = os.getenv("SBS_FIELD")
@@ -241,6 +251,8 @@ def run_wrk(
         "SBS_KEY": args.key or "",
         "SBS_IMAGES": str(args.image_dir),
         "SBS_COUNT": str(args.images),
+        # Milliseconds since the epoch x 1000: runs at least a second apart never share a stamp.
+        "SBS_SEED": str(int(time.time() * 1000) * 1000),
     }
     if workload == "match":
         env["SBS_PATH"] = args.hma_match_path
