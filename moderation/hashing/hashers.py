@@ -63,11 +63,6 @@ class ImageHashes:
         return pairs
 
 
-def exact_hashes(data: bytes) -> tuple[str, str]:
-    """SHA-256 and MD5 of the raw bytes."""
-    return hashlib.sha256(data).hexdigest(), hashlib.md5(data, usedforsecurity=False).hexdigest()
-
-
 def pdq_of_array(pixels: np.ndarray) -> tuple[str, int]:
     """PDQ hex and quality of an (H, W, 3) uint8 RGB array."""
     bits, quality = pdqhash.compute(np.ascontiguousarray(pixels, dtype=np.uint8))
